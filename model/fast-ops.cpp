@@ -1,0 +1,40 @@
+#include "fast-ops.h"
+
+#include <ATen/ATen.h>
+
+namespace cg {
+
+namespace {
+// For output phase p (0 = even rows, 1 = odd rows) and 2x2 tap d (input row m + d), the row of
+// the 3x3 transposed kernel that contributes: even rows take kernel row 1 from input m; odd rows
+// take row 2 from m and row 0 from m + 1.
+at::Tensor phase_selector(const at::Tensor& like) {
+  auto s = at::zeros({2, 2, 3}, like.options());
+  s[0][0][1] = 1;
+  s[1][0][2] = 1;
+  s[1][1][0] = 1;
+  return s;
+}
+}  // namespace
+
+at::Tensor subpixel_weight(const at::Tensor& w) {
+  // w: [in, out, 3, 3] -> [out, in, 3, 3]
+  auto wt = w.permute({1, 0, 2, 3});
+  auto s = phase_selector(w);
+  // result[o, py, px, i, dy, dx] = sum_{ky,kx} s[py,dy,ky] s[px,dx,kx] wt[o,i,ky,kx]
+  auto r = at::einsum("pak,qbl,oikl->opqiab", {s, s, wt});
+  return r.reshape({wt.size(0) * 4, wt.size(1), 2, 2});
+}
+
+at::Tensor subpixel_bias(const at::Tensor& b) { return b.repeat_interleave(4); }
+
+at::Tensor subpixel_upsample(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  auto padded = at::constant_pad_nd(x, {0, 1, 0, 1}, 0);
+  return at::pixel_shuffle(at::conv2d(padded, weight, bias), 2);
+}
+
+at::Tensor instance_norm(const at::Tensor& x) {
+  return at::group_norm(x, x.size(1), {}, {}, 1e-5);
+}
+
+}  // namespace cg

@@ -1,0 +1,99 @@
+#include "official-import.h"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <regex>
+#include <sstream>
+
+namespace cg {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_running_stat(const std::string& key) {
+  return ends_with(key, ".running_mean") || ends_with(key, ".running_var") || ends_with(key, ".num_batches_tracked");
+}
+
+std::string shape(const at::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+
+// Keys that matter, without the "module." prefix nn.DataParallel adds.
+std::map<std::string, at::Tensor> weights_of(const NamedTensors& state) {
+  std::map<std::string, at::Tensor> w;
+  for (const auto& [k, t] : state) {
+    if (is_running_stat(k)) continue;
+    w[k.rfind("module.", 0) == 0 ? k.substr(7) : k] = t;
+  }
+  return w;
+}
+
+const at::Tensor& require(const std::map<std::string, at::Tensor>& w, const std::string& key, int64_t dim,
+                          const std::string& name) {
+  auto it = w.find(key);
+  if (it == w.end())
+    throw ModelFileError(name + ": not a ResnetGenerator state_dict (missing key '" + key + "')");
+  if (it->second.dim() != dim)
+    throw ModelFileError(name + ": key '" + key + "' has shape " + shape(it->second) + ", expected " +
+                         std::to_string(dim) + " dimensions");
+  return it->second;
+}
+
+}  // namespace
+
+GeneratorOptions infer_generator_options(const NamedTensors& state, const std::string& name) {
+  const auto w = weights_of(state);
+  GeneratorOptions o;
+  const auto& first = require(w, "model.1.weight", 4, name);
+  o.ngf = first.size(0);
+  o.input_nc = first.size(1);
+  static const std::regex block(R"(model\.(\d+)\.conv_block\.(\d+)\.weight)");
+  int64_t n_blocks = 0;
+  for (const auto& [k, t] : w) {
+    std::smatch m;
+    if (!std::regex_match(k, m, block)) continue;
+    n_blocks = std::max<int64_t>(n_blocks, std::stoll(m[1]) - 9);
+    if (m[2] == "6") o.use_dropout = true;
+  }
+  if (n_blocks == 0) throw ModelFileError(name + ": not a ResnetGenerator state_dict (no residual blocks)");
+  if (n_blocks > 64) throw ModelFileError(name + ": implausible block count " + std::to_string(n_blocks));
+  o.n_blocks = n_blocks;
+  const std::string last = "model." + std::to_string(17 + n_blocks) + ".weight";
+  o.output_nc = require(w, last, 4, name).size(0);
+  return o;
+}
+
+void load_official_state(ResnetGenerator& g, const NamedTensors& state, const std::string& name) {
+  auto w = weights_of(state);
+  torch::NoGradGuard no_grad;
+  for (auto& p : g->named_parameters()) {
+    auto it = w.find(p.key());
+    if (it == w.end()) throw ModelFileError(name + ": missing key '" + p.key() + "' of shape " + shape(p.value()));
+    if (it->second.sizes() != p.value().sizes())
+      throw ModelFileError(name + ": key '" + p.key() + "' has shape " + shape(it->second) + ", expected " +
+                           shape(p.value()));
+    if (!at::isFloatingType(it->second.scalar_type()))
+      throw ModelFileError(name + ": key '" + p.key() + "' is not a floating-point tensor");
+    p.value().copy_(it->second);
+    w.erase(it);
+  }
+  if (!w.empty())
+    throw ModelFileError(name + ": unexpected key '" + w.begin()->first + "' of shape " + shape(w.begin()->second) +
+                         " for a resnet_" + std::to_string(g->options().n_blocks) + "blocks generator");
+}
+
+ResnetGenerator import_official_generator(const std::string& pth_path) {
+  const auto state = read_state_dict(pth_path);
+  ResnetGenerator g(infer_generator_options(state, pth_path));
+  load_official_state(g, state, pth_path);
+  g->eval();
+  return g;
+}
+
+}  // namespace cg

@@ -1,0 +1,58 @@
+#pragma once
+
+#include "state-dict-reader.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+namespace cg::test {
+
+// Fixtures written by tests/python/make_fixtures.py at build time.
+inline std::string fixture(const std::string& name) {
+  const char* dir = std::getenv("CG_FIXTURES");
+  if (!dir) throw std::runtime_error("CG_FIXTURES is not set; run the tests through meson test");
+  return std::string(dir) + "/" + name;
+}
+
+inline at::Tensor tensor_named(const NamedTensors& all, const std::string& key) {
+  for (const auto& [k, t] : all)
+    if (k == key) return t;
+  throw std::runtime_error("no tensor " + key);
+}
+
+inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kFloat) - b.to(at::kFloat)).abs().max().item<double>();
+}
+
+// A fresh directory removed at the end of the test.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string templ = (std::filesystem::temp_directory_path() / "cg-test-XXXXXX").string();
+    path = ::mkdtemp(templ.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// Runs `fn` and returns the message of the cg::ModelFileError it must throw.
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const ModelFileError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ModelFileError thrown";
+  return {};
+}
+
+}  // namespace cg::test
