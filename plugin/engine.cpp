@@ -1,0 +1,180 @@
+#include "engine.h"
+
+#include "model-file.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace cg {
+
+namespace {
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// A processing side: a multiple of the model's 4, and at least 8.
+int64_t model_side(int64_t v) { return round_up(std::max<int64_t>(v, kMinSize), kSizeMultiple); }
+
+c10::Device choose_device(const std::string& requested, std::string& note) {
+  if (requested == "auto") {
+    if (torch::cuda::is_available()) return c10::Device(c10::kCUDA, 0);
+    note = "device=auto: no usable CUDA device, running on the CPU";
+    return c10::Device(c10::kCPU);
+  }
+  c10::Device d(c10::kCPU);
+  try {
+    d = c10::Device(requested);
+  } catch (const c10::Error&) {
+    throw EngineError(EngineError::Kind::kSettings, "invalid device '" + requested + "' (use auto, cpu, cuda or cuda:N)");
+  }
+  if (d.is_cpu()) return d;
+  if (!d.is_cuda()) throw EngineError(EngineError::Kind::kSettings, "unsupported device '" + requested + "' (use auto, cpu, cuda or cuda:N)");
+  const auto count = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+  if (count == 0) throw EngineError(EngineError::Kind::kSettings, "device=" + requested + ": no usable CUDA device (LibTorch sees none)");
+  if (!d.has_index()) d.set_index(0);
+  if (d.index() >= static_cast<int64_t>(count))
+    throw EngineError(EngineError::Kind::kSettings, "device=" + requested + ": only " + std::to_string(count) + " CUDA device(s)");
+  return d;
+}
+
+at::Tensor channel_index(const FrameView& f) {
+  return at::tensor({int64_t{f.r}, int64_t{f.g}, int64_t{f.b}}, at::kLong);
+}
+
+at::Tensor pixels(const FrameView& f) {
+  return at::from_blob(f.data, {f.height, f.width, f.pixel_stride}, {f.row_stride, f.pixel_stride, 1},
+                       at::TensorOptions().dtype(at::kByte));
+}
+
+void check_frame(const FrameView& f, const char* what) {
+  const bool ok = f.data && f.width > 0 && f.height > 0 && (f.pixel_stride == 3 || f.pixel_stride == 4) &&
+                  f.row_stride >= f.width * f.pixel_stride && std::max({f.r, f.g, f.b}) < f.pixel_stride &&
+                  std::min({f.r, f.g, f.b}) >= 0;
+  if (!ok) throw EngineError(EngineError::Kind::kRuntime, std::string("invalid ") + what + " frame layout");
+}
+
+}  // namespace
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kFP32: return "fp32";
+    case Precision::kFP16: return "fp16";
+    case Precision::kBF16: return "bf16";
+  }
+  return "?";
+}
+
+struct Engine::Impl {
+  EngineOptions options;
+  EngineInfo info;
+  torch::jit::Module module;
+  c10::Device device{c10::kCPU};
+  at::ScalarType dtype = at::kFloat;
+  int64_t fixed_w = 0, fixed_h = 0;  // 0: native size
+
+  at::Tensor translate(const at::Tensor& rgb_hwc);
+};
+
+Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
+  auto& s = *impl_;
+  s.options = o;
+  try {
+    s.device = choose_device(o.device, s.info.fallback_note);
+    if (s.device.is_cpu()) {
+      const int n = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      at::set_num_threads(n);  // process-wide in LibTorch: the last engine created sets it
+      s.info.device = "cpu (" + std::to_string(n) + " threads)";
+    } else {
+      s.info.device = s.device.str();
+    }
+    if (o.precision == Precision::kFP16 && s.device.is_cpu())
+      throw EngineError(EngineError::Kind::kSettings, "precision=fp16 needs a CUDA device; on the CPU use fp32 or bf16");
+    s.dtype = o.precision == Precision::kFP16 ? at::kHalf : o.precision == Precision::kBF16 ? at::kBFloat16 : at::kFloat;
+    s.info.precision = precision_name(o.precision);
+
+    auto loaded = load_generator(o.model_path, s.device);
+    s.module = loaded.module;
+    s.info.architecture = loaded.has_metadata ? loaded.metadata.architecture : "unknown";
+    s.info.crop_size = loaded.has_metadata ? loaded.metadata.crop_size : 256;
+    if (s.dtype != at::kFloat) s.module.to(s.dtype);
+
+    if (o.process_at_model_crop) {
+      s.fixed_w = s.fixed_h = model_side(s.info.crop_size);
+    } else if (o.process_width > 0 && o.process_height > 0) {
+      s.fixed_w = model_side(o.process_width);
+      s.fixed_h = model_side(o.process_height);
+    }
+    if (s.dtype != at::kFloat) {
+      // Reduced precision is checked once here rather than failing on the first frame.
+      c10::InferenceMode guard;
+      s.module.forward({at::zeros({1, 3, kMinSize, kMinSize}, at::TensorOptions().device(s.device).dtype(s.dtype))});
+    }
+  } catch (const EngineError&) {
+    throw;
+  } catch (const ModelFileError& e) {
+    throw EngineError(EngineError::Kind::kModel, e.what());
+  } catch (const c10::Error& e) {
+    throw EngineError(EngineError::Kind::kModel, o.model_path + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw EngineError(EngineError::Kind::kModel, o.model_path + ": " + e.what());
+  }
+}
+
+Engine::~Engine() = default;
+
+const EngineInfo& Engine::info() const { return impl_->info; }
+const EngineOptions& Engine::options() const { return impl_->options; }
+
+// rgb_hwc: uint8 [H, W, 3] on the CPU. Returns uint8 [H, W, 3] on the CPU.
+at::Tensor Engine::Impl::translate(const at::Tensor& rgb_hwc) {
+  const int64_t h = rgb_hwc.size(0), w = rgb_hwc.size(1);
+  auto x = rgb_hwc.to(device, /*non_blocking=*/false).permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);
+  x = x.mul_(1.0 / 127.5).sub_(1.0);
+  const bool fixed = fixed_w > 0;
+  if (fixed) {
+    namespace F = torch::nn::functional;
+    const bool down = fixed_w < w || fixed_h < h;
+    x = F::interpolate(x, F::InterpolateFuncOptions().size(std::vector<int64_t>{fixed_h, fixed_w})
+                              .mode(torch::kBilinear).align_corners(false).antialias(down));
+  } else {
+    const int64_t ph = model_side(h), pw = model_side(w);
+    if (ph != h || pw != w) x = at::replication_pad2d(x, {0, pw - w, 0, ph - h});
+  }
+  auto y = module.forward({x.to(dtype)}).toTensor().to(at::kFloat);
+  if (fixed) {
+    namespace F = torch::nn::functional;
+    y = F::interpolate(y, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w})
+                              .mode(torch::kBilinear).align_corners(false).antialias(h < fixed_h || w < fixed_w));
+  } else {
+    y = y.narrow(2, 0, h).narrow(3, 0, w);
+  }
+  return y.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(at::kByte).squeeze(0).permute({1, 2, 0}).to(at::kCPU);
+}
+
+void Engine::process(const FrameView& in, const FrameView& out) {
+  check_frame(in, "input");
+  check_frame(out, "output");
+  if (in.width != out.width || in.height != out.height || in.pixel_stride != out.pixel_stride)
+    throw EngineError(EngineError::Kind::kRuntime, "input and output frames differ in size or layout");
+  try {
+    c10::InferenceMode guard;
+    auto src = pixels(in);
+    auto rgb = src.index_select(2, channel_index(in));  // a copy, so in-place output is safe
+    auto result = impl_->translate(rgb);
+    auto dst = pixels(out);
+    if (out.data != in.data && in.pixel_stride == 4) {
+      const int extra = 6 - in.r - in.g - in.b;  // the byte that is not R, G or B
+      dst.select(2, extra).copy_(src.select(2, extra));
+    }
+    dst.index_copy_(2, channel_index(out), result);
+  } catch (const c10::Error& e) {
+    throw EngineError(EngineError::Kind::kRuntime, impl_->options.model_path + ": inference failed: " + e.what_without_backtrace());
+  }
+}
+
+}  // namespace cg

@@ -1,0 +1,489 @@
+/* cyclegan: a GstVideoFilter running a CycleGAN generator through the GStreamer-free engine.
+ *
+ *   gst-launch-1.0 videotestsrc ! videoconvert ! cyclegan model=G_A.pt ! videoconvert ! autovideosink
+ *
+ * The model is loaded in start(), so a missing or bad model fails the change to PAUSED with an
+ * error message naming the file. Changing model, device, precision, threads or process-size while
+ * running reloads the engine on a helper thread and swaps it in between two frames; if the load
+ * fails, a warning is posted and the running engine stays. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstcyclegan.h"
+
+#include "engine.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+GST_DEBUG_CATEGORY_STATIC (gst_cyclegan_debug);
+#define GST_CAT_DEFAULT gst_cyclegan_debug
+
+#define DEFAULT_MODEL NULL
+#define DEFAULT_DEVICE "auto"
+#define DEFAULT_PRECISION cg::Precision::kFP32
+#define DEFAULT_THREADS 0
+#define DEFAULT_PROCESS_SIZE "native"
+#define DEFAULT_BYPASS FALSE
+
+enum
+{
+  PROP_0,
+  PROP_MODEL,
+  PROP_DEVICE,
+  PROP_PRECISION,
+  PROP_THREADS,
+  PROP_PROCESS_SIZE,
+  PROP_BYPASS,
+  PROP_FRAMES_PROCESSED,
+  PROP_MEAN_INFERENCE_MS,
+};
+
+#define VIDEO_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
+
+/* Properties, guarded by the object lock. */
+struct Settings
+{
+  std::string model;
+  std::string device = DEFAULT_DEVICE;
+  cg::Precision precision = DEFAULT_PRECISION;
+  guint threads = DEFAULT_THREADS;
+  std::string process_size = DEFAULT_PROCESS_SIZE;
+  gboolean bypass = DEFAULT_BYPASS;
+};
+
+/* Stream state, reset in start() and stop(). */
+struct State
+{
+  std::mutex engine_lock;       /* guards engine: taken per frame and by the swap */
+  std::shared_ptr<cg::Engine> engine;
+  std::mutex loader_lock;       /* guards loader */
+  std::thread loader;
+  std::atomic<guint64> generation{0};  /* the newest reload asked for */
+  /* statistics, under the object lock */
+  guint64 frames = 0;
+  double total_ms = 0.0;
+};
+
+struct _GstCycleGan
+{
+  GstVideoFilter parent;
+  Settings *settings;
+  State *state;
+};
+
+#define gst_cyclegan_parent_class parent_class
+G_DEFINE_TYPE (GstCycleGan, gst_cyclegan, GST_TYPE_VIDEO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE (cyclegan, "cyclegan", GST_RANK_NONE, GST_TYPE_CYCLEGAN);
+
+GType
+gst_cyclegan_precision_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {(gint) cg::Precision::kFP32, "32-bit float", "fp32"},
+    {(gint) cg::Precision::kFP16, "16-bit float (CUDA only)", "fp16"},
+    {(gint) cg::Precision::kBF16, "bfloat16", "bf16"},
+    {0, NULL, NULL},
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstCycleGanPrecision", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+/* "native", "model" or "WxH"; returns FALSE for anything else. */
+static gboolean
+parse_process_size (const std::string & s, cg::EngineOptions * o)
+{
+  o->process_width = o->process_height = 0;
+  o->process_at_model_crop = false;
+  if (s == "native")
+    return TRUE;
+  if (s == "model") {
+    o->process_at_model_crop = true;
+    return TRUE;
+  }
+  int w = 0, h = 0;
+  char tail = 0;
+  if (std::sscanf (s.c_str (), "%dx%d%c", &w, &h, &tail) != 2 || w < 1 || h < 1 || w > 16384 || h > 16384)
+    return FALSE;
+  o->process_width = w;
+  o->process_height = h;
+  return TRUE;
+}
+
+static cg::EngineOptions
+engine_options (GstCycleGan * self)
+{
+  cg::EngineOptions o;
+  GST_OBJECT_LOCK (self);
+  o.model_path = self->settings->model;
+  o.device = self->settings->device;
+  o.precision = self->settings->precision;
+  o.threads = (int) self->settings->threads;
+  parse_process_size (self->settings->process_size, &o);
+  GST_OBJECT_UNLOCK (self);
+  return o;
+}
+
+static void
+log_engine (GstCycleGan * self, const cg::Engine & engine)
+{
+  const auto &info = engine.info ();
+  if (!info.fallback_note.empty ())
+    GST_WARNING_OBJECT (self, "%s", info.fallback_note.c_str ());
+  GST_INFO_OBJECT (self, "model %s (%s) on %s, %s", engine.options ().model_path.c_str (),
+      info.architecture.c_str (), info.device.c_str (), info.precision.c_str ());
+}
+
+static void
+join_loader (GstCycleGan * self)
+{
+  std::lock_guard<std::mutex> guard (self->state->loader_lock);
+  if (self->state->loader.joinable ())
+    self->state->loader.join ();
+}
+
+/* Builds a new engine from the current settings on a helper thread and swaps it in, unless a
+ * newer reload was asked for meanwhile. The streaming thread never waits for the load. */
+static void
+start_reload (GstCycleGan * self)
+{
+  State *state = self->state;
+  {
+    std::lock_guard<std::mutex> guard (state->engine_lock);
+    if (!state->engine)
+      return;                   /* not started: start() will load */
+  }
+  const guint64 generation = ++state->generation;
+  std::lock_guard<std::mutex> guard (state->loader_lock);
+  if (state->loader.joinable ())
+    state->loader.join ();
+  gst_object_ref (self);
+  state->loader = std::thread ([self, state, generation] () {
+    const cg::EngineOptions options = engine_options (self);
+    try {
+      auto engine = std::make_shared<cg::Engine> (options);
+      log_engine (self, *engine);
+      std::lock_guard<std::mutex> engine_guard (state->engine_lock);
+      if (state->engine && generation == state->generation.load ())
+        state->engine = std::move (engine);
+    } catch (const std::exception & e) {
+      GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ,
+          ("Could not load the new model settings, keeping the running model: %s", e.what ()), (NULL));
+    }
+    gst_object_unref (self);
+  });
+}
+
+static void
+gst_cyclegan_set_property (GObject * object, guint prop_id, const GValue * value, GParamSpec * pspec)
+{
+  GstCycleGan *self = GST_CYCLEGAN (object);
+  gboolean reload = FALSE;
+
+  try {
+    GST_OBJECT_LOCK (self);
+    Settings *s = self->settings;
+    switch (prop_id) {
+      case PROP_MODEL:{
+        const gchar *v = g_value_get_string (value);
+        s->model = v ? v : "";
+        reload = TRUE;
+        break;
+      }
+      case PROP_DEVICE:{
+        const gchar *v = g_value_get_string (value);
+        s->device = v ? v : DEFAULT_DEVICE;
+        reload = TRUE;
+        break;
+      }
+      case PROP_PRECISION:
+        s->precision = (cg::Precision) g_value_get_enum (value);
+        reload = TRUE;
+        break;
+      case PROP_THREADS:
+        s->threads = g_value_get_uint (value);
+        reload = TRUE;
+        break;
+      case PROP_PROCESS_SIZE:{
+        const gchar *v = g_value_get_string (value);
+        cg::EngineOptions check;
+        if (v && parse_process_size (v, &check)) {
+          s->process_size = v;
+          reload = TRUE;
+        } else {
+          GST_WARNING_OBJECT (self, "ignoring process-size \"%s\": use native, model or WxH", v ? v : "(null)");
+        }
+        break;
+      }
+      case PROP_BYPASS:
+        s->bypass = g_value_get_boolean (value);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+        break;
+    }
+    const gboolean bypass = s->bypass;
+    GST_OBJECT_UNLOCK (self);
+
+    if (prop_id == PROP_BYPASS)
+      gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), bypass);
+    if (reload)
+      start_reload (self);
+  } catch (const std::exception & e) {
+    GST_ERROR_OBJECT (self, "setting %s failed: %s", pspec->name, e.what ());
+  }
+}
+
+static void
+gst_cyclegan_get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspec)
+{
+  GstCycleGan *self = GST_CYCLEGAN (object);
+
+  GST_OBJECT_LOCK (self);
+  const Settings *s = self->settings;
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, s->model.empty ()? NULL : s->model.c_str ());
+      break;
+    case PROP_DEVICE:
+      g_value_set_string (value, s->device.c_str ());
+      break;
+    case PROP_PRECISION:
+      g_value_set_enum (value, (gint) s->precision);
+      break;
+    case PROP_THREADS:
+      g_value_set_uint (value, s->threads);
+      break;
+    case PROP_PROCESS_SIZE:
+      g_value_set_string (value, s->process_size.c_str ());
+      break;
+    case PROP_BYPASS:
+      g_value_set_boolean (value, s->bypass);
+      break;
+    case PROP_FRAMES_PROCESSED:
+      g_value_set_uint64 (value, self->state->frames);
+      break;
+    case PROP_MEAN_INFERENCE_MS:
+      g_value_set_double (value, self->state->frames ? self->state->total_ms / self->state->frames : 0.0);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static gboolean
+gst_cyclegan_start (GstBaseTransform * trans)
+{
+  GstCycleGan *self = GST_CYCLEGAN (trans);
+  const cg::EngineOptions options = engine_options (self);
+
+  if (options.model_path.empty ())
+    goto no_model;
+
+  try {
+    auto engine = std::make_shared<cg::Engine> (options);
+    log_engine (self, *engine);
+    std::lock_guard<std::mutex> guard (self->state->engine_lock);
+    self->state->engine = std::move (engine);
+  } catch (const cg::EngineError & e) {
+    if (e.kind == cg::EngineError::Kind::kSettings)
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", e.what ()), (NULL));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not load model: %s", e.what ()), (NULL));
+    return FALSE;
+  } catch (const std::exception & e) {
+    GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not start: %s", e.what ()), (NULL));
+    return FALSE;
+  }
+
+  {
+    GST_OBJECT_LOCK (self);
+    self->state->frames = 0;
+    self->state->total_ms = 0.0;
+    const gboolean bypass = self->settings->bypass;
+    GST_OBJECT_UNLOCK (self);
+    gst_base_transform_set_passthrough (trans, bypass);
+  }
+  return TRUE;
+
+  /* ERRORS */
+no_model:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No model given: set the model property to a G.pt file"),
+        (NULL));
+    return FALSE;
+  }
+}
+
+static gboolean
+gst_cyclegan_stop (GstBaseTransform * trans)
+{
+  GstCycleGan *self = GST_CYCLEGAN (trans);
+
+  try {
+    {
+      std::lock_guard<std::mutex> guard (self->state->engine_lock);
+      self->state->engine.reset ();
+    }
+    join_loader (self);
+    std::lock_guard<std::mutex> guard (self->state->engine_lock);
+    self->state->engine.reset ();       /* a reload that finished meanwhile does not survive */
+  } catch (const std::exception & e) {
+    GST_ERROR_OBJECT (self, "stop: %s", e.what ());
+  }
+  return TRUE;
+}
+
+static cg::FrameView
+frame_view (GstVideoFrame * frame)
+{
+  cg::FrameView v;
+  v.data = static_cast < uint8_t * >(GST_VIDEO_FRAME_PLANE_DATA (frame, 0));
+  v.width = GST_VIDEO_FRAME_WIDTH (frame);
+  v.height = GST_VIDEO_FRAME_HEIGHT (frame);
+  v.row_stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+  v.pixel_stride = GST_VIDEO_FRAME_COMP_PSTRIDE (frame, 0);
+  v.r = GST_VIDEO_FRAME_COMP_POFFSET (frame, GST_VIDEO_COMP_R);
+  v.g = GST_VIDEO_FRAME_COMP_POFFSET (frame, GST_VIDEO_COMP_G);
+  v.b = GST_VIDEO_FRAME_COMP_POFFSET (frame, GST_VIDEO_COMP_B);
+  return v;
+}
+
+static GstFlowReturn
+gst_cyclegan_transform_frame (GstVideoFilter * filter, GstVideoFrame * in_frame, GstVideoFrame * out_frame)
+{
+  GstCycleGan *self = GST_CYCLEGAN (filter);
+  std::shared_ptr<cg::Engine> engine;
+
+  {
+    std::lock_guard<std::mutex> guard (self->state->engine_lock);
+    engine = self->state->engine;
+  }
+  if (!engine)
+    goto not_started;
+
+  try {
+    const auto t0 = std::chrono::steady_clock::now ();
+    engine->process (frame_view (in_frame), frame_view (out_frame));
+    const double ms = std::chrono::duration < double, std::milli > (std::chrono::steady_clock::now () - t0).count ();
+    GST_OBJECT_LOCK (self);
+    self->state->frames++;
+    self->state->total_ms += ms;
+    GST_OBJECT_UNLOCK (self);
+    GST_LOG_OBJECT (self, "frame %dx%d in %.2f ms", GST_VIDEO_FRAME_WIDTH (in_frame),
+        GST_VIDEO_FRAME_HEIGHT (in_frame), ms);
+  } catch (const std::exception & e) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Translation failed: %s", e.what ()), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+not_started:
+  {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No model loaded"), (NULL));
+    return GST_FLOW_ERROR;
+  }
+}
+
+static void
+gst_cyclegan_finalize (GObject * object)
+{
+  GstCycleGan *self = GST_CYCLEGAN (object);
+
+  join_loader (self);
+  delete self->state;
+  delete self->settings;
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_cyclegan_class_init (GstCycleGanClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
+  const GParamFlags rw = (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+  const GParamFlags ro = (GParamFlags) (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  GST_DEBUG_CATEGORY_INIT (gst_cyclegan_debug, "cyclegan", 0, "CycleGAN video translation");
+
+  gobject_class->set_property = gst_cyclegan_set_property;
+  gobject_class->get_property = gst_cyclegan_get_property;
+  gobject_class->finalize = gst_cyclegan_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Path of a G.pt generator (from cg-trainer train or export). Changing it while playing "
+          "loads the new model in the background and swaps it in between two frames", DEFAULT_MODEL, rw));
+  g_object_class_install_property (gobject_class, PROP_DEVICE,
+      g_param_spec_string ("device", "Device",
+          "auto (CUDA when LibTorch sees a GPU, else CPU), cpu, cuda or cuda:N", DEFAULT_DEVICE, rw));
+  g_object_class_install_property (gobject_class, PROP_PRECISION,
+      g_param_spec_enum ("precision", "Precision", "Arithmetic of the generator",
+          GST_TYPE_CYCLEGAN_PRECISION, (gint) DEFAULT_PRECISION, rw));
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_uint ("threads", "Threads", "CPU threads for inference (0 = all cores; process-wide in LibTorch)",
+          0, 1024, DEFAULT_THREADS, rw));
+  g_object_class_install_property (gobject_class, PROP_PROCESS_SIZE,
+      g_param_spec_string ("process-size", "Processing size",
+          "native (each frame at its own size, padded to a multiple of 4), model (the training crop "
+          "recorded in the model) or WxH: frames are scaled to that size and back", DEFAULT_PROCESS_SIZE, rw));
+  g_object_class_install_property (gobject_class, PROP_BYPASS,
+      g_param_spec_boolean ("bypass", "Bypass", "Pass frames through untranslated (for A/B comparison)",
+          DEFAULT_BYPASS, rw));
+  g_object_class_install_property (gobject_class, PROP_FRAMES_PROCESSED,
+      g_param_spec_uint64 ("frames-processed", "Frames processed", "Frames translated since the element started",
+          0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property (gobject_class, PROP_MEAN_INFERENCE_MS,
+      g_param_spec_double ("mean-inference-ms", "Mean inference time",
+          "Mean time per translated frame in milliseconds, conversions included", 0, G_MAXDOUBLE, 0, ro));
+
+  gst_element_class_set_static_metadata (element_class, "CycleGAN video translation", "Filter/Effect/Video",
+      "Translates video frames with a CycleGAN generator through LibTorch (CPU or CUDA)",
+      "cyclegan-gst developers");
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_cyclegan_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_cyclegan_stop);
+  filter_class->transform_frame = GST_DEBUG_FUNCPTR (gst_cyclegan_transform_frame);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_CYCLEGAN_PRECISION, (GstPluginAPIFlags) 0);
+}
+
+static void
+gst_cyclegan_init (GstCycleGan * self)
+{
+  self->settings = new Settings ();
+  self->state = new State ();
+  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), TRUE);
+}
+
+static gboolean
+plugin_init (GstPlugin * plugin)
+{
+  return GST_ELEMENT_REGISTER (cyclegan, plugin);
+}
+
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, cyclegan,
+    "CycleGAN image-to-image translation of video", plugin_init, VERSION, "MIT/X11", PACKAGE,
+    "cyclegan-gst")
