@@ -50,6 +50,16 @@ def main(out):
         torch.save({"input": x, "output": g6(x)}, os.path.join(out, "g6-ngf16-io.pth"))
     torch.save(sd6, os.path.join(out, "g6-ngf16-legacy.pth"), _use_new_zipfile_serialization=False)
 
+    # A video frame of odd size through the element's contract: RGB bytes to [-1, 1], replicate-pad
+    # right and bottom to a multiple of 4, generator, crop, back to bytes with rounding.
+    frame = torch.randint(0, 256, (38, 50, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        x = frame.permute(2, 0, 1)[None].float() / 127.5 - 1
+        x = torch.nn.functional.pad(x, (0, 2, 0, 2), mode="replicate")
+        y = g6(x)[..., :38, :50]
+        translated = ((y + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).contiguous()
+    torch.save({"frame": frame, "translated": translated}, os.path.join(out, "g6-ngf16-frame.pth"))
+
     # With dropout (the pix2pix-style option) the second block conv sits at conv_block.6.
     gd = init_normal(ResnetGenerator(ngf=8, n_blocks=2, use_dropout=True)).eval()
     torch.save(gd.state_dict(), os.path.join(out, "g2-ngf8-dropout.pth"))
