@@ -1,0 +1,155 @@
+"""Inference benchmark, side by side and interleaved in one run: the Python PyTorch eager
+reference of the official generator (torch.inference_mode), the engine's bare translation
+(cg-bench --mode engine) and the element in a pipeline (videotestsrc ! cyclegan ! fakesink).
+Prints ms/frame (median, p95), frames/s, GFLOP/s, % of the measured sgemm peak, peak RSS and
+ratios. Run through `meson test -C build --benchmark` or directly with the env of tests/bench."""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+from reference import ResnetGenerator, init_normal  # noqa: E402
+
+warnings.filterwarnings("ignore")
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+def macs_per_frame(model, h, w):
+    """Multiply-accumulates of one forward, counting a transposed conv per input pixel and tap."""
+    total = 0
+
+    def hook(m, inp, out):
+        nonlocal total
+        k = m.kernel_size[0] * m.kernel_size[1]
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            total += inp[0][0].numel() * m.out_channels * k
+        else:
+            total += out[0].numel() * m.in_channels * k
+
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    with torch.inference_mode():
+        model(torch.zeros(1, 3, h, w))
+    for x in hs:
+        x.remove()
+    return total
+
+
+def sgemm_peak(threads):
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * 2048**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def eager_times(model, x, frames, threads):
+    torch.set_num_threads(threads)
+    out = []
+    with torch.inference_mode():
+        model(x)
+        for _ in range(frames):
+            t = time.perf_counter()
+            model(x)
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def cg_bench(mode, args, model_path):
+    cmd = [os.environ["CG_BENCH"], "--mode", mode, "--model", model_path, "--device", args.device,
+           "--precision", args.precision, "--width", str(args.w), "--height", str(args.h),
+           "--frames", str(args.frames), "--threads", str(args.threads), "--warmup", "1"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{run.stderr}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--size", default="256x256")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--frames", type=int, default=4, help="frames per variant per round")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    p.add_argument("--ngf", type=int, default=64)
+    p.add_argument("--blocks", type=int, default=9)
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args()
+    args.w, args.h = (int(v) for v in args.size.split("x"))
+
+    torch.manual_seed(0)
+    ref = init_normal(ResnetGenerator(ngf=args.ngf, n_blocks=args.blocks)).eval()
+    macs = macs_per_frame(ref, args.h, args.w)
+    tmp = tempfile.TemporaryDirectory()
+    pth, gpt = os.path.join(tmp.name, "G.pth"), os.path.join(tmp.name, "G.pt")
+    torch.save(ref.state_dict(), pth)
+    subprocess.run([os.environ["CG_TRAINER"], "export", "--from", pth, "--to", gpt], check=True, capture_output=True)
+
+    x = torch.rand(1, 3, args.h, args.w) * 2 - 1
+    variants = {f"python eager, {args.threads} threads": [], "engine (bare)": [], "element (pipeline)": []}
+    eager_default = f"python eager, default {DEFAULT_THREADS} threads"
+    if DEFAULT_THREADS != args.threads:
+        variants[eager_default] = []
+    rss = {}
+    python_variants = args.device == "cpu" and args.precision == "fp32"
+    for r in range(args.rounds):
+        print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
+        if python_variants:
+            variants[f"python eager, {args.threads} threads"] += eager_times(ref, x, args.frames, args.threads)
+            if eager_default in variants:
+                variants[eager_default] += eager_times(ref, x, args.frames, DEFAULT_THREADS)
+        for mode, name in [("engine", "engine (bare)"), ("element", "element (pipeline)")]:
+            res = cg_bench(mode, args, gpt)
+            variants[name] += res["ms"]
+            rss[name] = max(rss.get(name, 0), res["maxrss_kb"])
+    py_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for k in variants:
+        if k.startswith("python"):
+            rss[k] = py_rss
+
+    peak = sgemm_peak(args.threads)
+    gflop = 2 * macs / 1e9
+    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{args.size}, ngf {args.ngf}, {args.blocks} blocks, {args.device} {args.precision}, "
+          f"{gflop:.1f} GFLOP/frame, sgemm peak {peak:.0f} GFLOP/s ({args.threads} threads)")
+    print(f"{'variant':34} {'median ms':>10} {'p95 ms':>8} {'fps':>7} {'GFLOP/s':>8} {'% peak':>7} {'RSS MiB':>8}")
+    results = {}
+    for name, ms in variants.items():
+        if not ms:
+            continue
+        ms_sorted = sorted(ms)
+        med = statistics.median(ms)
+        p95 = ms_sorted[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+        results[name] = {"median_ms": med, "p95_ms": p95, "fps": 1000 / med, "gflops": gflop / (med / 1000),
+                         "rss_mib": rss.get(name, 0) / 1024}
+        r = results[name]
+        print(f"{name:34} {med:10.1f} {p95:8.1f} {r['fps']:7.2f} {r['gflops']:8.0f} {100 * r['gflops'] / peak:6.0f}% "
+              f"{r['rss_mib']:8.0f}")
+    eng, el = results["engine (bare)"]["median_ms"], results["element (pipeline)"]["median_ms"]
+    print(f"\nelement / engine time: {el / eng:.3f} (target <= 1.10)")
+    for name in variants:
+        if name.startswith("python") and name in results:
+            print(f"speed-up of the element over {name}: {results[name]['median_ms'] / el:.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "gflop_per_frame": gflop, "sgemm_peak_gflops": peak, "results": results}, f,
+                      indent=2)
+
+
+if __name__ == "__main__":
+    main()

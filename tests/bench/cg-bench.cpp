@@ -1,0 +1,130 @@
+// Times the engine's bare translation or the element in a pipeline, frame by frame, and prints
+// one JSON line: {"mode", "ms": [per-frame milliseconds], "maxrss_kb"}. Driven side by side with
+// the Python reference by bench_inference.py; on its own it is a quick probe.
+#include "engine.h"
+
+#include <CLI/CLI.hpp>
+#include <gst/gst.h>
+
+#include <chrono>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <sys/resource.h>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  std::string mode = "engine";
+  std::string model;
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  int width = 256, height = 256, frames = 10, warmup = 2, threads = 0;
+};
+
+cg::Precision parse_precision(const std::string& p) {
+  if (p == "fp16") return cg::Precision::kFP16;
+  if (p == "bf16") return cg::Precision::kBF16;
+  return cg::Precision::kFP32;
+}
+
+std::vector<double> bench_engine(const BenchOptions& o) {
+  cg::EngineOptions eo;
+  eo.model_path = o.model;
+  eo.device = o.device;
+  eo.precision = parse_precision(o.precision);
+  eo.threads = o.threads;
+  cg::Engine engine(eo);
+  std::vector<uint8_t> in(static_cast<size_t>(o.width) * o.height * 4), out(in.size());
+  std::mt19937 rng(1);
+  for (auto& b : in) b = static_cast<uint8_t>(rng());
+  cg::FrameView vi{in.data(), o.width, o.height, o.width * 4, 4, 0, 1, 2};
+  cg::FrameView vo{out.data(), o.width, o.height, o.width * 4, 4, 0, 1, 2};
+  std::vector<double> ms;
+  for (int i = 0; i < o.warmup + o.frames; ++i) {
+    const auto t0 = Clock::now();
+    engine.process(vi, vo);
+    const double dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (i >= o.warmup) ms.push_back(dt);
+  }
+  return ms;
+}
+
+struct ProbeData {
+  std::vector<Clock::time_point> arrivals;
+};
+
+GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo*, gpointer data) {
+  static_cast<ProbeData*>(data)->arrivals.push_back(Clock::now());
+  return GST_PAD_PROBE_OK;
+}
+
+// Per-frame time = the interval between successive frames leaving the element: the pipeline's
+// throughput, test-source and conversions included.
+std::vector<double> bench_element(const BenchOptions& o) {
+  std::ostringstream launch;
+  launch << "videotestsrc num-buffers=" << (o.frames + o.warmup + 1) << " pattern=snow ! video/x-raw,format=RGBx,width="
+         << o.width << ",height=" << o.height << " ! cyclegan name=cg model=\"" << o.model << "\" device=" << o.device
+         << " precision=" << o.precision << " threads=" << o.threads << " ! fakesink sync=false";
+  GError* err = nullptr;
+  GstElement* pipeline = gst_parse_launch(launch.str().c_str(), &err);
+  if (!pipeline) throw std::runtime_error(err ? err->message : "cannot build the pipeline");
+  GstElement* cg = gst_bin_get_by_name(GST_BIN(pipeline), "cg");
+  GstPad* pad = gst_element_get_static_pad(cg, "src");
+  ProbeData probe;
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, &probe, nullptr);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* msg = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE, (GstMessageType)(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  std::string error;
+  if (msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+    GError* e = nullptr;
+    gst_message_parse_error(msg, &e, nullptr);
+    error = e->message;
+    g_error_free(e);
+  }
+  if (msg) gst_message_unref(msg);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(pad);
+  gst_object_unref(cg);
+  gst_object_unref(pipeline);
+  if (!error.empty()) throw std::runtime_error(error);
+  std::vector<double> ms;
+  for (size_t i = o.warmup + 1; i < probe.arrivals.size(); ++i)
+    ms.push_back(std::chrono::duration<double, std::milli>(probe.arrivals[i] - probe.arrivals[i - 1]).count());
+  return ms;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchOptions o;
+  CLI::App app{"cg-bench: per-frame timings of the cyclegan engine or element"};
+  app.add_option("--mode", o.mode, "engine or element")->check(CLI::IsMember({"engine", "element"}));
+  app.add_option("--model", o.model, "G.pt")->required();
+  app.add_option("--device", o.device, "cpu, cuda, cuda:N, auto")->capture_default_str();
+  app.add_option("--precision", o.precision, "fp32, fp16, bf16")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  app.add_option("--width", o.width)->check(CLI::Range(1, 16384))->capture_default_str();
+  app.add_option("--height", o.height)->check(CLI::Range(1, 16384))->capture_default_str();
+  app.add_option("--frames", o.frames)->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--warmup", o.warmup)->check(CLI::Range(0, 1000))->capture_default_str();
+  app.add_option("--threads", o.threads, "0 = all cores")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    gst_init(&argc, &argv);
+    const auto ms = o.mode == "engine" ? bench_engine(o) : bench_element(o);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    std::cout << "{\"mode\": \"" << o.mode << "\", \"ms\": [";
+    for (size_t i = 0; i < ms.size(); ++i) std::cout << (i ? ", " : "") << ms[i];
+    std::cout << "], \"maxrss_kb\": " << ru.ru_maxrss << "}\n";
+  } catch (const std::exception& e) {
+    std::cerr << "cg-bench: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
