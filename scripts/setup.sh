@@ -12,7 +12,8 @@ VENV="$CACHE/venv-torch-$TORCH_VERSION"
 DEB_PACKAGES=(
   build-essential pkg-config meson ninja-build ccache python3 python3-venv python3-pip
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav gstreamer1.0-plugins-base-apps
   libopencv-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
 )
 
