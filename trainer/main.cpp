@@ -1,5 +1,9 @@
-// cg-trainer: trains CycleGAN and manages G.pt model files. A thin CLI over the model library.
+// cg-trainer: trains CycleGAN and manages G.pt model files. A thin CLI over the model library
+// and the training library.
+#include "eval-command.h"
 #include "export-command.h"
+#include "test-command.h"
+#include "train-command.h"
 
 #include <CLI/CLI.hpp>
 
@@ -9,6 +13,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"cg-trainer: CycleGAN training and G.pt model files for the cyclegan GStreamer element"};
   app.require_subcommand(1);
+  cg::add_train_command(app);
+  cg::add_test_command(app);
+  cg::add_synth_command(app);
+  cg::add_eval_command(app);
   cg::add_export_command(app);
   cg::add_info_command(app);
   try {

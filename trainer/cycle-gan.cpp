@@ -1,0 +1,120 @@
+#include "cycle-gan.h"
+
+#include <torch/torch.h>
+
+namespace cg {
+
+namespace {
+
+void set_requires_grad(torch::nn::Module& net, bool on) {
+  for (auto& p : net.parameters()) p.set_requires_grad(on);
+}
+
+std::vector<torch::Tensor> params_of(torch::nn::Module& a, torch::nn::Module& b) {
+  auto p = a.parameters();
+  auto q = b.parameters();
+  p.insert(p.end(), q.begin(), q.end());
+  return p;
+}
+
+}  // namespace
+
+CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t seed)
+    : pool_A(o.pool_size, derive_seed(seed, 101)), pool_B(o.pool_size, derive_seed(seed, 102)), device(dev), o_(o),
+      mode_(gan_mode_from(o.gan_mode)) {
+  GeneratorOptions go;
+  go.ngf = o.ngf;
+  go.n_blocks = o.n_blocks();
+  DiscriminatorOptions dopt;
+  dopt.ndf = o.ndf;
+  dopt.n_layers = o.netD == "basic" ? 3 : o.n_layers_D;
+  // The official creation order: G_A, G_B, D_A, D_B, each initialised as it is made.
+  G_A = ResnetGenerator(go);
+  init_weights(*G_A, o.init_gain);
+  G_B = ResnetGenerator(go);
+  init_weights(*G_B, o.init_gain);
+  D_A = NLayerDiscriminator(dopt);
+  init_weights(*D_A, o.init_gain);
+  D_B = NLayerDiscriminator(dopt);
+  init_weights(*D_B, o.init_gain);
+  for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(G_A.get()), static_cast<torch::nn::Module*>(G_B.get()),
+                               static_cast<torch::nn::Module*>(D_A.get()), static_cast<torch::nn::Module*>(D_B.get())}) {
+    m->to(device);
+    m->train();
+  }
+  auto adam = [&](std::vector<torch::Tensor> p) {
+    return std::make_unique<torch::optim::Adam>(std::move(p),
+                                                torch::optim::AdamOptions(o.lr).betas({o.beta1, 0.999}));
+  };
+  optimizer_G = adam(params_of(*G_A, *G_B));
+  optimizer_D = adam(params_of(*D_A, *D_B));
+}
+
+void CycleGan::set_lr(double lr) {
+  for (auto* opt : {optimizer_G.get(), optimizer_D.get()})
+    for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+}
+
+double CycleGan::lr() const {
+  return static_cast<const torch::optim::AdamOptions&>(optimizer_G->param_groups()[0].options()).lr();
+}
+
+Losses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
+  const auto real_A = A_in.to(device), real_B = B_in.to(device);
+  Losses L;
+
+  // Forward: both cycles.
+  auto fake_B = G_A->forward(real_A);
+  auto rec_A = G_B->forward(fake_B);
+  auto fake_A = G_B->forward(real_B);
+  auto rec_B = G_A->forward(fake_A);
+
+  // Generators, with the discriminators frozen so their weights collect no gradient.
+  set_requires_grad(*D_A, false);
+  set_requires_grad(*D_B, false);
+  optimizer_G->zero_grad();
+  auto loss_G = torch::zeros({}, real_A.options());
+  at::Tensor idt_A, idt_B;
+  if (o_.lambda_identity > 0) {
+    idt_A = identity_loss(G_A->forward(real_B), real_B, o_.lambda_B, o_.lambda_identity);
+    idt_B = identity_loss(G_B->forward(real_A), real_A, o_.lambda_A, o_.lambda_identity);
+    loss_G = loss_G + idt_A + idt_B;
+  }
+  auto g_A = gan_loss(D_A->forward(fake_B), true, mode_);
+  auto g_B = gan_loss(D_B->forward(fake_A), true, mode_);
+  auto c_A = cycle_loss(rec_A, real_A, o_.lambda_A);
+  auto c_B = cycle_loss(rec_B, real_B, o_.lambda_B);
+  loss_G = loss_G + g_A + g_B + c_A + c_B;
+  loss_G.backward();
+  optimizer_G->step();
+
+  // Discriminators, on the pools' mix of new and older fakes.
+  set_requires_grad(*D_A, true);
+  set_requires_grad(*D_B, true);
+  optimizer_D->zero_grad();
+  auto pooled_B = pool_B.query(fake_B.detach());
+  auto d_A = discriminator_loss(D_A->forward(real_B), D_A->forward(pooled_B), mode_);
+  d_A.backward();
+  auto pooled_A = pool_A.query(fake_A.detach());
+  auto d_B = discriminator_loss(D_B->forward(real_A), D_B->forward(pooled_A), mode_);
+  d_B.backward();
+  optimizer_D->step();
+
+  auto value = [](const at::Tensor& t) { return t.defined() ? t.item<double>() : 0.0; };
+  L.values = {value(d_A), value(g_A), value(c_A), value(idt_A), value(d_B), value(g_B), value(c_B), value(idt_B)};
+  return L;
+}
+
+Visuals CycleGan::translate(const at::Tensor& A_in, const at::Tensor& B_in) {
+  torch::NoGradGuard no_grad;
+  Visuals v;
+  v.real_A = A_in.to(device);
+  v.real_B = B_in.to(device);
+  v.fake_B = G_A->forward(v.real_A);
+  v.rec_A = G_B->forward(v.fake_B);
+  v.fake_A = G_B->forward(v.real_B);
+  v.rec_B = G_A->forward(v.fake_A);
+  return v;
+}
+
+}  // namespace cg

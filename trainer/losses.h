@@ -1,0 +1,26 @@
+// The CycleGAN objectives (Zhu et al. 2017, section 3; official models/networks.py GANLoss).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+namespace cg {
+
+enum class GanMode { lsgan, vanilla };
+GanMode gan_mode_from(const std::string& name);
+
+// Adversarial loss of discriminator output `prediction` against an all-real or all-fake target:
+// lsgan = mean squared error to 1 or 0; vanilla = binary cross-entropy on logits.
+at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode mode);
+
+// lambda * mean |reconstruction - real|.
+at::Tensor cycle_loss(const at::Tensor& reconstructed, const at::Tensor& real, double lambda);
+
+// lambda * lambda_identity * mean |G(real of the target domain) - real|.
+at::Tensor identity_loss(const at::Tensor& same, const at::Tensor& real, double lambda, double lambda_identity);
+
+// 0.5 * (gan(D(real), real) + gan(D(fake), fake)): halved to slow D relative to G.
+at::Tensor discriminator_loss(const at::Tensor& prediction_real, const at::Tensor& prediction_fake, GanMode mode);
+
+}  // namespace cg

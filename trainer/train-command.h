@@ -1,0 +1,9 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace cg {
+
+void add_train_command(CLI::App& app);
+
+}  // namespace cg
