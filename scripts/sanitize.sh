@@ -10,7 +10,7 @@ BUILD="${CG_ASAN_BUILD_DIR:-build-asan}"
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 if [ ! -f "$BUILD/build.ninja" ]; then
   CC=clang-14 CXX=clang++-14 meson setup "$BUILD" -Dtorch_python="$PY" -Dbuildtype=debugoptimized \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=enabled
+    -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=enabled -Dcpp_args=-fsanitize=fuzzer-no-link
 fi
 ninja -C "$BUILD" -j"${CG_JOBS:-$(nproc)}"
 
@@ -21,6 +21,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export CG_SANITIZED=1
 status=0
 meson test -C "$BUILD" --print-errorlogs --num-processes 1 model element || status=$?
+read -r passed failed < <(scripts/summarize-tests.py "$BUILD/meson-logs/testlog.junit.xml" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
 
 crashes="$BUILD/fuzz-crashes"
 mkdir -p "$crashes"
@@ -36,9 +37,12 @@ for target in state-dict model-file frames; do
     echo "fuzz-$target: FAILED, see $BUILD/fuzz-$target.log and $crashes" >&2
     tail -30 "$BUILD/fuzz-$target.log" >&2
     status=1
+    failed=$((failed + 1))
   else
+    passed=$((passed + 1))
     grep -E "stat::number_of_executed_units|cov:" "$BUILD/fuzz-$target.log" | tail -2
   fi
   rm -rf "$work"
 done
+echo "sanitizers: $passed passed, $failed failed"
 exit $status

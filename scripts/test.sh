@@ -11,17 +11,5 @@ fi
 ninja -C "$BUILD" -j"${CG_JOBS:-$(nproc)}"
 status=0
 meson test -C "$BUILD" --print-errorlogs --num-processes 1 "$@" || status=$?
-python3 - "$BUILD/meson-logs/testlog.json" <<'PY'
-import json, sys
-passed = failed = skipped = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)["result"]
-    if r in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    elif r == "SKIP":
-        skipped += 1
-    else:
-        failed += 1
-print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
-PY
+scripts/summarize-tests.py "$BUILD/meson-logs/testlog.junit.xml"
 exit $status
