@@ -32,7 +32,10 @@ double ssim(const cv::Mat& a, const cv::Mat& b) {
   const cv::Mat mx = blur(x), my = blur(y);
   const cv::Mat mx2 = mx.mul(mx), my2 = my.mul(my), mxy = mx.mul(my);
   const cv::Mat sx = blur(x.mul(x)) - mx2, sy = blur(y.mul(y)) - my2, sxy = blur(x.mul(y)) - mxy;
-  cv::Mat num = (2 * mxy + C1).mul(2 * sxy + C2), den = (mx2 + my2 + C1).mul(sx + sy + C2), map;
+  // Scalar::all: adding a plain double to a multi-channel Mat would touch the first channel only.
+  const cv::Scalar c1 = cv::Scalar::all(C1), c2 = cv::Scalar::all(C2);
+  cv::Mat t1 = 2 * mxy + c1, t2 = 2 * sxy + c2, t3 = mx2 + my2 + c1, t4 = sx + sy + c2;
+  cv::Mat num = t1.mul(t2), den = t3.mul(t4), map;
   cv::divide(num, den, map);
   const cv::Scalar m = cv::mean(map);
   double total = 0;

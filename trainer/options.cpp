@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <iomanip>
@@ -70,7 +71,8 @@ OptionRow row(const char* key, T TrainOptions::*member, const char* help) {
     if constexpr (std::is_same_v<T, bool>) {
       return app.add_flag(names, o.*member);
     } else {
-      return app.add_option(names, o.*member)->capture_default_str();
+      // The last occurrence wins, as with argparse, so scripts can append overrides.
+      return app.add_option(names, o.*member)->capture_default_str()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     }
   };
   return r;
@@ -91,7 +93,7 @@ const std::vector<OptionRow>& table() {
       row("max_dataset_size", &O::max_dataset_size, "use at most this many images per domain (the first in sorted order)"),
       row("serial_batches", &O::serial_batches, "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random"),
       row("num_threads", &O::num_threads, "threads decoding and augmenting images"),
-      row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks"),
+      row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks)"),
       row("netD", &O::netD, "discriminator: basic (70x70 PatchGAN) | n_layers"),
       row("ngf", &O::ngf, "generator filters in the last conv layer"),
       row("ndf", &O::ndf, "discriminator filters in the first conv layer"),
@@ -132,9 +134,16 @@ const OptionRow& find_row(const std::string& key) {
 }  // namespace
 
 int TrainOptions::n_blocks() const {
-  if (netG == "resnet_9blocks") return 9;
-  if (netG == "resnet_6blocks") return 6;
-  throw TrainError("--netG " + netG + " is not supported (resnet_9blocks or resnet_6blocks)");
+  // The official names are resnet_9blocks and resnet_6blocks; any resnet_Nblocks is accepted
+  // (small ones make quick experiments and tests).
+  const std::string pre = "resnet_", post = "blocks";
+  if (netG.size() > pre.size() + post.size() && netG.compare(0, pre.size(), pre) == 0 &&
+      netG.compare(netG.size() - post.size(), post.size(), post) == 0) {
+    const std::string digits = netG.substr(pre.size(), netG.size() - pre.size() - post.size());
+    if (digits.size() <= 2 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::stoi(digits);
+  }
+  throw TrainError("--netG " + netG + " is not supported (resnet_9blocks, resnet_6blocks or another resnet_Nblocks)");
 }
 
 std::string TrainOptions::experiment_dir() const {

@@ -39,7 +39,8 @@ cv::Mat random_crop(const cv::Mat& img, int size, Rng& rng, bool& upscaled) {
   return src(cv::Rect(x, y, size, size));
 }
 
-int round_to_4(int v) { return std::max(4, static_cast<int>(std::lround(v / 4.0)) * 4); }
+// Halves round to even, as Python's round() in the official __make_power_2.
+int round_to_4(int v) { return std::max(4, static_cast<int>(std::nearbyint(v / 4.0)) * 4); }
 
 }  // namespace
 

@@ -134,6 +134,17 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
   } catch (const fs::filesystem_error& e) {
     throw TrainError(dir.string() + ": cannot create the checkpoint folder (" + e.code().message() + ")");
   }
+  // Temporary files of saves that a killed run never finished.
+  {
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string f = it->path().filename().string();
+      if (f.size() > 1 && f[0] == '.' && f.find(".tmp") != std::string::npos) {
+        std::error_code e2;
+        fs::remove(it->path(), e2);
+      }
+    }
+  }
   write_text(dir / "train_opt.txt", opt.to_text());
 
   torch::manual_seed(seed);

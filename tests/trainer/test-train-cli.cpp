@@ -1,0 +1,274 @@
+// End-to-end tests of cg-trainer train/test/synth/eval, run as a user runs them.
+#include "checkpoint.h"
+#include "cycle-gan.h"
+#include "report.h"
+
+#include "trainer-helpers.h"
+
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace cg {
+namespace {
+
+namespace fs = std::filesystem;
+using test::CliResult;
+using test::run_trainer;
+using test::TempDir;
+using test::tiny_train_args;
+using test::operator+;
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// Builds the model a checkpoint describes and loads it.
+std::unique_ptr<CycleGan> load_model(const std::string& path, CheckpointInfo* info_out = nullptr) {
+  const auto info = read_checkpoint_info(path);
+  TrainOptions o;
+  for (const auto& [k, v] : info.options) set_option(o, k, v);
+  auto m = std::make_unique<CycleGan>(o, torch::kCPU, 0);
+  auto loaded = load_checkpoint(path, *m);
+  if (info_out) *info_out = loaded;
+  return m;
+}
+
+void expect_identical(torch::nn::Module& a, torch::nn::Module& b, const std::string& what) {
+  const auto pa = a.named_parameters(), pb = b.named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa) EXPECT_TRUE(item.value().equal(pb[item.key()])) << what << " " << item.key();
+}
+
+std::vector<LossRow> log_rows(const std::string& dir) {
+  std::ifstream in(dir + "/loss_log.csv");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, LossLog::header());
+  std::vector<LossRow> rows;
+  while (std::getline(in, line)) rows.push_back(LossLog::parse(line));
+  return rows;
+}
+
+class TrainCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    data_ = test::make_synth(*dir_, 4, 40);  // 4 iterations per epoch
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  std::vector<std::string> args(const std::string& name) const { return tiny_train_args(data_, ck_.path.string(), name); }
+  std::string exp(const std::string& name) const { return ck_ / name; }
+
+  static TempDir* dir_;
+  static std::string data_;
+  TempDir ck_;
+};
+TempDir* TrainCli::dir_ = nullptr;
+std::string TrainCli::data_;
+
+// N + M iterations in one run == N, stop, resume, M: bitwise, across an epoch boundary, with a
+// mid-epoch resume point.
+TEST_F(TrainCli, ResumeIsExact) {
+  auto whole = run_trainer(args("whole") + std::vector<std::string>{"--max-iters", "7"});
+  ASSERT_EQ(whole.status, 0) << whole.output;
+  auto first = run_trainer(args("split") + std::vector<std::string>{"--max-iters", "3"});
+  ASSERT_EQ(first.status, 0) << first.output;
+  EXPECT_TRUE(contains(first.output, "reached --max-iters 3")) << first.output;
+  auto second = run_trainer(args("split") + std::vector<std::string>{"--max-iters", "7", "--continue-train"});
+  ASSERT_EQ(second.status, 0) << second.output;
+  EXPECT_TRUE(contains(second.output, "resuming")) << second.output;
+
+  CheckpointInfo iw, is;
+  auto a = load_model(exp("whole") + "/latest_checkpoint.pt", &iw);
+  auto b = load_model(exp("split") + "/latest_checkpoint.pt", &is);
+  EXPECT_EQ(iw.state.total_iters, 7);
+  EXPECT_EQ(is.state.total_iters, 7);
+  EXPECT_EQ(is.state.epoch, 2);
+  EXPECT_EQ(is.state.epoch_iter, 3);
+  expect_identical(*a->G_A, *b->G_A, "G_A");
+  expect_identical(*a->G_B, *b->G_B, "G_B");
+  expect_identical(*a->D_A, *b->D_A, "D_A");
+  expect_identical(*a->D_B, *b->D_B, "D_B");
+  // The logs agree loss for loss, and the resumed log has each iteration once.
+  const auto rw = log_rows(exp("whole")), rs = log_rows(exp("split"));
+  ASSERT_EQ(rw.size(), 7u);
+  ASSERT_EQ(rs.size(), 7u);
+  for (size_t i = 0; i < rw.size(); ++i) {
+    EXPECT_EQ(rs[i].total_iters, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(rw[i].losses.values, rs[i].losses.values) << "iteration " << i + 1;
+  }
+  // Every save exports both generators.
+  EXPECT_TRUE(fs::exists(exp("split") + "/G_A.pt"));
+  EXPECT_TRUE(fs::exists(exp("split") + "/G_B.pt"));
+  EXPECT_TRUE(fs::exists(exp("split") + "/train_opt.txt"));
+  EXPECT_TRUE(fs::exists(exp("split") + "/web/index.html"));
+  EXPECT_TRUE(fs::exists(exp("split") + "/web/images/epoch001_fake_B.png"));
+  EXPECT_TRUE(fs::exists(exp("split") + "/loss_curve.png"));
+}
+
+TEST_F(TrainCli, CrashDuringSaveKeepsThePreviousCheckpoint) {
+  ASSERT_EQ(run_trainer(args("c") + std::vector<std::string>{"--max-iters", "2"}).status, 0);
+  auto crash = run_trainer(args("c") + std::vector<std::string>{"--max-iters", "3", "--continue-train"},
+                           {"CG_TEST_CRASH_DURING_SAVE=1"});
+  EXPECT_EQ(crash.status, -SIGKILL) << crash.output;
+  bool partial = false;
+  for (const auto& e : fs::directory_iterator(exp("c")))
+    partial |= contains(e.path().filename().string(), ".latest_checkpoint.pt.tmp");
+  EXPECT_TRUE(partial) << "the simulated crash should leave a half-written temporary file";
+  CheckpointInfo info;
+  ASSERT_NO_THROW(load_model(exp("c") + "/latest_checkpoint.pt", &info));
+  EXPECT_EQ(info.state.total_iters, 2);
+  auto resumed = run_trainer(args("c") + std::vector<std::string>{"--max-iters", "3", "--continue-train"});
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_EQ(read_checkpoint_info(exp("c") + "/latest_checkpoint.pt").state.total_iters, 3);
+  for (const auto& e : fs::directory_iterator(exp("c"))) EXPECT_FALSE(contains(e.path().filename().string(), ".tmp"));
+}
+
+TEST_F(TrainCli, ContradictingOptionsAreRefused) {
+  ASSERT_EQ(run_trainer(args("x") + std::vector<std::string>{"--max-iters", "1"}).status, 0);
+  auto r = run_trainer(args("x") + std::vector<std::string>{"--continue-train", "--ngf", "8", "--crop_size", "28"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "contradict")) << r.output;
+  EXPECT_TRUE(contains(r.output, "--ngf 8 (the checkpoint has 4)")) << r.output;
+  EXPECT_TRUE(contains(r.output, "--crop_size 28 (the checkpoint has 32)")) << r.output;
+  auto e = run_trainer(args("x") + std::vector<std::string>{"--continue-train", "--epoch_count", "5"});
+  EXPECT_EQ(e.status, 1) << e.output;
+  EXPECT_TRUE(contains(e.output, "resumes at epoch 1")) << e.output;
+}
+
+TEST_F(TrainCli, BadInputGetsAClearMessage) {
+  struct Case {
+    std::vector<std::string> argv;
+    std::string message;
+  };
+  TempDir d;
+  fs::create_directories(d / "empty/trainA");
+  fs::create_directories(d / "empty/trainB");
+  fs::copy_file(data_ + "/trainA/00000.png", d / "empty/trainA/00000.png");
+  fs::create_directories(d / "junk/trainA");
+  fs::create_directories(d / "junk/trainB");
+  fs::copy_file(data_ + "/trainA/00000.png", d / "junk/trainA/00000.png");
+  std::ofstream(d / "junk/trainB/broken.jpg") << "not a jpeg";
+  const std::string ck = ck_.path.string();
+  auto train_on = [&](const std::string& root) { return tiny_train_args(root, ck, "bad"); };
+  const std::vector<Case> cases = {
+      {train_on(d / "missing"), d / "missing"},
+      {train_on(d / "empty"), "trainB: no images"},
+      {train_on(d / "junk"), "trainB: none of its 1 images could be read"},
+      {train_on(data_) + std::vector<std::string>{"--continue-train"}, "no checkpoint"},
+      {train_on(data_) + std::vector<std::string>{"--netG", "unet_256"}, "--netG unet_256 is not supported"},
+      {train_on(data_) + std::vector<std::string>{"--preprocess", "zoom"}, "--preprocess zoom is not one of"},
+      {train_on(data_) + std::vector<std::string>{"--load-size", "16"}, "--load-size (16) must be at least --crop-size (32)"},
+      {train_on(data_) + std::vector<std::string>{"--device", "cuda:99"}, "cuda"},
+      {{"train", "--checkpoints-dir", ck}, "--dataroot is required"},
+      {{"test", "--model", d / "none.pt", "--input", data_ + "/testA", "--output", d / "out"}, "none.pt: no such file"},
+      {{"eval", "--dataroot", d / "empty", "--model-a", d / "a.pt", "--model-b", d / "b.pt", "--device", "cpu"}, "testA"},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_trainer(c.argv);
+    EXPECT_NE(r.status, 0) << c.message;
+    EXPECT_GT(r.status, 0) << "crashed: " << r.output;
+    EXPECT_TRUE(contains(r.output, c.message)) << "expected '" << c.message << "' in:\n" << r.output;
+    EXPECT_FALSE(contains(r.output, "terminate called")) << r.output;
+  }
+  // An unwritable checkpoint folder: a file stands where the folder should be.
+  std::ofstream(d / "blocker") << "x";
+  const auto r = run_trainer(tiny_train_args(data_, d / "blocker", "n"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "cannot create the checkpoint folder")) << r.output;
+}
+
+// The official snake_case spellings work, train_opt.txt records them, and --epoch-count shifts
+// the schedule: the first epoch of a run with epoch_count 3, n_epochs 2, n_epochs_decay 2 is
+// absolute epoch 3, at lr * (1 - 1/3).
+TEST_F(TrainCli, SnakeCaseAndEpochCount) {
+  auto r = run_trainer(args("s") + std::vector<std::string>{"--n_epochs", "2", "--n_epochs_decay", "2", "--epoch_count", "3",
+                                                            "--lambda_A", "9", "--max-iters", "5"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream opt(exp("s") + "/train_opt.txt");
+  std::stringstream text;
+  text << opt.rdbuf();
+  EXPECT_TRUE(contains(text.str(), "n_epochs: 2")) << text.str();
+  EXPECT_TRUE(contains(text.str(), "lambda_A: 9")) << text.str();
+  const auto rows = log_rows(exp("s"));
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0].epoch, 3);
+  EXPECT_NEAR(rows[0].lr, 2e-4 * (1 - 1.0 / 3), 1e-10);
+  EXPECT_EQ(rows[4].epoch, 4);
+  EXPECT_NEAR(rows[4].lr, 2e-4 * (1 - 2.0 / 3), 1e-10);
+}
+
+TEST_F(TrainCli, SigtermSavesAndExitsCleanly) {
+  // Run in the background and stop it once it reports an iteration.
+  auto a = args("sig") + std::vector<std::string>{"--max-iters", "100000"};
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    ::close(fds[0]);
+    std::vector<char*> argv;
+    std::string exe = test::trainer_path();
+    argv.push_back(exe.data());
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    std::_Exit(127);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  bool signalled = false;
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
+    out.append(buf, static_cast<size_t>(n));
+    if (!signalled && contains(out, "iter 2/")) {
+      ::kill(pid, SIGTERM);
+      signalled = true;
+    }
+  }
+  ::close(fds[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  ASSERT_TRUE(signalled) << out;
+  ASSERT_TRUE(WIFEXITED(st)) << out;
+  EXPECT_EQ(WEXITSTATUS(st), 0) << out;
+  EXPECT_TRUE(contains(out, "interrupted by SIGTERM")) << out;
+  const auto info = read_checkpoint_info(exp("sig") + "/latest_checkpoint.pt");
+  EXPECT_GE(info.state.total_iters, 2);
+}
+
+// A short run on the synthetic task: both generators clearly beat returning the input.
+TEST(TrainAndEval, ShortRunBeatsTheIdentityBaseline) {
+  TempDir d;
+  const std::string data = test::make_synth(d, 40, 64, 8, 3);
+  auto r = run_trainer({"train", "--dataroot", data, "--checkpoints-dir", d / "ck", "--name", "syn", "--netG", "resnet_6blocks",
+                        "--ngf", "8", "--ndf", "8", "--load-size", "64", "--crop-size", "64", "--n-epochs", "1",
+                        "--n-epochs-decay", "1", "--seed", "1", "--threads", "2", "--device", "cpu"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto e = run_trainer({"eval", "--dataroot", data, "--checkpoints-dir", d / "ck", "--name", "syn", "--device", "cpu",
+                        "--json", d / "scores.json"});
+  ASSERT_EQ(e.status, 0) << e.output;
+  std::ifstream in(d / "scores.json");
+  const auto s = nlohmann::json::parse(in);
+  std::cout << e.output;
+  EXPECT_EQ(s["images_A"], 8);
+  EXPECT_GT(s["psnr"].get<double>(), s["identity_psnr"].get<double>() + 5.0) << e.output;
+  EXPECT_GT(s["accuracy"].get<double>(), s["identity_accuracy"].get<double>() + 0.15) << e.output;
+
+  // The test command translates a folder and writes a page.
+  auto t = run_trainer({"test", "--model", d / "ck/syn/G_A.pt", "--input", data + "/testA", "--output", d / "out", "--device", "cpu"});
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_TRUE(fs::exists(d / "out/00000.png"));
+  EXPECT_TRUE(fs::exists(d / "out/index.html"));
+  std::ifstream html(d / "out/index.html");
+  std::stringstream h;
+  h << html.rdbuf();
+  EXPECT_TRUE(contains(h.str(), "inputs/00007.png")) << h.str();
+}
+
+}  // namespace
+}  // namespace cg
