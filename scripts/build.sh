@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets up (scripts/setup.sh) and builds into build/ (or $CG_BUILD_DIR). Prints the build folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=$(scripts/setup.sh | tail -n 1)
+BUILD="${CG_BUILD_DIR:-build}"
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" -Dtorch_python="$PY" >&2
+fi
+ninja -C "$BUILD" -j"${CG_JOBS:-$(nproc)}" >&2
+echo "$BUILD"
