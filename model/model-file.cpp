@@ -1,5 +1,6 @@
 #include "model-file.h"
 
+#include "atomic-file.h"
 #include "fast-ops.h"
 
 #include <nlohmann/json.hpp>
@@ -12,7 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
-#include <unistd.h>
 
 namespace cg {
 
@@ -157,21 +157,9 @@ void save_generator(ResnetGenerator& generator, const ModelMetadata& metadata, c
   m.eval();
 
   torch::jit::ExtraFilesMap extra{{kMetadataFile, metadata.to_json()}};
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  try {
-    m.save(tmp.string(), extra);
-  } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw ModelFileError(path + ": cannot write (" + e.what_without_backtrace() + ")");
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw ModelFileError(path + ": cannot write (" + ec.message() + ")");
-  }
+  std::ostringstream bytes;
+  m.save(bytes, extra);
+  write_file_atomically(path, bytes.str());
 }
 
 LoadedModel load_generator(const std::string& path, const c10::Device& device) {
