@@ -76,6 +76,17 @@ struct Engine::Impl {
   c10::Device device{c10::kCPU};
   at::ScalarType dtype = at::kFloat;
   int64_t fixed_w = 0, fixed_h = 0;  // 0: native size
+  int threads = 0;                   // CPU threads; 0 on CUDA
+
+  // OpenMP keeps the thread count per calling thread, and frames arrive on a streaming thread
+  // other than the one that built the engine: apply it on the thread that computes.
+  void apply_threads() const {
+    thread_local int applied = -1;
+    if (threads > 0 && applied != threads) {
+      at::set_num_threads(threads);
+      applied = threads;
+    }
+  }
 
   at::Tensor translate(const at::Tensor& rgb_hwc);
 };
@@ -87,7 +98,7 @@ Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
     s.device = choose_device(o.device, s.info.fallback_note);
     if (s.device.is_cpu()) {
       const int n = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-      at::set_num_threads(n);  // process-wide in LibTorch: the last engine created sets it
+      s.threads = n;
       s.info.device = "cpu (" + std::to_string(n) + " threads)";
     } else {
       s.info.device = s.device.str();
@@ -97,6 +108,7 @@ Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
     s.dtype = o.precision == Precision::kFP16 ? at::kHalf : o.precision == Precision::kBF16 ? at::kBFloat16 : at::kFloat;
     s.info.precision = precision_name(o.precision);
 
+    s.apply_threads();
     auto loaded = load_generator(o.model_path, s.device);
     s.module = loaded.module;
     s.info.architecture = loaded.has_metadata ? loaded.metadata.architecture : "unknown";
@@ -170,6 +182,7 @@ void Engine::process(const FrameView& in, const FrameView& out) {
   if (in.width != out.width || in.height != out.height || in.pixel_stride != out.pixel_stride)
     throw EngineError(EngineError::Kind::kRuntime, "input and output frames differ in size or layout");
   try {
+    impl_->apply_threads();
     c10::InferenceMode guard;
     auto src = pixels(in);
     auto rgb = src.index_select(2, channel_index(in));  // a copy, so in-place output is safe

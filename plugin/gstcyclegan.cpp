@@ -441,7 +441,7 @@ gst_cyclegan_class_init (GstCycleGanClass * klass)
       g_param_spec_enum ("precision", "Precision", "Arithmetic of the generator",
           GST_TYPE_CYCLEGAN_PRECISION, (gint) DEFAULT_PRECISION, rw));
   g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_uint ("threads", "Threads", "CPU threads for inference (0 = all cores; process-wide in LibTorch)",
+      g_param_spec_uint ("threads", "Threads", "CPU threads for inference (0 = all cores), applied on the streaming thread",
           0, 1024, DEFAULT_THREADS, rw));
   g_object_class_install_property (gobject_class, PROP_PROCESS_SIZE,
       g_param_spec_string ("process-size", "Processing size",
