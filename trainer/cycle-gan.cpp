@@ -63,10 +63,28 @@ Losses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   const auto real_A = A_in.to(device), real_B = B_in.to(device);
   Losses L;
 
-  // Forward: both cycles.
-  auto fake_B = G_A->forward(real_A);
+  // Forward: both cycles, with the identity mappings. Each generator's two independent passes
+  // (G_A on A and on B, G_B on B and on A) run as one batch: InstanceNorm works per image, so
+  // the results are those of separate passes, and larger batches use the cores better.
+  const bool identity = o_.lambda_identity > 0;
+  const int64_t n = real_A.size(0);
+  at::Tensor fake_B, fake_A, same_B, same_A;  // same_B = G_A(B), same_A = G_B(A)
+  if (identity && real_A.sizes() == real_B.sizes()) {
+    auto ga = G_A->forward(torch::cat({real_A, real_B}));
+    auto gb = G_B->forward(torch::cat({real_B, real_A}));
+    fake_B = ga.narrow(0, 0, n);
+    same_B = ga.narrow(0, n, n);
+    fake_A = gb.narrow(0, 0, real_B.size(0));
+    same_A = gb.narrow(0, real_B.size(0), n);
+  } else {
+    fake_B = G_A->forward(real_A);
+    fake_A = G_B->forward(real_B);
+    if (identity) {
+      same_B = G_A->forward(real_B);
+      same_A = G_B->forward(real_A);
+    }
+  }
   auto rec_A = G_B->forward(fake_B);
-  auto fake_A = G_B->forward(real_B);
   auto rec_B = G_A->forward(fake_A);
 
   // Generators, with the discriminators frozen so their weights collect no gradient.
@@ -75,9 +93,9 @@ Losses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   optimizer_G->zero_grad();
   auto loss_G = torch::zeros({}, real_A.options());
   at::Tensor idt_A, idt_B;
-  if (o_.lambda_identity > 0) {
-    idt_A = identity_loss(G_A->forward(real_B), real_B, o_.lambda_B, o_.lambda_identity);
-    idt_B = identity_loss(G_B->forward(real_A), real_A, o_.lambda_A, o_.lambda_identity);
+  if (identity) {
+    idt_A = identity_loss(same_B, real_B, o_.lambda_B, o_.lambda_identity);
+    idt_B = identity_loss(same_A, real_A, o_.lambda_A, o_.lambda_identity);
     loss_G = loss_G + idt_A + idt_B;
   }
   auto g_A = gan_loss(D_A->forward(fake_B), true, mode_);

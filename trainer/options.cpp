@@ -245,7 +245,7 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt) {
 }
 
 bool is_fixed_by_checkpoint(const std::string& key) {
-  static const char* fixed[] = {"dataroot", "direction", "batch_size", "load_size", "crop_size", "preprocess",
+  static const char* fixed[] = {"direction", "batch_size", "load_size", "crop_size", "preprocess",
                                 "no_flip", "max_dataset_size", "serial_batches", "netG", "netD", "ngf", "ndf",
                                 "n_layers_D", "norm", "init_type", "init_gain", "gan_mode", "lambda_A", "lambda_B",
                                 "lambda_identity", "pool_size", "lr", "beta1", "lr_policy", "seed"};

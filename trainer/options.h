@@ -80,9 +80,10 @@ struct TrainOptions {
 // Registers every option on `cmd` with both --kebab-case and --snake_case spellings.
 void add_train_options(CLI::App& cmd, TrainOptions& opt);
 
-// Options whose change would make a checkpoint mean something else (networks, data, losses).
-// On --continue-train, such an option given on the command line with a value other than the
-// checkpoint's is refused; one not given takes the checkpoint's value.
+// Options whose change would make a checkpoint mean something else (networks, preprocessing,
+// losses, optimizer, seed). On --continue-train, such an option given on the command line with a
+// value other than the checkpoint's is refused. (Any option not given takes the checkpoint's
+// value; others, like --dataroot for a moved dataset or --n-epochs, may be changed.)
 bool is_fixed_by_checkpoint(const std::string& key);
 
 // Assigns one option from its textual value (as to_map writes it).

@@ -13,6 +13,7 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -79,13 +80,18 @@ void merge_checkpoint_options(TrainOptions& opt, const std::map<std::string, boo
                               const std::map<std::string, std::string>& saved, int next_epoch, const std::string& path) {
   const auto current = opt.to_map();
   std::string conflicts;
+  // Settings of the machine or of this run only; everything else defaults to the checkpoint's
+  // value, so a resume needs no more than --name and --continue-train.
+  static const char* per_run[] = {"continue_train", "max_iters", "device", "threads", "num_threads", "epoch_count"};
   for (const auto& [key, value] : saved) {
-    if (!is_fixed_by_checkpoint(key) || current.count(key) == 0) continue;
+    if (current.count(key) == 0 || std::any_of(std::begin(per_run), std::end(per_run), [&](const char* k) { return key == k; }))
+      continue;
     const auto g = given.find(key);
-    if (g != given.end() && g->second) {
-      if (current.at(key) != value) conflicts += "\n  --" + key + " " + current.at(key) + " (the checkpoint has " + value + ")";
-    } else {
+    const bool on_command_line = g != given.end() && g->second;
+    if (!on_command_line) {
       set_option(opt, key, value);
+    } else if (is_fixed_by_checkpoint(key) && current.at(key) != value) {
+      conflicts += "\n  --" + key + " " + current.at(key) + " (the checkpoint has " + value + ")";
     }
   }
   if (const auto g = given.find("epoch_count"); g != given.end() && g->second && opt.epoch_count != next_epoch)

@@ -137,6 +137,15 @@ TEST_F(TrainCli, ContradictingOptionsAreRefused) {
   auto e = run_trainer(args("x") + std::vector<std::string>{"--continue-train", "--epoch_count", "5"});
   EXPECT_EQ(e.status, 1) << e.output;
   EXPECT_TRUE(contains(e.output, "resumes at epoch 1")) << e.output;
+  // Without the options, a resume takes them all from the checkpoint (the dataroot included).
+  auto plain = run_trainer({"train", "--checkpoints-dir", ck_.path.string(), "--name", "x", "--continue-train", "--max-iters", "2",
+                            "--threads", "1", "--device", "cpu"});
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  const auto info = read_checkpoint_info(exp("x") + "/latest_checkpoint.pt");
+  EXPECT_EQ(info.state.total_iters, 2);
+  EXPECT_EQ(info.options.at("ngf"), "4");
+  EXPECT_EQ(info.options.at("netG"), "resnet_1blocks");
+  EXPECT_EQ(info.options.at("dataroot"), data_);
 }
 
 TEST_F(TrainCli, BadInputGetsAClearMessage) {
