@@ -1,5 +1,7 @@
 #include "cycle-gan.h"
 
+#include "train-forward.h"
+
 #include <torch/torch.h>
 
 namespace cg {
@@ -70,22 +72,22 @@ Losses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   const int64_t n = real_A.size(0);
   at::Tensor fake_B, fake_A, same_B, same_A;  // same_B = G_A(B), same_A = G_B(A)
   if (identity && real_A.sizes() == real_B.sizes()) {
-    auto ga = G_A->forward(torch::cat({real_A, real_B}));
-    auto gb = G_B->forward(torch::cat({real_B, real_A}));
+    auto ga = generator_training_forward(*G_A, torch::cat({real_A, real_B}));
+    auto gb = generator_training_forward(*G_B, torch::cat({real_B, real_A}));
     fake_B = ga.narrow(0, 0, n);
     same_B = ga.narrow(0, n, n);
     fake_A = gb.narrow(0, 0, real_B.size(0));
     same_A = gb.narrow(0, real_B.size(0), n);
   } else {
-    fake_B = G_A->forward(real_A);
-    fake_A = G_B->forward(real_B);
+    fake_B = generator_training_forward(*G_A, real_A);
+    fake_A = generator_training_forward(*G_B, real_B);
     if (identity) {
-      same_B = G_A->forward(real_B);
-      same_A = G_B->forward(real_A);
+      same_B = generator_training_forward(*G_A, real_B);
+      same_A = generator_training_forward(*G_B, real_A);
     }
   }
-  auto rec_A = G_B->forward(fake_B);
-  auto rec_B = G_A->forward(fake_A);
+  auto rec_A = generator_training_forward(*G_B, fake_B);
+  auto rec_B = generator_training_forward(*G_A, fake_A);
 
   // Generators, with the discriminators frozen so their weights collect no gradient.
   set_requires_grad(*D_A, false);

@@ -19,6 +19,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <malloc.h>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -124,6 +125,11 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
 
   const c10::Device device = resolve_device(opt.device);
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
+  // Every iteration frees and reallocates the same large activations. Above glibc's mmap
+  // threshold each would be a fresh mapping whose pages the kernel zeroes on first touch (~9% of
+  // a 256x256 CPU iteration in a profile); keeping them on the heap reuses the memory.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
   DataOptions d;
   d.dataroot = opt.dataroot;
