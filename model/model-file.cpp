@@ -162,6 +162,14 @@ void save_generator(ResnetGenerator& generator, const ModelMetadata& metadata, c
   write_file_atomically(path, bytes.str());
 }
 
+void save_with_metadata(const std::string& in_path, const ModelMetadata& metadata, const std::string& out_path) {
+  auto loaded = load_generator(in_path);
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, metadata.to_json()}};
+  std::ostringstream bytes;
+  loaded.module.save(bytes, extra);
+  write_file_atomically(out_path, bytes.str());
+}
+
 LoadedModel load_generator(const std::string& path, const c10::Device& device) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ModelFileError(path + ": no such file");

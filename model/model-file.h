@@ -40,6 +40,10 @@ struct ModelMetadata {
 // Writes atomically: a temporary file beside `path`, then a rename.
 void save_generator(ResnetGenerator& generator, const ModelMetadata& metadata, const std::string& path);
 
+// Copies a G.pt with new metadata (same weights and code): for correcting what a file records,
+// e.g. the training crop of a model trained without cropping.
+void save_with_metadata(const std::string& in_path, const ModelMetadata& metadata, const std::string& out_path);
+
 struct LoadedModel {
   torch::jit::Module module;
   ModelMetadata metadata;
