@@ -80,7 +80,7 @@ UnalignedDataset::Item UnalignedDataset::load(bool domain_B, int64_t file_index,
       rgb = read_rgb(path);
     } catch (const ImageError&) {
       std::lock_guard<std::mutex> lock(mutex_);
-      bad_.insert(path);
+      if (bad_.insert(path).second) bad_order_.push_back(path);
       continue;
     }
     auto r = preprocess(rgb, o_.preprocess, rng);
@@ -152,7 +152,7 @@ at::Tensor UnalignedDataset::fixed_image(bool domain_B, int64_t i) const {
 
 DataProblems UnalignedDataset::problems() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {static_cast<int64_t>(bad_.size()), upscaled_.load()};
+  return {bad_order_, upscaled_.load()};
 }
 
 }  // namespace cg

@@ -32,8 +32,8 @@ struct Batch {
 
 // Counts of what went wrong while reading, for the user.
 struct DataProblems {
-  int64_t skipped = 0;   // unreadable or corrupt files, skipped
-  int64_t upscaled = 0;  // images smaller than the crop, enlarged
+  std::vector<std::string> skipped;  // unreadable or corrupt files, in the order found
+  int64_t upscaled = 0;              // images smaller than the crop, enlarged
 };
 
 class UnalignedDataset {
@@ -70,6 +70,7 @@ class UnalignedDataset {
   std::vector<std::string> files_A_, files_B_;
   mutable std::mutex mutex_;
   mutable std::set<std::string> bad_;  // files already found unreadable
+  mutable std::vector<std::string> bad_order_;
   mutable std::atomic<int64_t> upscaled_{0};
   mutable std::vector<int64_t> order_cache_;
   mutable int order_cache_epoch_ = -1;

@@ -90,7 +90,7 @@ const std::vector<OptionRow>& table() {
       row("crop_size", &O::crop_size, "then crop to this size"),
       row("preprocess", &O::preprocess, "resize_and_crop | crop | scale_width | scale_width_and_crop | none"),
       row("no_flip", &O::no_flip, "do not flip images horizontally for augmentation"),
-      row("max_dataset_size", &O::max_dataset_size, "use at most this many images per domain (the first in sorted order)"),
+      row("max_dataset_size", &O::max_dataset_size, "use at most this many images per domain, the first in sorted order (default: all)"),
       row("serial_batches", &O::serial_batches, "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random"),
       row("num_threads", &O::num_threads, "threads decoding and augmenting images"),
       row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks)"),

@@ -217,10 +217,20 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
     save_samples(dir.string(), epoch, v);
   };
 
+  DataProblems reported;
+  auto report_problems = [&] {
+    const DataProblems p = data.problems();
+    for (size_t i = reported.skipped.size(); i < p.skipped.size(); ++i)
+      progress.message("warning: skipped " + p.skipped[i] + ": unreadable or corrupt (" + std::to_string(i + 1) +
+                       " skipped so far; the next image takes its place)");
+    if (p.upscaled > 0 && reported.upscaled == 0)
+      progress.message("warning: some images are smaller than the crop (" + std::to_string(opt.crop_size) +
+                       " pixels) and are enlarged to fit it");
+    reported = p;
+  };
   // Iterations/s of this run, after the first iteration (which pays for warm-up).
   double steady_s = 0;
   int64_t steady_n = 0, run_iters = 0;
-  DataProblems reported;
   Losses window, epoch_sum;
   int64_t window_n = 0, epoch_n = 0;
 
@@ -248,6 +258,7 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
       }
       ++window_n;
       ++epoch_n;
+      report_problems();
       progress.update(state.epoch_iter, l);
       const bool epoch_done = state.epoch_iter == iters_per_epoch;
       if (state.total_iters % opt.print_freq == 0 || epoch_done) {
@@ -271,13 +282,6 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
         }
         samples(epoch);
         log.draw_curve((dir / "loss_curve.png").string());
-        const DataProblems p = data.problems();
-        if (p.skipped != reported.skipped)
-          progress.message("warning: " + std::to_string(p.skipped) + " unreadable or corrupt image(s) skipped so far");
-        if (p.upscaled > 0 && reported.upscaled == 0)
-          progress.message("warning: some images are smaller than the crop (" + std::to_string(opt.crop_size) +
-                           ") and were enlarged");
-        reported = p;
       } else if (state.total_iters % opt.save_latest_freq == 0 || stop) {
         save(kLatestCheckpoint);
       }

@@ -212,7 +212,8 @@ TEST(Dataset, CorruptImagesAreSkippedAndCounted) {
   EXPECT_EQ(data.files_A().size(), 4u);
   for (int64_t i = 0; i < data.batches_per_epoch(); ++i)
     EXPECT_EQ(data.batch(9, 1, i).paths_A[0].find("broken"), std::string::npos);
-  EXPECT_EQ(data.problems().skipped, 1);
+  ASSERT_EQ(data.problems().skipped.size(), 1u);
+  EXPECT_EQ(fs::path(data.problems().skipped[0]).filename(), "broken.png");
 }
 
 TEST(Dataset, MissingAndEmptyFoldersAreClearErrors) {

@@ -190,6 +190,15 @@ TEST_F(TrainCli, BadInputGetsAClearMessage) {
   EXPECT_TRUE(contains(r.output, "cannot create the checkpoint folder")) << r.output;
 }
 
+TEST_F(TrainCli, CorruptImagesAreSkippedWithAWarning) {
+  TempDir d;
+  fs::copy(data_, d / "data", fs::copy_options::recursive);
+  std::ofstream(d / "data/trainA/00002-broken.png") << "truncated";
+  auto r = run_trainer(tiny_train_args(d / "data", ck_.path.string(), "corrupt") + std::vector<std::string>{"--max-iters", "5"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "warning: skipped " + (d / "data/trainA/00002-broken.png") + ": unreadable")) << r.output;
+}
+
 // The official snake_case spellings work, train_opt.txt records them, and --epoch-count shifts
 // the schedule: the first epoch of a run with epoch_count 3, n_epochs 2, n_epochs_decay 2 is
 // absolute epoch 3, at lr * (1 - 1/3).
