@@ -124,6 +124,10 @@ TEST_F(TrainCli, CrashDuringSaveKeepsThePreviousCheckpoint) {
   auto resumed = run_trainer(args("c") + std::vector<std::string>{"--max-iters", "3", "--continue-train"});
   ASSERT_EQ(resumed.status, 0) << resumed.output;
   EXPECT_EQ(read_checkpoint_info(exp("c") + "/latest_checkpoint.pt").state.total_iters, 3);
+  // The killed run had logged iteration 3 before dying; the resumed log has it once.
+  const auto rows = log_rows(exp("c"));
+  ASSERT_EQ(rows.size(), 3u);
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(rows[i].total_iters, static_cast<int64_t>(i + 1));
   for (const auto& e : fs::directory_iterator(exp("c"))) EXPECT_FALSE(contains(e.path().filename().string(), ".tmp"));
 }
 
