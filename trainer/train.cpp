@@ -172,6 +172,14 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
       throw TrainError(e.what());
     }
     state = resume.state;
+    if (state.epoch_iter >= iters_per_epoch) {
+      // The dataset shrank since the checkpoint: its epoch is over.
+      out << "cg-trainer: warning: the dataset now has " << iters_per_epoch << " iterations per epoch, fewer than the "
+          << state.epoch_iter << " the checkpoint had done in epoch " << state.epoch << "; starting epoch " << state.epoch + 1
+          << "\n";
+      ++state.epoch;
+      state.epoch_iter = 0;
+    }
   }
 
   out << "cg-trainer: " << data.files_A().size() << " images in A, " << data.files_B().size() << " in B, "
