@@ -19,6 +19,37 @@ std::vector<torch::Tensor> params_of(torch::nn::Module& a, torch::nn::Module& b)
   return p;
 }
 
+// The official init_weights: conv weights by `type`, biases zero.
+void initialise(torch::nn::Module& net, const std::string& type, double gain) {
+  if (type == "normal") {
+    init_weights(net, gain);
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& m : net.modules(/*include_self=*/true)) {
+    torch::Tensor w, b;
+    if (auto* c = m->as<torch::nn::Conv2dImpl>()) {
+      w = c->weight;
+      b = c->bias;
+    } else if (auto* t = m->as<torch::nn::ConvTranspose2dImpl>()) {
+      w = t->weight;
+      b = t->bias;
+    } else {
+      continue;
+    }
+    if (type == "xavier") {
+      torch::nn::init::xavier_normal_(w, gain);
+    } else if (type == "kaiming") {
+      torch::nn::init::kaiming_normal_(w, 0.0, torch::kFanIn);
+    } else if (type == "orthogonal") {
+      torch::nn::init::orthogonal_(w, gain);
+    } else {
+      throw TrainError("--init-type " + type + " is not supported (normal, xavier, kaiming or orthogonal)");
+    }
+    if (b.defined()) b.zero_();
+  }
+}
+
 }  // namespace
 
 CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t seed)
@@ -32,13 +63,13 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
   dopt.n_layers = o.netD == "basic" ? 3 : o.n_layers_D;
   // The official creation order: G_A, G_B, D_A, D_B, each initialised as it is made.
   G_A = ResnetGenerator(go);
-  init_weights(*G_A, o.init_gain);
+  initialise(*G_A, o.init_type, o.init_gain);
   G_B = ResnetGenerator(go);
-  init_weights(*G_B, o.init_gain);
+  initialise(*G_B, o.init_type, o.init_gain);
   D_A = NLayerDiscriminator(dopt);
-  init_weights(*D_A, o.init_gain);
+  initialise(*D_A, o.init_type, o.init_gain);
   D_B = NLayerDiscriminator(dopt);
-  init_weights(*D_B, o.init_gain);
+  initialise(*D_B, o.init_type, o.init_gain);
   for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(G_A.get()), static_cast<torch::nn::Module*>(G_B.get()),
                                static_cast<torch::nn::Module*>(D_A.get()), static_cast<torch::nn::Module*>(D_B.get())}) {
     m->to(device);

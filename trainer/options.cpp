@@ -99,8 +99,8 @@ const std::vector<OptionRow>& table() {
       row("ndf", &O::ndf, "discriminator filters in the first conv layer"),
       row("n_layers_D", &O::n_layers_D, "discriminator layers when netD is n_layers"),
       row("norm", &O::norm, "normalisation: instance"),
-      row("init_type", &O::init_type, "weight initialisation: normal"),
-      row("init_gain", &O::init_gain, "scale of the normal initialisation"),
+      row("init_type", &O::init_type, "weight initialisation: normal | xavier | kaiming | orthogonal"),
+      row("init_gain", &O::init_gain, "scale for normal, xavier and orthogonal"),
       row("gan_mode", &O::gan_mode, "GAN objective: lsgan | vanilla"),
       row("lambda_A", &O::lambda_A, "weight of the cycle loss A -> B -> A"),
       row("lambda_B", &O::lambda_B, "weight of the cycle loss B -> A -> B"),
@@ -158,7 +158,8 @@ void TrainOptions::validate() const {
   n_blocks();
   need(netD == "basic" || netD == "n_layers", "--netD " + netD + " is not supported (basic or n_layers)");
   need(norm == "instance", "--norm " + norm + " is not supported (the cycle_gan default, instance)");
-  need(init_type == "normal", "--init-type " + init_type + " is not supported (the default, normal)");
+  need(init_type == "normal" || init_type == "xavier" || init_type == "kaiming" || init_type == "orthogonal",
+       "--init-type " + init_type + " is not supported (normal, xavier, kaiming or orthogonal)");
   need(gan_mode == "lsgan" || gan_mode == "vanilla", "--gan-mode " + gan_mode + " is not supported (lsgan or vanilla)");
   need(lr_policy == "linear", "--lr-policy " + lr_policy + " is not supported (the default, linear)");
   need(direction == "AtoB" || direction == "BtoA", "--direction must be AtoB or BtoA, not " + direction);

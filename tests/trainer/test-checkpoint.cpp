@@ -82,5 +82,25 @@ TEST(Checkpoint, UnwritableFolderLeavesNoFileAndThrows) {
   EXPECT_THROW(save_checkpoint(d / "no/such/dir/c.pt", m, TrainState{}, o), CheckpointError);
 }
 
+// The official init types, checked on D_A's first conv (3 -> 64 channels, 4x4: fan_in 48,
+// fan_out 1024, 3072 weights).
+TEST(CycleGanInit, OfficialInitTypes) {
+  auto first_conv = [](const std::string& type) {
+    TrainOptions o;
+    o.netG = "resnet_1blocks";
+    o.ngf = 4;
+    o.init_type = type;
+    torch::manual_seed(5);
+    CycleGan m(o, torch::kCPU, 5);
+    EXPECT_EQ(m.D_A->named_parameters()["model.0.bias"].abs().max().item<double>(), 0.0);
+    return m.D_A->named_parameters()["model.0.weight"].detach().clone();
+  };
+  EXPECT_NEAR(first_conv("normal").std().item<double>(), 0.02, 0.02 * 0.05);
+  EXPECT_NEAR(first_conv("xavier").std().item<double>(), 0.02 * std::sqrt(2.0 / (48 + 1024)), 0.02 * std::sqrt(2.0 / 1072) * 0.05);
+  EXPECT_NEAR(first_conv("kaiming").std().item<double>(), std::sqrt(2.0 / 48), std::sqrt(2.0 / 48) * 0.05);
+  const auto w = first_conv("orthogonal").view({64, 48});
+  EXPECT_TRUE(torch::allclose(w.t().mm(w), torch::eye(48) * (0.02 * 0.02), 1e-4, 1e-7));
+}
+
 }  // namespace
 }  // namespace cg
