@@ -120,6 +120,12 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
     merge_checkpoint_options(opt, given, resume.options, resume.state.epoch, latest.string());
   }
   opt.validate();
+  // Recorded absolute, so a resume from another working directory finds the data.
+  {
+    std::error_code ec;
+    const auto abs = fs::absolute(opt.dataroot, ec);
+    if (!ec) opt.dataroot = abs.lexically_normal().string();
+  }
   if (opt.seed < 0) opt.seed = static_cast<int64_t>(std::random_device{}() >> 1);  // recorded, so a resume stays exact
   const uint64_t seed = static_cast<uint64_t>(opt.seed);
 
