@@ -10,7 +10,7 @@
 #include <iostream>
 #include <random>
 #include <sstream>
-#include <sys/resource.h>
+#include <fstream>
 #include <vector>
 
 namespace {
@@ -117,11 +117,14 @@ int main(int argc, char** argv) {
   try {
     gst_init(&argc, &argv);
     const auto ms = o.mode == "engine" ? bench_engine(o) : bench_element(o);
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
+    // VmHWM, not getrusage: ru_maxrss carries the parent's peak across fork and exec.
+    long hwm_kb = 0;
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmHWM:", 0) == 0) hwm_kb = std::stol(line.substr(6));
     std::cout << "{\"mode\": \"" << o.mode << "\", \"ms\": [";
     for (size_t i = 0; i < ms.size(); ++i) std::cout << (i ? ", " : "") << ms[i];
-    std::cout << "], \"maxrss_kb\": " << ru.ru_maxrss << "}\n";
+    std::cout << "], \"maxrss_kb\": " << hwm_kb << "}\n";
   } catch (const std::exception& e) {
     std::cerr << "cg-bench: error: " << e.what() << "\n";
     return 1;
