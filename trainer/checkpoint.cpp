@@ -1,5 +1,8 @@
 #include "checkpoint.h"
 
+#include "atomic-file.h"
+#include "state-dict-reader.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
@@ -9,8 +12,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 namespace cg {
@@ -52,24 +55,14 @@ std::vector<at::Tensor> read_pool(torch::serialize::InputArchive& ar, const char
   return images;
 }
 
-// Test hook: simulates the process dying in the middle of writing a checkpoint (half a file
-// on disk, no rename), to prove the previous checkpoint survives.
-void maybe_crash_midway(const fs::path& tmp) {
+// Test hook: simulates the process dying in the middle of writing a checkpoint (half the file in
+// the temporary file, no rename), to prove the previous checkpoint survives.
+void maybe_crash_midway(const fs::path& target, const std::string& bytes) {
   const char* v = std::getenv("CG_TEST_CRASH_DURING_SAVE");
   if (!v || std::string(v) != "1") return;
-  std::error_code ec;
-  const auto size = fs::file_size(tmp, ec);
-  if (!ec) fs::resize_file(tmp, size / 2, ec);
+  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  std::ofstream(tmp, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   std::raise(SIGKILL);
-}
-
-void sync_file(const fs::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd < 0) throw CheckpointError(p.string() + ": cannot reopen to flush (" + std::strerror(errno) + ")");
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw CheckpointError(p.string() + ": cannot flush to disk (" + std::strerror(err) + ")");
 }
 
 CheckpointInfo parse_meta(const std::string& text, const std::string& path, nlohmann::json* out = nullptr) {
@@ -117,8 +110,9 @@ std::string read_meta_text(torch::serialize::InputArchive& ar, const std::string
 }  // namespace
 
 void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& state, const TrainOptions& options) {
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  // Serialised to memory and written with checked writes: LibTorch's own save-to-file
+  // terminates the process when the disk fills up (its zip writer throws from a destructor).
+  std::string bytes;
   try {
     torch::serialize::OutputArchive ar;
     ar.write("meta", c10::IValue(meta_json(state, options, m)));
@@ -142,24 +136,18 @@ void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& sta
       std::lock_guard<std::mutex> lock(gen.mutex());
       ar.write("torch_cpu_rng", gen.get_state());
     }
-    ar.save_to(tmp.string());
-    maybe_crash_midway(tmp);
-    sync_file(tmp);
+    ar.save_to([&bytes](const void* data, size_t size) {
+      bytes.append(static_cast<const char*>(data), size);
+      return size;
+    });
   } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw CheckpointError(path + ": cannot write checkpoint (" + e.what_without_backtrace() + ")");
-  } catch (const CheckpointError&) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
+    throw CheckpointError(path + ": cannot serialise the checkpoint (" + e.what_without_backtrace() + ")");
   }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::error_code ec2;
-    fs::remove(tmp, ec2);
-    throw CheckpointError(path + ": cannot write checkpoint (" + ec.message() + ")");
+  maybe_crash_midway(fs::path(path), bytes);
+  try {
+    write_file_atomically(path, bytes);
+  } catch (const ModelFileError& e) {
+    throw CheckpointError(e.what());
   }
 }
 

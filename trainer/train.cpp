@@ -235,8 +235,8 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
   auto report_problems = [&] {
     const DataProblems p = data.problems();
     for (size_t i = reported.skipped.size(); i < p.skipped.size(); ++i)
-      progress.message("warning: skipped " + p.skipped[i] + ": unreadable or corrupt (" + std::to_string(i + 1) +
-                       " skipped so far; the next image takes its place)");
+      progress.message("warning: skipped " + p.skipped[i] + " (unreadable or corrupt; the next image takes its place); " +
+                       std::to_string(i + 1) + " unreadable or corrupt image(s) skipped so far");
     if (p.upscaled > 0 && reported.upscaled == 0)
       progress.message("warning: some images are smaller than the crop (" + std::to_string(opt.crop_size) +
                        " pixels) and are enlarged to fit it");
