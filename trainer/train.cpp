@@ -208,6 +208,10 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
     return 0;
   }
 
+  // The image size training runs at, recorded in G_A.pt / G_B.pt as their natural processing
+  // size: the crop, except where the mode keeps the images' own size.
+  const bool native = opt.preprocess == "none" || opt.preprocess == "scale_width";
+  int64_t trained_size = native ? data.fixed_image(false, 0).size(2) : opt.crop_size;
   auto save = [&](const std::string& file) {
     TrainState s = state;
     s.elapsed_s = state.elapsed_s + seconds_since(run_start);
@@ -217,7 +221,7 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
            {std::tuple<ResnetGenerator*, const char*, bool>{&model.G_A, "G_A.pt", true}, {&model.G_B, "G_B.pt", false}}) {
         auto meta = ModelMetadata::for_generator((*net)->options());
         meta.direction = (direction == (opt.direction == "AtoB")) ? "AtoB" : "BtoA";
-        meta.crop_size = opt.crop_size;
+        meta.crop_size = trained_size;
         meta.epochs_trained = state.epoch - 1;
         meta.source = "cg-trainer " + opt.name;
         save_generator(*net, meta, (dir / name).string());
@@ -260,6 +264,7 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
       const auto t0 = Clock::now();
       Batch batch = loader.next();
       const Losses l = model.step(batch.A, batch.B);
+      if (native) trained_size = batch.A.size(3);
       if (run_iters++ > 0) {
         steady_s += seconds_since(t0);
         ++steady_n;

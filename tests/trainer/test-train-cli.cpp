@@ -269,7 +269,7 @@ TEST(TrainAndEval, ShortRunBeatsTheIdentityBaseline) {
   TempDir d;
   const std::string data = test::make_synth(d, 40, 64, 8, 3);
   auto r = run_trainer({"train", "--dataroot", data, "--checkpoints-dir", d / "ck", "--name", "syn", "--netG", "resnet_6blocks",
-                        "--ngf", "8", "--ndf", "8", "--load-size", "64", "--crop-size", "64", "--n-epochs", "1",
+                        "--ngf", "8", "--ndf", "8", "--preprocess", "none", "--n-epochs", "1",
                         "--n-epochs-decay", "1", "--seed", "1", "--device", "cpu",
                         // One compute thread: OpenMP's spinning threads slow to a crawl when the
                         // cores are shared with other tests or builds.
@@ -284,6 +284,12 @@ TEST(TrainAndEval, ShortRunBeatsTheIdentityBaseline) {
   EXPECT_EQ(s["images_A"], 8);
   EXPECT_GT(s["psnr"].get<double>(), s["identity_psnr"].get<double>() + 5.0) << e.output;
   EXPECT_GT(s["accuracy"].get<double>(), s["identity_accuracy"].get<double>() + 0.15) << e.output;
+
+  // The exports record the size they were trained at.
+  auto info = run_trainer({"info", d / "ck/syn/G_A.pt"});
+  EXPECT_TRUE(contains(info.output, "\"crop_size\": 64")) << info.output;
+  EXPECT_TRUE(contains(info.output, "\"direction\": \"AtoB\"")) << info.output;
+  EXPECT_TRUE(contains(run_trainer({"info", d / "ck/syn/G_B.pt"}).output, "\"direction\": \"BtoA\""));
 
   // The test command translates a folder and writes a page.
   auto t = run_trainer({"test", "--model", d / "ck/syn/G_A.pt", "--input", data + "/testA", "--output", d / "out", "--device", "cpu"});
