@@ -18,7 +18,14 @@ std::string kebab(std::string s) {
   return s;
 }
 
+// The shortest text that reads back as exactly `v` (so checkpoint options compare exactly and
+// train_opt.txt shows 0.0002, not 0.00020000000000000001).
 std::string format_double(double v) {
+  for (int precision = 6; precision < 17; ++precision) {
+    std::ostringstream s;
+    s << std::setprecision(precision) << v;
+    if (std::stod(s.str()) == v) return s.str();
+  }
   std::ostringstream s;
   s << std::setprecision(17) << v;
   return s.str();

@@ -1,6 +1,7 @@
 // End-to-end tests of cg-trainer train/test/synth/eval, run as a user runs them.
 #include "checkpoint.h"
 #include "cycle-gan.h"
+#include "options.h"
 #include "report.h"
 
 #include "trainer-helpers.h"
@@ -262,6 +263,24 @@ TEST_F(TrainCli, SigtermSavesAndExitsCleanly) {
   EXPECT_TRUE(contains(out, "interrupted by SIGTERM")) << out;
   const auto info = read_checkpoint_info(exp("sig") + "/latest_checkpoint.pt");
   EXPECT_GE(info.state.total_iters, 2);
+}
+
+TEST(TrainHelp, ListsEveryOptionWithItsDefault) {
+  const auto r = run_trainer({"train", "--help"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const auto& [key, value] : TrainOptions().to_map()) {
+    std::string kebab = key;
+    for (auto& c : kebab)
+      if (c == '_') c = '-';
+    EXPECT_TRUE(contains(r.output, "--" + kebab)) << key;
+    if (key.find('_') != std::string::npos) {
+      EXPECT_TRUE(contains(r.output, "--" + key)) << key;
+    }
+    const bool flag = value == "false";
+    if (!flag && !value.empty() && value != "inf") {
+      EXPECT_TRUE(contains(r.output, "=" + value)) << key << " default " << value;
+    }
+  }
 }
 
 // A short run on the synthetic task: both generators clearly beat returning the input.
