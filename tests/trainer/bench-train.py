@@ -12,6 +12,7 @@ import itertools
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,14 +112,21 @@ def main():
     ap.add_argument('--blocks', type=int, default=9)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--iters', type=int, default=3, help='timed iterations each (after one warm-up)')
+    ap.add_argument('--repeat', type=int, default=3, help='alternating runs of each; the medians are compared')
     a = ap.parse_args()
-    print('settings: %dx%d, ngf/ndf %d, resnet_%dblocks, batch 1, CPU, %d threads, %d timed iterations each'
-          % (a.size, a.size, a.ngf, a.blocks, a.threads, a.iters), flush=True)
-    cpp = trainer_rate(a.trainer, a.size, a.ngf, a.blocks, a.threads, a.iters)
-    print('cg-trainer:            %.3f it/s (%.2f s/it)' % (cpp, 1 / cpp), flush=True)
-    py = python_rate(a.size, a.ngf, a.blocks, a.threads, a.iters, 1)
-    print('Python eager (torch %s): %.3f it/s (%.2f s/it)' % (torch.__version__, py, 1 / py), flush=True)
-    print('ratio cg-trainer / Python: %.2fx' % (cpp / py))
+    print('settings: %dx%d, ngf/ndf %d, resnet_%dblocks, batch 1, CPU, %d threads, %d timed iterations per run, '
+          '%d alternating runs each' % (a.size, a.size, a.ngf, a.blocks, a.threads, a.iters, a.repeat), flush=True)
+    cpp, py = [], []
+    # Alternating runs, so that a change in the machine's load hits both sides alike.
+    for _ in range(a.repeat):
+        cpp.append(trainer_rate(a.trainer, a.size, a.ngf, a.blocks, a.threads, a.iters))
+        print('  cg-trainer   %.3f it/s' % cpp[-1], flush=True)
+        py.append(python_rate(a.size, a.ngf, a.blocks, a.threads, a.iters, 1))
+        print('  Python eager %.3f it/s' % py[-1], flush=True)
+    c, p = statistics.median(cpp), statistics.median(py)
+    print('cg-trainer:              %.3f it/s (%.2f s/it), median' % (c, 1 / c))
+    print('Python eager (torch %s): %.3f it/s (%.2f s/it), median' % (torch.__version__, p, 1 / p))
+    print('ratio cg-trainer / Python: %.2fx' % (c / p))
 
 
 if __name__ == '__main__':
