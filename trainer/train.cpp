@@ -85,7 +85,8 @@ void merge_checkpoint_options(TrainOptions& opt, const std::map<std::string, boo
   // value, so a resume needs no more than --name and --continue-train.
   static const char* per_run[] = {"continue_train", "max_iters", "device", "threads", "num_threads", "epoch_count"};
   for (const auto& [key, value] : saved) {
-    if (current.count(key) == 0 || std::any_of(std::begin(per_run), std::end(per_run), [&](const char* k) { return key == k; }))
+    const std::string& name = key;  // lambdas cannot capture structured bindings before C++20 (clang)
+    if (current.count(key) == 0 || std::any_of(std::begin(per_run), std::end(per_run), [&](const char* k) { return name == k; }))
       continue;
     const auto g = given.find(key);
     const bool on_command_line = g != given.end() && g->second;
