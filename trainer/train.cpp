@@ -10,6 +10,7 @@
 #include "report.h"
 #include "schedule.h"
 
+#include <opencv2/core/utility.hpp>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -137,6 +138,9 @@ int train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostre
   // a 256x256 CPU iteration in a profile); keeping them on the heap reuses the memory.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // The loader threads decode in parallel already; OpenCV's own thread pool inside them would
+  // only compete with LibTorch's for the cores.
+  cv::setNumThreads(0);
 
   DataOptions d;
   d.dataroot = opt.dataroot;

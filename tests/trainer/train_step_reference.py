@@ -97,10 +97,12 @@ def main(init_path, after_path):
             q = after[name + '.' + key]
             diff = (p - q).abs()
             frac = (diff > 1e-6).float().mean().item()
+            bound = 2 * cfg['lr'] * cfg['steps'] + 1e-6
             if name + '.' + key in noise_only:
                 frac = 0.0
+                # Adam's bias-corrected early steps can exceed lr a little when noise flips sign.
+                bound = 3 * cfg['lr'] * cfg['steps']
             worst_fraction = max(worst_fraction, frac)
-            bound = 2 * cfg['lr'] * cfg['steps'] + 1e-6
             if diff.max().item() > bound or frac > 0.01:
                 print('%s.%s: max diff %.3g, %.2f%% of elements differ by more than 1e-6' % (name, key, diff.max().item(), 100 * frac))
                 ok = False
