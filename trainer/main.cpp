@@ -2,6 +2,7 @@
 // and the training library.
 #include "eval-command.h"
 #include "export-command.h"
+#include "synth-command.h"
 #include "test-command.h"
 #include "train-command.h"
 
