@@ -3,6 +3,7 @@
 #include "atomic-file.h"
 #include "fast-ops.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <nlohmann/json.hpp>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/nn/modules/conv.h>
@@ -110,6 +111,68 @@ std::string sanitized(std::string name) {
   return name;
 }
 
+// LibTorch's unpickler sizes strings from their length fields before reading them: a damaged
+// 20 KB file claiming a 4 GB string makes torch::jit::load allocate and fill 4 GB (found by
+// fuzzing). So every pickle in the archive is walked first, opcode by opcode, and refused when a
+// length points past its end.
+bool pickle_lengths_fit(const uint8_t* p, size_t n) {
+  size_t i = 0;
+  auto skip = [&](size_t k) { return k <= n - i ? (i += k, true) : false; };
+  auto le = [&](size_t k, uint64_t& v) {
+    if (k > n - i) return false;
+    v = 0;
+    for (size_t j = 0; j < k; ++j) v |= uint64_t{p[i + j]} << (8 * j);
+    i += k;
+    return true;
+  };
+  auto line = [&] {
+    while (i < n)
+      if (p[i++] == '\n') return true;
+    return false;
+  };
+  uint64_t len = 0;
+  while (i < n) {
+    const uint8_t op = p[i++];
+    switch (op) {
+      case '.': return true;  // STOP
+      case '(': case '0': case '1': case '2': case 'N': case ')': case ']': case '}': case 'a': case 'b':
+      case 'e': case 'l': case 'd': case 'o': case 'R': case 's': case 't': case 'u': case 0x85: case 0x86:
+      case 0x87: case 0x88: case 0x89: case 0x81: case 0x92: case 0x93: case 0x94: case 0x8f: case 0x90:
+      case 0x91: case 0x97: case 0x98: case 'Q':
+        break;
+      case 0x80: case 'K': case 'q': case 'h': if (!skip(1)) return false; break;
+      case 'M': if (!skip(2)) return false; break;
+      case 'J': case 'r': case 'j': if (!skip(4)) return false; break;
+      case 'G': case 0x95: if (!skip(8)) return false; break;
+      case 'U': case 'C': case 0x8c: case 0x8a: if (!le(1, len) || !skip(len)) return false; break;
+      case 'T': case 'X': case 'B': case 0x8b: if (!le(4, len) || !skip(len)) return false; break;
+      case 0x8d: case 0x8e: case 0x96: if (!le(8, len) || len > n || !skip(len)) return false; break;
+      case 'c': case 'i': if (!line() || !line()) return false; break;
+      case 'I': case 'L': case 'F': case 'S': case 'V': case 'P': case 'p': case 'g':
+        if (!line()) return false;
+        break;
+      default: return false;
+    }
+  }
+  return false;  // no STOP
+}
+
+void check_pickles(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader zip(path);
+    for (const auto& name : zip.getAllRecords()) {
+      if (name.size() < 3 || name.compare(name.size() - 3, 3, "pkl") != 0) continue;  // data.pkl, *.debug_pkl
+      auto [data, size] = zip.getRecord(name);
+      if (!pickle_lengths_fit(static_cast<const uint8_t*>(data.get()), size))
+        throw ModelFileError(path + ": damaged archive (" + name + " is not a well-formed pickle)");
+    }
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    if (why.size() > 300) why = why.substr(0, 300) + "...";
+    throw ModelFileError(path + ": not a loadable TorchScript model (" + why + ")");
+  }
+}
+
 void check_probe(torch::jit::Module& m, const c10::Device& device, const std::string& path) {
   torch::NoGradGuard no_grad;
   auto x = torch::zeros({1, 3, kMinSize, kMinSize}, torch::TensorOptions().device(device));
@@ -179,6 +242,7 @@ LoadedModel load_generator(const std::string& path, const c10::Device& device) {
   } else {
     throw ModelFileError(path + ": cannot open (" + std::strerror(errno) + ")");
   }
+  check_pickles(path);
   LoadedModel r;
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   try {

@@ -99,6 +99,22 @@ TEST(ModelFile, MissingUnreadableAndCorruptFilesAreNamed) {
   }
 }
 
+long peak_rss_kb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// Found by fuzz-model-file: a 19 KB G.pt whose data.pkl claims a 4 GB string made
+// torch::jit::load allocate and fill 4 GB before failing.
+TEST(ModelFile, HugeLengthInAPickleIsRefusedWithoutAllocating) {
+  const std::string path = std::string(std::getenv("CG_REGRESSIONS")) + "/model-file-4gb-string.pt";
+  const long before = peak_rss_kb();
+  EXPECT_THAT(error_of([&] { load_generator(path); }), HasSubstr("data.pkl is not a well-formed pickle"));
+  EXPECT_LT(peak_rss_kb() - before, 256 * 1024) << "KiB of peak memory for a 19 KB file";
+}
+
 TEST(ModelFile, WrongOutputShapeIsRefused) {
   test::TempDir dir;
   torch::jit::Module m("__torch__.OneChannel");
