@@ -68,7 +68,7 @@ std::vector<double> bench_element(const BenchOptions& o) {
   std::ostringstream launch;
   // A queue puts the test source on its own thread, as a decoder would be.
   launch << "videotestsrc num-buffers=" << (o.frames + o.warmup + 1) << " pattern=snow ! video/x-raw,format=RGBx,width="
-         << o.width << ",height=" << o.height << " ! cyclegan name=cg model=\"" << o.model << "\" device=" << o.device
+         << o.width << ",height=" << o.height << " ! queue ! cyclegan name=cg model=\"" << o.model << "\" device=" << o.device
          << " precision=" << o.precision << " threads=" << o.threads << " ! fakesink sync=false";
   GError* err = nullptr;
   GstElement* pipeline = gst_parse_launch(launch.str().c_str(), &err);
