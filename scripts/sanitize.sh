@@ -23,6 +23,27 @@ status=0
 meson test -C "$BUILD" --print-errorlogs --num-processes 1 model element || status=$?
 read -r passed failed < <(scripts/summarize-tests.py "$BUILD/meson-logs/testlog.junit.xml" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
 
+# LeakSanitizer on the element: a short and a four-times-longer soak (frames and model swaps) must
+# report the same leaked total, i.e. nothing that grows with the work (GLib keeps a buffer or
+# two until exit).
+leaked() {
+  ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0 CG_SOAK_FRAMES="$1" CG_SOAK_SWAPS="$2" \
+    GST_PLUGIN_PATH_1_0="$PWD/$BUILD/plugin" GST_REGISTRY_1_0="$PWD/$BUILD/lsan-registry.bin" GST_REGISTRY_FORK=no \
+    CG_FIXTURES="$PWD/$BUILD/tests/fixtures" "$BUILD/tests/element-tests" --gtest_filter='Soak.Frames*' 2>&1 |
+    sed -n 's/^SUMMARY: AddressSanitizer: \([0-9]*\) byte.*/\1/p'
+}
+leaked 20 1 >/dev/null  # builds the registry, which itself allocates once
+short=$(leaked 200 4)
+long=$(leaked 800 16)
+echo "leak check: ${short:-0} bytes leaked after 200 frames and 4 swaps, ${long:-0} after 800 frames and 16 swaps"
+if [ "${short:-0}" = "${long:-0}" ]; then
+  passed=$((passed + 1))
+else
+  echo "leak check: FAILED, the leak grows with the frames" >&2
+  failed=$((failed + 1))
+  status=1
+fi
+
 crashes="$BUILD/fuzz-crashes"
 mkdir -p "$crashes"
 for target in state-dict model-file frames; do
