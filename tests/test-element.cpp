@@ -39,17 +39,31 @@ class Element : public ::testing::Test {
 };
 test::TempDir* Element::dir_ = nullptr;
 
-struct Harness {
-  GstHarness* h;
-  explicit Harness(const std::string& launch) : h(gst_harness_new_parse(launch.c_str())) {}
-  ~Harness() { gst_harness_teardown(h); }
-  GstElement* element() const { return gst_harness_find_element(h, "cyclegan"); }
-};
-
 std::string caps_of(const char* format, int w, int h) {
   return "video/x-raw,format=" + std::string(format) + ",width=" + std::to_string(w) + ",height=" +
          std::to_string(h) + ",framerate=30/1";
 }
+
+GstVideoInfo info_of(const std::string& caps_str) {
+  GstVideoInfo info;
+  GstCaps* caps = gst_caps_from_string(caps_str.c_str());
+  gst_video_info_from_caps(&info, caps);
+  gst_caps_unref(caps);
+  return info;
+}
+
+// A harness around `launch` whose source pad has the caps of `format` at w x h.
+struct Harness {
+  GstHarness* h;
+  GstVideoInfo info;
+  Harness(const std::string& launch, const char* format, int w, int hgt) : h(gst_harness_new_parse(launch.c_str())) {
+    const auto caps = caps_of(format, w, hgt);
+    gst_harness_set_src_caps_str(h, caps.c_str());
+    info = info_of(caps);
+  }
+  ~Harness() { gst_harness_teardown(h); }
+  GstElement* element() const { return gst_harness_find_element(h, "cyclegan"); }
+};
 
 // A frame with random bytes everywhere (alpha and padding included), seeded.
 GstBuffer* random_frame(const GstVideoInfo& info, unsigned seed) {
@@ -105,21 +119,11 @@ std::vector<uint8_t> engine_rgb(const std::string& model_path, const GstVideoInf
   return rgb;
 }
 
-GstVideoInfo info_of(const std::string& caps_str) {
-  GstVideoInfo info;
-  GstCaps* caps = gst_caps_from_string(caps_str.c_str());
-  gst_video_info_from_caps(&info, caps);
-  gst_caps_unref(caps);
-  return info;
-}
-
 // Pushes one random frame; checks the output's RGB equals the engine's and the rest is untouched.
 void check_format(const std::string& model_path, const char* format, int w, int h) {
   SCOPED_TRACE(std::string(format) + " " + std::to_string(w) + "x" + std::to_string(h));
-  Harness hn("cyclegan device=cpu model=" + model_path);
-  const auto caps = caps_of(format, w, h);
-  gst_harness_set_src_caps_str(hn.h, caps.c_str());
-  const auto info = info_of(caps);
+  Harness hn("cyclegan device=cpu model=" + model_path, format, w, h);
+  const auto& info = hn.info;
   GstBuffer* in = random_frame(info, w * 131 + h);
   GST_BUFFER_PTS(in) = 123 * GST_MSECOND;
   GST_BUFFER_DURATION(in) = 33 * GST_MSECOND;
@@ -149,10 +153,8 @@ TEST_F(Element, MatchesPythonReferenceOnAFrame) {
   const auto io = read_state_dict(test::fixture("g6-ngf16-frame.pth"));
   const auto frame = test::tensor_named(io, "frame");            // uint8 [38, 50, 3]
   const auto expected = test::tensor_named(io, "translated");    // the Python reference's bytes
-  Harness hn("cyclegan device=cpu model=" + model("A.pt"));
-  const auto caps = caps_of("RGB", 50, 38);
-  gst_harness_set_src_caps_str(hn.h, caps.c_str());
-  const auto info = info_of(caps);
+  Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGB", 50, 38);
+  const auto& info = hn.info;
   GstBuffer* in = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
   {
     GstVideoFrame f;
@@ -194,10 +196,8 @@ TEST_F(Element, OddAndTinySizes) {
 TEST_F(Element, ProcessSizeScalesInAndOut) {
   for (const char* size : {"model", "40x24"}) {
     SCOPED_TRACE(size);
-    Harness hn("cyclegan device=cpu process-size=" + std::string(size) + " model=" + model("B.pt"));
-    const auto caps = caps_of("RGBx", 90, 50);
-    gst_harness_set_src_caps_str(hn.h, caps.c_str());
-    const auto info = info_of(caps);
+    Harness hn("cyclegan device=cpu process-size=" + std::string(size) + " model=" + model("B.pt"), "RGBx", 90, 50);
+    const auto& info = hn.info;
     GstBuffer* out = gst_harness_push_and_pull(hn.h, random_frame(info, 5));
     ASSERT_NE(out, nullptr);
     EXPECT_EQ(gst_buffer_get_size(out), GST_VIDEO_INFO_SIZE(&info));
@@ -206,10 +206,8 @@ TEST_F(Element, ProcessSizeScalesInAndOut) {
 }
 
 TEST_F(Element, BypassPassesFramesUnchangedWhilePlaying) {
-  Harness hn("cyclegan device=cpu model=" + model("A.pt"));
-  const auto caps = caps_of("RGBA", 16, 12);
-  gst_harness_set_src_caps_str(hn.h, caps.c_str());
-  const auto info = info_of(caps);
+  Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGBA", 16, 12);
+  const auto& info = hn.info;
   GstElement* e = hn.element();
   GstBuffer* in = random_frame(info, 9);
   auto bytes = [](GstBuffer* buf) {
@@ -229,10 +227,8 @@ TEST_F(Element, BypassPassesFramesUnchangedWhilePlaying) {
 }
 
 TEST_F(Element, StatisticsCountFrames) {
-  Harness hn("cyclegan device=cpu model=" + model("B.pt"));
-  const auto caps = caps_of("RGB", 24, 16);
-  gst_harness_set_src_caps_str(hn.h, caps.c_str());
-  const auto info = info_of(caps);
+  Harness hn("cyclegan device=cpu model=" + model("B.pt"), "RGB", 24, 16);
+  const auto& info = hn.info;
   for (int i = 0; i < 3; ++i) gst_buffer_unref(gst_harness_push_and_pull(hn.h, random_frame(info, i)));
   GstElement* e = hn.element();
   guint64 frames = 0;
@@ -267,10 +263,8 @@ bool output_becomes(Harness& hn, const GstVideoInfo& info, GstBuffer* in, const 
 }
 
 TEST_F(Element, ModelSwapWhilePlaying) {
-  Harness hn("cyclegan device=cpu model=" + model("A.pt"));
-  const auto caps = caps_of("RGB", 20, 16);
-  gst_harness_set_src_caps_str(hn.h, caps.c_str());
-  const auto info = info_of(caps);
+  Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGB", 20, 16);
+  const auto& info = hn.info;
   GstBuffer* in = random_frame(info, 77);
   const auto out_a = engine_rgb(model("A.pt"), info, in);
   const auto out_b = engine_rgb(model("B.pt"), info, in);
@@ -362,12 +356,10 @@ TEST_F(Element, ErrorsNameTheFileAndFailTheStart) {
 }
 
 TEST_F(Element, Bf16OnCpuStaysClose) {
-  const auto caps = caps_of("RGB", 24, 24);
-  const auto info = info_of(caps);
+  Harness hn("cyclegan device=cpu precision=bf16 model=" + model("A.pt"), "RGB", 24, 24);
+  const auto& info = hn.info;
   GstBuffer* in = random_frame(info, 3);
   const auto ref = engine_rgb(model("A.pt"), info, in);
-  Harness hn("cyclegan device=cpu precision=bf16 model=" + model("A.pt"));
-  gst_harness_set_src_caps_str(hn.h, caps.c_str());
   GstBuffer* out = gst_harness_push_and_pull(hn.h, in);
   Pixels po(info, out);
   double sum = 0;
