@@ -1,5 +1,7 @@
 #include "train.h"
 
+#include "atomic-file.h"
+
 #include "checkpoint.h"
 #include "cycle-gan.h"
 #include "dataset.h"
@@ -62,16 +64,11 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 void write_text(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw TrainError(path.string() + ": cannot write (is the checkpoint folder writable, the disk full?)");
+  try {
+    write_file_atomically(path.string(), text);
+  } catch (const ModelFileError& e) {
+    throw TrainError(e.what());
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw TrainError(path.string() + ": cannot write (" + ec.message() + ")");
 }
 
 }  // namespace
