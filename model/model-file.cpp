@@ -65,6 +65,12 @@ ModelMetadata ModelMetadata::for_generator(const GeneratorOptions& o) {
   return m;
 }
 
+std::string short_reason(const c10::Error& e) {
+  std::string why = e.what_without_backtrace();
+  if (why.size() > 300) why = why.substr(0, 300) + "...";
+  return why;
+}
+
 namespace {
 
 // TorchScript source of the inference forward, unrolled over the blocks. Inside define() only
@@ -167,9 +173,7 @@ void check_pickles(const std::string& path) {
         throw ModelFileError(path + ": damaged archive (" + name + " is not a well-formed pickle)");
     }
   } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    if (why.size() > 300) why = why.substr(0, 300) + "...";
-    throw ModelFileError(path + ": not a loadable TorchScript model (" + why + ")");
+    throw ModelFileError(path + ": not a loadable TorchScript model (" + short_reason(e) + ")");
   }
 }
 
@@ -248,9 +252,7 @@ LoadedModel load_generator(const std::string& path, const c10::Device& device) {
   try {
     r.module = torch::jit::load(path, device, extra);
   } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    if (why.size() > 300) why = why.substr(0, 300) + "...";
-    throw ModelFileError(path + ": not a loadable TorchScript model (" + why + ")");
+    throw ModelFileError(path + ": not a loadable TorchScript model (" + short_reason(e) + ")");
   } catch (const std::exception& e) {
     throw ModelFileError(path + ": not a loadable TorchScript model (" + std::string(e.what()) + ")");
   }

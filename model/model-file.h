@@ -37,6 +37,9 @@ struct ModelMetadata {
   static ModelMetadata for_generator(const GeneratorOptions& o);
 };
 
+// LibTorch's message for `e` without its backtrace, cut to a length fit for an error line.
+std::string short_reason(const c10::Error& e);
+
 // Writes atomically: a temporary file beside `path`, then a rename.
 void save_generator(ResnetGenerator& generator, const ModelMetadata& metadata, const std::string& path);
 

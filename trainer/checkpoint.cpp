@@ -1,5 +1,7 @@
 #include "checkpoint.h"
 
+#include "model-file.h"
+
 #include "atomic-file.h"
 #include "state-dict-reader.h"
 
@@ -196,9 +198,7 @@ CheckpointInfo load_checkpoint(const std::string& path, CycleGan& m) {
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(rng);
   } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    if (why.size() > 300) why = why.substr(0, 300) + "...";
-    throw CheckpointError(path + ": does not match the networks built from its options (" + why + ")");
+    throw CheckpointError(path + ": does not match the networks built from its options (" + short_reason(e) + ")");
   } catch (const std::exception& e) {
     throw CheckpointError(path + ": damaged checkpoint (" + std::string(e.what()) + ")");
   }
