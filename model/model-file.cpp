@@ -119,8 +119,9 @@ std::string sanitized(std::string name) {
 
 // LibTorch's unpickler sizes strings from their length fields before reading them: a damaged
 // 20 KB file claiming a 4 GB string makes torch::jit::load allocate and fill 4 GB (found by
-// fuzzing). So every pickle in the archive is walked first, opcode by opcode, and refused when a
-// length points past its end.
+// fuzzing). A memo index is used the same way (LONG_BINPUT 0xffffffff allocates a 64 GB memo).
+// So every pickle in the archive is walked first, opcode by opcode, and refused when a length
+// points past its end or a memo index exceeds the number of bytes (each entry costs at least one).
 bool pickle_lengths_fit(const uint8_t* p, size_t n) {
   size_t i = 0;
   auto skip = [&](size_t k) { return k <= n - i ? (i += k, true) : false; };
@@ -148,7 +149,8 @@ bool pickle_lengths_fit(const uint8_t* p, size_t n) {
         break;
       case 0x80: case 'K': case 'q': case 'h': if (!skip(1)) return false; break;
       case 'M': if (!skip(2)) return false; break;
-      case 'J': case 'r': case 'j': if (!skip(4)) return false; break;
+      case 'J': case 'j': if (!skip(4)) return false; break;
+      case 'r': if (!le(4, len) || len > n) return false; break;
       case 'G': case 0x95: if (!skip(8)) return false; break;
       case 'U': case 'C': case 0x8c: case 0x8a: if (!le(1, len) || !skip(len)) return false; break;
       case 'T': case 'X': case 'B': case 0x8b: if (!le(4, len) || !skip(len)) return false; break;
@@ -250,7 +252,9 @@ LoadedModel load_generator(const std::string& path, const c10::Device& device) {
   LoadedModel r;
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   try {
-    r.module = torch::jit::load(path, device, extra);
+    // Debug files only map TorchScript source to Python lines for error messages; LibTorch's
+    // reader for them crashes on damaged input (found by fuzzing), so they are never read.
+    r.module = torch::jit::load(path, device, extra, /*load_debug_files=*/false);
   } catch (const c10::Error& e) {
     throw ModelFileError(path + ": not a loadable TorchScript model (" + short_reason(e) + ")");
   } catch (const std::exception& e) {

@@ -2,6 +2,9 @@
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer (clang), then each libFuzzer
 # target for a bounded time from its committed seed corpus. Crashes found are written to
 # build-asan/fuzz-crashes/ and fail the run. Usage: scripts/sanitize.sh [SECONDS_PER_FUZZER]
+# The fuzzers start from a fixed seed (CG_FUZZ_SEED, default 1) so that a CI run replays the same
+# inputs and fails only when the code changed; CG_FUZZ_SEED=random explores new ground (long
+# campaigns, run by hand, whose crashes become regression tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_FUZZER="${1:-60}"
@@ -46,6 +49,8 @@ else
 fi
 
 crashes="$BUILD/fuzz-crashes"
+seed_arg="-seed=${CG_FUZZ_SEED:-1}"
+[ "${CG_FUZZ_SEED:-1}" = random ] && seed_arg=""
 mkdir -p "$crashes"
 for target in state-dict model-file frames; do
   bin="$BUILD/tests/fuzz/fuzz-$target"
@@ -54,7 +59,7 @@ for target in state-dict model-file frames; do
   cp tests/fuzz/corpus/"$target"/* "$work"/ 2>/dev/null || true
   echo "fuzz-$target: ${SECONDS_PER_FUZZER}s"
   if ! GST_PLUGIN_PATH_1_0="$PWD/$BUILD/plugin" GST_REGISTRY_1_0="$PWD/$BUILD/fuzz-registry.bin" GST_REGISTRY_FORK=no \
-      "$bin" -max_total_time="$SECONDS_PER_FUZZER" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
+      "$bin" $seed_arg -max_total_time="$SECONDS_PER_FUZZER" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
       -artifact_prefix="$crashes/$target-" "$work" 2>"$BUILD/fuzz-$target.log"; then
     echo "fuzz-$target: FAILED, see $BUILD/fuzz-$target.log and $crashes" >&2
     tail -30 "$BUILD/fuzz-$target.log" >&2

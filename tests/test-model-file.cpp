@@ -115,6 +115,23 @@ TEST(ModelFile, HugeLengthInAPickleIsRefusedWithoutAllocating) {
   EXPECT_LT(peak_rss_kb() - before, 256 * 1024) << "KiB of peak memory for a 19 KB file";
 }
 
+// Found by fuzz-model-file: a debug_pkl whose LONG_BINPUT stores at memo index 0xffffffff made
+// LibTorch's unpickler allocate a 5 GB memo.
+TEST(ModelFile, HugeMemoIndexInAPickleIsRefusedWithoutAllocating) {
+  const std::string path = std::string(std::getenv("CG_REGRESSIONS")) + "/model-file-huge-memo-index.pt";
+  const long before = peak_rss_kb();
+  EXPECT_THAT(error_of([&] { load_generator(path); }), HasSubstr(path + ": "));
+  EXPECT_LT(peak_rss_kb() - before, 256 * 1024) << "KiB of peak memory for a 19 KB file";
+}
+
+// Found by fuzz-model-file in CI: TorchScript source with a syntax error makes LibTorch read the
+// debug info to point at the line, and its reader crashed on a damaged debug_pkl. Debug info is
+// never read now; this file has both faults (a '$' in the source, a debug_pkl of the wrong form).
+TEST(ModelFile, BadSourceWithDamagedDebugInfoIsAnError) {
+  const std::string path = std::string(std::getenv("CG_REGRESSIONS")) + "/model-file-bad-source-and-debug-info.pt";
+  EXPECT_THAT(error_of([&] { load_generator(path); }), HasSubstr("not a loadable TorchScript model"));
+}
+
 TEST(ModelFile, WrongOutputShapeIsRefused) {
   test::TempDir dir;
   torch::jit::Module m("__torch__.OneChannel");
