@@ -4,11 +4,15 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/cuda.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/script.h>
 
 #include <algorithm>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 namespace cg {
@@ -88,7 +92,19 @@ struct Engine::Impl {
     }
   }
 
-  at::Tensor translate(const at::Tensor& rgb_hwc);
+  // CUDA: frames are staged in pinned host buffers and copied without blocking on a stream of
+  // the engine's own, so several elements in one process overlap and the copies can run
+  // asynchronously. The buffers are kept while the frame shape stays the same.
+  std::optional<c10::Stream> stream;
+  at::Tensor staged_in, staged_out;
+  std::mutex lock;  // serialises process_batch: the staging buffers are shared
+
+  at::Tensor staging(at::Tensor& buffer, at::IntArrayRef sizes) const {
+    if (!buffer.defined() || buffer.sizes() != sizes)
+      buffer = at::empty(sizes, at::TensorOptions().dtype(at::kByte).pinned_memory(device.is_cuda()));
+    return buffer;
+  }
+  at::Tensor translate(const at::Tensor& rgb_nhwc);
 };
 
 Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
@@ -121,7 +137,13 @@ Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
       for (auto p : s.module.parameters())
         if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
     }
-    if (s.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // fixed frame sizes
+    if (s.device.is_cuda()) {
+      at::globalContext().setBenchmarkCuDNN(true);  // fixed frame sizes
+      const auto* cuda = c10::impl::getDeviceGuardImpl(c10::kCUDA);
+      // The weights were copied on the default stream; the engine's stream must see them.
+      cuda->getDefaultStream(s.device).synchronize();
+      s.stream = cuda->getStreamFromGlobalPool(s.device);
+    }
 
     if (o.process_at_model_crop) {
       s.fixed_w = s.fixed_h = model_side(s.info.crop_size);
@@ -150,10 +172,11 @@ Engine::~Engine() = default;
 const EngineInfo& Engine::info() const { return impl_->info; }
 const EngineOptions& Engine::options() const { return impl_->options; }
 
-// rgb_hwc: uint8 [H, W, 3] on the CPU. Returns uint8 [H, W, 3] on the CPU.
-at::Tensor Engine::Impl::translate(const at::Tensor& rgb_hwc) {
-  const int64_t h = rgb_hwc.size(0), w = rgb_hwc.size(1);
-  auto x = rgb_hwc.to(device, /*non_blocking=*/false).permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);
+// rgb_nhwc: uint8 [N, H, W, 3] on the CPU. Returns uint8 [N, H, W, 3] on the CPU.
+at::Tensor Engine::Impl::translate(const at::Tensor& rgb_nhwc) {
+  const int64_t h = rgb_nhwc.size(1), w = rgb_nhwc.size(2);
+  // NHWC viewed as NCHW is channels-last, which the generator wants anyway: no reorder here.
+  auto x = rgb_nhwc.to(device, /*non_blocking=*/true).permute({0, 3, 1, 2}).to(at::kFloat);
   x = x.mul_(1.0 / 127.5).sub_(1.0);
   const bool fixed = fixed_w > 0;
   if (fixed) {
@@ -173,28 +196,50 @@ at::Tensor Engine::Impl::translate(const at::Tensor& rgb_hwc) {
   } else {
     y = y.narrow(2, 0, h).narrow(3, 0, w);
   }
-  return y.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(at::kByte).squeeze(0).permute({1, 2, 0}).to(at::kCPU);
+  auto out = y.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(at::kByte).permute({0, 2, 3, 1});
+  if (!device.is_cuda()) return out;
+  auto host = staging(staged_out, out.sizes());
+  host.copy_(out, /*non_blocking=*/true);
+  stream->synchronize();
+  return host;
 }
 
-void Engine::process(const FrameView& in, const FrameView& out) {
-  check_frame(in, "input");
-  check_frame(out, "output");
-  if (in.width != out.width || in.height != out.height || in.pixel_stride != out.pixel_stride)
-    throw EngineError(EngineError::Kind::kRuntime, "input and output frames differ in size or layout");
+void Engine::process(const FrameView& in, const FrameView& out) { process_batch(&in, &out, 1); }
+
+void Engine::process_batch(const FrameView* in, const FrameView* out, size_t n) {
+  if (n == 0) return;
+  for (size_t i = 0; i < n; ++i) {
+    check_frame(in[i], "input");
+    check_frame(out[i], "output");
+    if (in[i].width != out[i].width || in[i].height != out[i].height || in[i].pixel_stride != out[i].pixel_stride)
+      throw EngineError(EngineError::Kind::kRuntime, "input and output frames differ in size or layout");
+    if (in[i].width != in[0].width || in[i].height != in[0].height)
+      throw EngineError(EngineError::Kind::kRuntime, "the frames of a batch differ in size");
+  }
+  auto& s = *impl_;
   try {
-    impl_->apply_threads();
-    c10::InferenceMode guard;
-    auto src = pixels(in);
-    auto rgb = src.index_select(2, channel_index(in));  // a copy, so in-place output is safe
-    auto result = impl_->translate(rgb);
-    auto dst = pixels(out);
-    if (out.data != in.data && in.pixel_stride == 4) {
-      const int extra = 6 - in.r - in.g - in.b;  // the byte that is not R, G or B
-      dst.select(2, extra).copy_(src.select(2, extra));
+    std::lock_guard<std::mutex> guard(s.lock);
+    s.apply_threads();
+    c10::InferenceMode inference;
+    c10::OptionalStreamGuard on_stream(s.stream);
+    const int64_t count = static_cast<int64_t>(n);
+    // One copy per frame, straight into the (pinned, on CUDA) batch; so in-place output is safe.
+    auto batch = s.staging(s.staged_in, {count, in[0].height, in[0].width, 3});
+    for (size_t i = 0; i < n; ++i) {
+      auto row = batch.select(0, static_cast<int64_t>(i));
+      at::index_select_out(row, pixels(in[i]), 2, channel_index(in[i]));
     }
-    dst.index_copy_(2, channel_index(out), result);
+    auto result = s.translate(batch);
+    for (size_t i = 0; i < n; ++i) {
+      auto dst = pixels(out[i]);
+      if (out[i].data != in[i].data && in[i].pixel_stride == 4) {
+        const int extra = 6 - in[i].r - in[i].g - in[i].b;  // the byte that is not R, G or B
+        dst.select(2, extra).copy_(pixels(in[i]).select(2, extra));
+      }
+      dst.index_copy_(2, channel_index(out[i]), result.select(0, static_cast<int64_t>(i)));
+    }
   } catch (const c10::Error& e) {
-    throw EngineError(EngineError::Kind::kRuntime, impl_->options.model_path + ": inference failed: " + e.what_without_backtrace());
+    throw EngineError(EngineError::Kind::kRuntime, s.options.model_path + ": inference failed: " + e.what_without_backtrace());
   }
 }
 

@@ -5,7 +5,11 @@
  * The model is loaded in start(), so a missing or bad model fails the change to PAUSED with an
  * error message naming the file. Changing model, device, precision, threads or process-size while
  * running reloads the engine on a helper thread and swaps it in between two frames; if the load
- * fails, a warning is posted and the running engine stays. */
+ * fails, a warning is posted and the running engine stays.
+ *
+ * With batch-size N > 1, frames are held until N have arrived and translated in one forward pass
+ * (in place, so timestamps and metas stay with their frames); the latency query adds the N - 1
+ * frames held, and a partial batch is flushed on EOS, caps, segment and gap events. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -17,10 +21,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 GST_DEBUG_CATEGORY_STATIC (gst_cyclegan_debug);
 #define GST_CAT_DEFAULT gst_cyclegan_debug
@@ -31,6 +37,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_cyclegan_debug);
 #define DEFAULT_THREADS 0
 #define DEFAULT_PROCESS_SIZE "native"
 #define DEFAULT_BYPASS FALSE
+#define DEFAULT_BATCH_SIZE 1
+#define MAX_BATCH_SIZE 64
 
 enum
 {
@@ -41,6 +49,7 @@ enum
   PROP_THREADS,
   PROP_PROCESS_SIZE,
   PROP_BYPASS,
+  PROP_BATCH_SIZE,
   PROP_FRAMES_PROCESSED,
   PROP_MEAN_INFERENCE_MS,
 };
@@ -61,6 +70,7 @@ struct Settings
   guint threads = DEFAULT_THREADS;
   std::string process_size = DEFAULT_PROCESS_SIZE;
   gboolean bypass = DEFAULT_BYPASS;
+  guint batch_size = DEFAULT_BATCH_SIZE;
 };
 
 /* Stream state, reset in start() and stop(). */
@@ -71,6 +81,9 @@ struct State
   std::mutex loader_lock;       /* guards loader */
   std::thread loader;
   std::atomic<guint64> generation{0};  /* the newest reload asked for */
+  /* frames held for a batch and translated frames waiting to be pushed; streaming thread only */
+  std::deque<GstBuffer *> held;
+  std::deque<GstBuffer *> ready;
   /* statistics, under the object lock */
   guint64 frames = 0;
   double total_ms = 0.0;
@@ -233,6 +246,9 @@ gst_cyclegan_set_property (GObject * object, guint prop_id, const GValue * value
       case PROP_BYPASS:
         s->bypass = g_value_get_boolean (value);
         break;
+      case PROP_BATCH_SIZE:
+        s->batch_size = g_value_get_uint (value);
+        break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         break;
@@ -242,6 +258,8 @@ gst_cyclegan_set_property (GObject * object, guint prop_id, const GValue * value
 
     if (prop_id == PROP_BYPASS)
       gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), bypass);
+    if (prop_id == PROP_BATCH_SIZE)     /* the latency changes with the frames held */
+      gst_element_post_message (GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
     if (reload)
       start_reload (self);
   } catch (const std::exception & e) {
@@ -274,6 +292,9 @@ gst_cyclegan_get_property (GObject * object, guint prop_id, GValue * value, GPar
       break;
     case PROP_BYPASS:
       g_value_set_boolean (value, s->bypass);
+      break;
+    case PROP_BATCH_SIZE:
+      g_value_set_uint (value, s->batch_size);
       break;
     case PROP_FRAMES_PROCESSED:
       g_value_set_uint64 (value, self->state->frames);
@@ -332,11 +353,22 @@ no_model:
   }
 }
 
+static void
+drop_held (GstCycleGan * self)
+{
+  for (auto *queue : {&self->state->held, &self->state->ready}) {
+    for (GstBuffer * buf : *queue)
+      gst_buffer_unref (buf);
+    queue->clear ();
+  }
+}
+
 static gboolean
 gst_cyclegan_stop (GstBaseTransform * trans)
 {
   GstCycleGan *self = GST_CYCLEGAN (trans);
 
+  drop_held (self);
   try {
     {
       std::lock_guard<std::mutex> guard (self->state->engine_lock);
@@ -366,10 +398,10 @@ frame_view (GstVideoFrame * frame)
   return v;
 }
 
+/* Translates n frames in one forward pass and counts them in the statistics. */
 static GstFlowReturn
-gst_cyclegan_transform_frame (GstVideoFilter * filter, GstVideoFrame * in_frame, GstVideoFrame * out_frame)
+translate_frames (GstCycleGan * self, const cg::FrameView * in, const cg::FrameView * out, size_t n)
 {
-  GstCycleGan *self = GST_CYCLEGAN (filter);
   std::shared_ptr<cg::Engine> engine;
 
   {
@@ -381,14 +413,13 @@ gst_cyclegan_transform_frame (GstVideoFilter * filter, GstVideoFrame * in_frame,
 
   try {
     const auto t0 = std::chrono::steady_clock::now ();
-    engine->process (frame_view (in_frame), frame_view (out_frame));
+    engine->process_batch (in, out, n);
     const double ms = std::chrono::duration < double, std::milli > (std::chrono::steady_clock::now () - t0).count ();
     GST_OBJECT_LOCK (self);
-    self->state->frames++;
+    self->state->frames += n;
     self->state->total_ms += ms;
     GST_OBJECT_UNLOCK (self);
-    GST_LOG_OBJECT (self, "frame %dx%d in %.2f ms", GST_VIDEO_FRAME_WIDTH (in_frame),
-        GST_VIDEO_FRAME_HEIGHT (in_frame), ms);
+    GST_LOG_OBJECT (self, "%u frame(s) of %dx%d in %.2f ms", (guint) n, in[0].width, in[0].height, ms);
   } catch (const std::exception & e) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Translation failed: %s", e.what ()), (NULL));
     return GST_FLOW_ERROR;
@@ -401,6 +432,173 @@ not_started:
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No model loaded"), (NULL));
     return GST_FLOW_ERROR;
   }
+}
+
+static GstFlowReturn
+gst_cyclegan_transform_frame (GstVideoFilter * filter, GstVideoFrame * in_frame, GstVideoFrame * out_frame)
+{
+  const cg::FrameView in = frame_view (in_frame), out = frame_view (out_frame);
+  return translate_frames (GST_CYCLEGAN (filter), &in, &out, 1);
+}
+
+/* Translates the held frames in place, in one batch, and queues them for pushing. */
+static GstFlowReturn
+translate_held (GstCycleGan * self)
+{
+  State *state = self->state;
+  const GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
+  const size_t n = state->held.size ();
+  std::vector<GstVideoFrame> frames (n);
+  std::vector<cg::FrameView> views;
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  if (n == 0)
+    return GST_FLOW_OK;
+  views.reserve (n);
+  for (GstBuffer *& buf : state->held) {
+    buf = gst_buffer_make_writable (buf);
+    if (!gst_video_frame_map (&frames[views.size ()], info, buf, GST_MAP_READWRITE))
+      break;
+    views.push_back (frame_view (&frames[views.size ()]));
+  }
+  if (views.size () == n)
+    ret = translate_frames (self, views.data (), views.data (), n);
+  for (size_t i = 0; i < views.size (); ++i)
+    gst_video_frame_unmap (&frames[i]);
+  if (views.size () != n)
+    goto map_failed;
+  if (ret != GST_FLOW_OK) {
+    drop_held (self);
+    return ret;
+  }
+  state->ready.insert (state->ready.end (), state->held.begin (), state->held.end ());
+  state->held.clear ();
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+map_failed:
+  {
+    drop_held (self);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map a held frame for writing"), (NULL));
+    return GST_FLOW_ERROR;
+  }
+}
+
+/* Pushes the frames translated so far; used before events that must not overtake them. */
+static GstFlowReturn
+push_ready (GstCycleGan * self)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (!self->state->ready.empty ()) {
+    GstBuffer *buf = self->state->ready.front ();
+    self->state->ready.pop_front ();
+    if (ret == GST_FLOW_OK)
+      ret = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buf);
+    else
+      gst_buffer_unref (buf);
+  }
+  return ret;
+}
+
+static guint
+batch_size (GstCycleGan * self)
+{
+  GST_OBJECT_LOCK (self);
+  const guint n = self->settings->batch_size;
+  GST_OBJECT_UNLOCK (self);
+  return n;
+}
+
+static GstFlowReturn
+gst_cyclegan_submit_input_buffer (GstBaseTransform * trans, gboolean is_discont, GstBuffer * input)
+{
+  GstCycleGan *self = GST_CYCLEGAN (trans);
+  State *state = self->state;
+
+  /* The parent drops late frames (QoS) and leaves the rest in queued_buf. */
+  GstFlowReturn ret = GST_BASE_TRANSFORM_CLASS (parent_class)->submit_input_buffer (trans, is_discont, input);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  try {
+    const guint n = batch_size (self);
+    const gboolean batching = n > 1 && !gst_base_transform_is_passthrough (trans);
+    if (batching && trans->queued_buf) {
+      state->held.push_back (trans->queued_buf);
+      trans->queued_buf = NULL;
+    }
+    /* Flush a full batch, or what is held when batching was just turned off (bypass, batch-size
+     * 1), so frames keep their order: generate_output hands out ready frames first. */
+    if (state->held.size () >= n || (!batching && !state->held.empty ()))
+      ret = translate_held (self);
+  } catch (const std::exception & e) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Batching failed: %s", e.what ()), (NULL));
+    ret = GST_FLOW_ERROR;
+  }
+  return ret;
+}
+
+static GstFlowReturn
+gst_cyclegan_generate_output (GstBaseTransform * trans, GstBuffer ** output)
+{
+  GstCycleGan *self = GST_CYCLEGAN (trans);
+  State *state = self->state;
+
+  if (!state->ready.empty ()) {
+    *output = state->ready.front ();
+    state->ready.pop_front ();
+    return GST_FLOW_OK;
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->generate_output (trans, output);
+}
+
+static gboolean
+gst_cyclegan_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstCycleGan *self = GST_CYCLEGAN (trans);
+
+  try {
+    switch (GST_EVENT_TYPE (event)) {
+      case GST_EVENT_EOS:
+      case GST_EVENT_CAPS:
+      case GST_EVENT_SEGMENT:
+      case GST_EVENT_GAP:
+        /* A partial batch goes out before the event that ends or changes its stream. */
+        if (!self->state->held.empty () && translate_held (self) == GST_FLOW_OK)
+          push_ready (self);
+        break;
+      case GST_EVENT_FLUSH_STOP:
+        drop_held (self);
+        break;
+      default:
+        break;
+    }
+  } catch (const std::exception & e) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Flushing held frames failed: %s", e.what ()), (NULL));
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+static gboolean
+gst_cyclegan_query (GstBaseTransform * trans, GstPadDirection direction, GstQuery * query)
+{
+  GstCycleGan *self = GST_CYCLEGAN (trans);
+
+  if (!GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query))
+    return FALSE;
+  if (direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    const guint n = batch_size (self);
+    const GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
+    if (n > 1 && GST_VIDEO_INFO_FPS_N (info) > 0) {
+      gboolean live;
+      GstClockTime min, max;
+      gst_query_parse_latency (query, &live, &min, &max);
+      const GstClockTime held = gst_util_uint64_scale_int (GST_SECOND * (n - 1), GST_VIDEO_INFO_FPS_D (info),
+          GST_VIDEO_INFO_FPS_N (info));
+      GST_DEBUG_OBJECT (self, "holding %u frames adds %" GST_TIME_FORMAT " of latency", n - 1, GST_TIME_ARGS (held));
+      gst_query_set_latency (query, live, min + held, GST_CLOCK_TIME_IS_VALID (max) ? max + held : max);
+    }
+  }
+  return TRUE;
 }
 
 static void
@@ -450,6 +648,11 @@ gst_cyclegan_class_init (GstCycleGanClass * klass)
   g_object_class_install_property (gobject_class, PROP_BYPASS,
       g_param_spec_boolean ("bypass", "Bypass", "Pass frames through untranslated (for A/B comparison)",
           DEFAULT_BYPASS, rw));
+  g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
+      g_param_spec_uint ("batch-size", "Batch size",
+          "Frames translated together in one forward pass (faster on GPUs for small frames); "
+          "frames are held until the batch is full, and the latency query reports them", 1, MAX_BATCH_SIZE,
+          DEFAULT_BATCH_SIZE, rw));
   g_object_class_install_property (gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64 ("frames-processed", "Frames processed", "Frames translated since the element started",
           0, G_MAXUINT64, 0, ro));
@@ -465,6 +668,10 @@ gst_cyclegan_class_init (GstCycleGanClass * klass)
 
   trans_class->start = GST_DEBUG_FUNCPTR (gst_cyclegan_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_cyclegan_stop);
+  trans_class->submit_input_buffer = GST_DEBUG_FUNCPTR (gst_cyclegan_submit_input_buffer);
+  trans_class->generate_output = GST_DEBUG_FUNCPTR (gst_cyclegan_generate_output);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_cyclegan_sink_event);
+  trans_class->query = GST_DEBUG_FUNCPTR (gst_cyclegan_query);
   filter_class->transform_frame = GST_DEBUG_FUNCPTR (gst_cyclegan_transform_frame);
 
   gst_type_mark_as_plugin_api (GST_TYPE_CYCLEGAN_PRECISION, (GstPluginAPIFlags) 0);

@@ -370,6 +370,139 @@ TEST_F(Element, Bf16OnCpuStaysClose) {
   gst_buffer_unref(out);
 }
 
+// Largest difference, in 8-bit levels, between the RGB of `out` and packed `expected`.
+int max_rgb_difference(const GstVideoInfo& info, GstBuffer* out, const std::vector<uint8_t>& expected) {
+  const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
+  Pixels po(info, out);
+  if (!po.mapped) return 256;
+  int worst = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c)
+        worst = std::max(worst, std::abs(po.at(x, y, c) - expected[(static_cast<size_t>(y) * w + x) * 3 + c]));
+  return worst;
+}
+
+TEST(Engine, BatchMatchesSingleFramesAndRejectsMixedSizes) {
+  test::TempDir dir;
+  auto g = import_official_generator(test::fixture("g2-ngf8-dropout.pth"));
+  save_generator(g, ModelMetadata::for_generator(g->options()), dir / "G.pt");
+  EngineOptions o;
+  o.model_path = dir / "G.pt";
+  o.device = "cpu";
+  Engine engine(o);
+  const int w = 30, h = 22, n = 3;
+  std::vector<std::vector<uint8_t>> single(n), batched(n), out(n);
+  std::vector<FrameView> in_views, out_views;
+  for (int i = 0; i < n; ++i) {
+    std::mt19937 rng(i);
+    single[i].resize(w * h * 4);
+    for (auto& v : single[i]) v = static_cast<uint8_t>(rng());
+    batched[i] = single[i];
+    out[i].assign(w * h * 4, 7);
+    in_views.push_back({batched[i].data(), w, h, w * 4, 4, 2, 1, 0});
+    out_views.push_back({out[i].data(), w, h, w * 4, 4, 2, 1, 0});
+  }
+  engine.process_batch(in_views.data(), out_views.data(), n);
+  for (int i = 0; i < n; ++i) {
+    FrameView v{single[i].data(), w, h, w * 4, 4, 2, 1, 0};
+    engine.process(v, v);  // in place; the fourth byte stays
+    int worst = 0;
+    for (size_t k = 0; k < single[i].size(); ++k) worst = std::max(worst, std::abs(single[i][k] - out[i][k]));
+    EXPECT_LE(worst, 1) << "frame " << i;  // one forward of 3 frames vs 3 forwards: float rounding only
+    EXPECT_NE(out[i], batched[i]) << "frame " << i;
+  }
+  std::vector<uint8_t> small(10 * 10 * 4);
+  FrameView mixed[2] = {in_views[0], {small.data(), 10, 10, 40, 4, 2, 1, 0}};
+  try {
+    engine.process_batch(mixed, mixed, 2);
+    ADD_FAILURE() << "mixed sizes accepted";
+  } catch (const EngineError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("differ in size"));
+  }
+}
+
+// Min latency the element reports upstream of the harness's sink.
+GstClockTime reported_latency(Harness& hn) {
+  GstQuery* q = gst_query_new_latency();
+  GstClockTime min = GST_CLOCK_TIME_NONE;
+  if (gst_pad_peer_query(hn.h->sinkpad, q)) gst_query_parse_latency(q, nullptr, &min, nullptr);
+  gst_query_unref(q);
+  return min;
+}
+
+TEST_F(Element, BatchSizeHoldsFramesKeepsOrderAndFlushesOnEos) {
+  Harness hn("cyclegan device=cpu batch-size=3 model=" + model("A.pt"), "BGRx", 40, 24);
+  const auto& info = hn.info;
+  EXPECT_EQ(reported_latency(hn), 2 * GST_SECOND / 30);  // two frames held at 30 fps
+  std::vector<GstBuffer*> inputs;
+  std::vector<std::vector<uint8_t>> expected;
+  for (int i = 0; i < 7; ++i) {
+    GstBuffer* in = random_frame(info, 100 + i);
+    GST_BUFFER_PTS(in) = i * GST_SECOND / 30;
+    expected.push_back(engine_rgb(model("A.pt"), info, in));
+    inputs.push_back(in);
+  }
+  auto push = [&](int i) { ASSERT_EQ(gst_harness_push(hn.h, gst_buffer_copy(inputs[i])), GST_FLOW_OK); };
+  push(0);
+  push(1);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 0u);  // held until the batch is full
+  push(2);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 3u);
+  for (int i = 3; i < 7; ++i) push(i);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 6u);
+  ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
+  ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 7u);  // the partial batch went out before EOS
+  for (int i = 0; i < 7; ++i) {
+    GstBuffer* out = gst_harness_pull(hn.h);
+    EXPECT_EQ(GST_BUFFER_PTS(out), i * GST_SECOND / 30);
+    EXPECT_LE(max_rgb_difference(info, out, expected[i]), 1) << "frame " << i;
+    gst_buffer_unref(out);
+  }
+  guint64 frames = 0;
+  GstElement* e = hn.element();
+  g_object_get(e, "frames-processed", &frames, nullptr);
+  EXPECT_EQ(frames, 7u);
+  gst_object_unref(e);
+  for (GstBuffer* b : inputs) gst_buffer_unref(b);
+}
+
+TEST_F(Element, BypassReleasesHeldFramesInOrder) {
+  Harness hn("cyclegan device=cpu batch-size=4 model=" + model("B.pt"), "RGB", 16, 12);
+  const auto& info = hn.info;
+  GstElement* e = hn.element();
+  GstBuffer* in = random_frame(info, 1);
+  const auto translated = engine_rgb(model("B.pt"), info, in);
+  for (int i = 0; i < 2; ++i) {
+    GstBuffer* b = gst_buffer_copy(in);
+    GST_BUFFER_PTS(b) = i * GST_MSECOND;
+    ASSERT_EQ(gst_harness_push(hn.h, b), GST_FLOW_OK);
+  }
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 0u);
+  g_object_set(e, "bypass", TRUE, nullptr);
+  GstBuffer* b = gst_buffer_copy(in);
+  GST_BUFFER_PTS(b) = 2 * GST_MSECOND;
+  ASSERT_EQ(gst_harness_push(hn.h, b), GST_FLOW_OK);
+  ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 3u);
+  std::vector<uint8_t> original(gst_buffer_get_size(in)), got(original.size());
+  gst_buffer_extract(in, 0, original.data(), original.size());
+  for (int i = 0; i < 3; ++i) {
+    GstBuffer* out = gst_harness_pull(hn.h);
+    EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
+    if (i < 2) {
+      EXPECT_LE(max_rgb_difference(info, out, translated), 1) << "frame " << i;
+    } else {
+      gst_buffer_extract(out, 0, got.data(), got.size());
+      EXPECT_EQ(got, original);
+    }
+    gst_buffer_unref(out);
+  }
+  g_object_set(e, "batch-size", 1u, nullptr);
+  EXPECT_EQ(reported_latency(hn), 0u);
+  gst_buffer_unref(in);
+  gst_object_unref(e);
+}
+
 int run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 
 TEST_F(Element, InspectAndLaunch) {
@@ -384,7 +517,7 @@ TEST_F(Element, InspectAndLaunch) {
     EXPECT_EQ(pclose(p), 0);
   }
   for (const char* s : {"Filter/Effect/Video", "model", "device", "precision", "threads", "process-size", "bypass",
-                        "frames-processed", "mean-inference-ms", "Default: \"auto\""})
+                        "batch-size", "frames-processed", "mean-inference-ms", "Default: \"auto\""})
     EXPECT_THAT(out, HasSubstr(s));
   EXPECT_EQ(run("gst-launch-1.0 -q videotestsrc num-buffers=3 ! video/x-raw,width=64,height=48 ! videoconvert ! "
                 "cyclegan model=" + model("B.pt") + " ! videoconvert ! fakesink"), 0);
