@@ -81,14 +81,14 @@ def eager_times(model, x, frames, threads):
             t = time.perf_counter()
             model(x)
             sync()
-            out.append((time.perf_counter() - t) * 1000)
+            out.append((time.perf_counter() - t) * 1000 / x.shape[0])
     return out
 
 
 def cg_bench(mode, args, model_path):
     cmd = [os.environ["CG_BENCH"], "--mode", mode, "--model", model_path, "--device", args.device,
            "--precision", args.precision, "--width", str(args.w), "--height", str(args.h),
-           "--frames", str(args.frames), "--threads", str(args.threads), "--warmup", "1"]
+           "--frames", str(args.frames), "--threads", str(args.threads), "--warmup", "1", "--batch", str(args.batch)]
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{run.stderr}")
@@ -105,6 +105,7 @@ def main():
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--blocks", type=int, default=9)
+    p.add_argument("--batch", type=int, default=1, help="frames per forward pass (times are per frame)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     args.w, args.h = (int(v) for v in args.size.split("x"))
@@ -122,7 +123,7 @@ def main():
     if device != "cpu":
         torch.backends.cudnn.benchmark = True
     ref = ref.to(device, dtype)
-    x = (torch.rand(1, 3, args.h, args.w) * 2 - 1).to(device, dtype)
+    x = (torch.rand(args.batch, 3, args.h, args.w) * 2 - 1).to(device, dtype)
     variants = {f"python eager, {args.threads} threads": [], "engine (bare)": [], "element (pipeline)": []}
     if device != "cpu":
         variants = {"python eager": [], "engine (bare)": [], "element (pipeline)": []}
@@ -149,7 +150,7 @@ def main():
     peak = device_ceiling(args.threads, device, dtype)
     gflop = 2 * macs / 1e9
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{args.size}, ngf {args.ngf}, {args.blocks} blocks, {args.device} {args.precision}, "
+          f"{args.size}, batch {args.batch}, ngf {args.ngf}, {args.blocks} blocks, {args.device} {args.precision}, "
           f"{gflop:.1f} GFLOP/frame, ceiling {peak:.0f} GFLOP/s ({args.precision}, best of matmul and 3x3 conv)")
     print(f"{'variant':34} {'median ms':>10} {'p95 ms':>8} {'fps':>7} {'GFLOP/s':>8} {'% ceil':>7} {'RSS MiB':>8}")
     results = {}

@@ -1,5 +1,6 @@
 // Times the engine's bare translation or the element in a pipeline, frame by frame, and prints
-// one JSON line: {"mode", "ms": [per-frame milliseconds], "maxrss_kb"}. Driven side by side with
+// one JSON line: {"mode", "ms": [per-frame milliseconds], "maxrss_kb"}. With --batch N, each
+// entry is one batch's time divided by N. Driven side by side with
 // the Python reference by bench_inference.py; on its own it is a quick probe.
 #include "engine.h"
 
@@ -22,7 +23,7 @@ struct BenchOptions {
   std::string model;
   std::string device = "cpu";
   std::string precision = "fp32";
-  int width = 256, height = 256, frames = 10, warmup = 2, threads = 0;
+  int width = 256, height = 256, frames = 10, warmup = 2, threads = 0, batch = 1;
 };
 
 cg::Precision parse_precision(const std::string& p) {
@@ -38,17 +39,22 @@ std::vector<double> bench_engine(const BenchOptions& o) {
   eo.precision = parse_precision(o.precision);
   eo.threads = o.threads;
   cg::Engine engine(eo);
-  std::vector<uint8_t> in(static_cast<size_t>(o.width) * o.height * 4), out(in.size());
+  const size_t frame_bytes = static_cast<size_t>(o.width) * o.height * 4;
+  std::vector<uint8_t> in(frame_bytes * o.batch), out(in.size());
   std::mt19937 rng(1);
   for (auto& b : in) b = static_cast<uint8_t>(rng());
-  cg::FrameView vi{in.data(), o.width, o.height, o.width * 4, 4, 0, 1, 2};
-  cg::FrameView vo{out.data(), o.width, o.height, o.width * 4, 4, 0, 1, 2};
+  std::vector<cg::FrameView> vi, vo;
+  for (int k = 0; k < o.batch; ++k) {
+    vi.push_back({in.data() + k * frame_bytes, o.width, o.height, o.width * 4, 4, 0, 1, 2});
+    vo.push_back({out.data() + k * frame_bytes, o.width, o.height, o.width * 4, 4, 0, 1, 2});
+  }
   std::vector<double> ms;
-  for (int i = 0; i < o.warmup + o.frames; ++i) {
+  const int batches = (o.frames + o.batch - 1) / o.batch;
+  for (int i = 0; i < o.warmup + batches; ++i) {
     const auto t0 = Clock::now();
-    engine.process(vi, vo);
+    engine.process_batch(vi.data(), vo.data(), vi.size());
     const double dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (i >= o.warmup) ms.push_back(dt);
+    if (i >= o.warmup) ms.push_back(dt / o.batch);
   }
   return ms;
 }
@@ -62,14 +68,16 @@ GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo*, gpointer data) {
   return GST_PAD_PROBE_OK;
 }
 
-// Per-frame time = the interval between successive frames leaving the element: the pipeline's
-// throughput, test-source and conversions included.
+// Per-frame time = the interval between successive frames (successive batches, divided by the
+// batch size) leaving the element: the pipeline's throughput, test-source and conversions included.
 std::vector<double> bench_element(const BenchOptions& o) {
   std::ostringstream launch;
   // A queue puts the test source on its own thread, as a decoder would be.
-  launch << "videotestsrc num-buffers=" << (o.frames + o.warmup + 1) << " pattern=snow ! video/x-raw,format=RGBx,width="
+  const int batches = (o.frames + o.batch - 1) / o.batch + o.warmup + 1;
+  launch << "videotestsrc num-buffers=" << batches * o.batch << " pattern=snow ! video/x-raw,format=RGBx,width="
          << o.width << ",height=" << o.height << " ! queue ! cyclegan name=cg model=\"" << o.model << "\" device=" << o.device
-         << " precision=" << o.precision << " threads=" << o.threads << " ! fakesink sync=false";
+         << " precision=" << o.precision << " threads=" << o.threads << " batch-size=" << o.batch
+         << " ! fakesink sync=false";
   GError* err = nullptr;
   GstElement* pipeline = gst_parse_launch(launch.str().c_str(), &err);
   if (!pipeline) throw std::runtime_error(err ? err->message : "cannot build the pipeline");
@@ -95,8 +103,9 @@ std::vector<double> bench_element(const BenchOptions& o) {
   gst_object_unref(pipeline);
   if (!error.empty()) throw std::runtime_error(error);
   std::vector<double> ms;
-  for (size_t i = o.warmup + 1; i < probe.arrivals.size(); ++i)
-    ms.push_back(std::chrono::duration<double, std::milli>(probe.arrivals[i] - probe.arrivals[i - 1]).count());
+  const size_t n = static_cast<size_t>(o.batch);
+  for (size_t i = (o.warmup + 1) * n; i < probe.arrivals.size(); i += n)
+    ms.push_back(std::chrono::duration<double, std::milli>(probe.arrivals[i] - probe.arrivals[i - n]).count() / n);
   return ms;
 }
 
@@ -114,6 +123,7 @@ int main(int argc, char** argv) {
   app.add_option("--frames", o.frames)->check(CLI::Range(1, 100000))->capture_default_str();
   app.add_option("--warmup", o.warmup)->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--threads", o.threads, "0 = all cores")->capture_default_str();
+  app.add_option("--batch", o.batch, "frames per forward pass")->check(CLI::Range(1, 64))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     gst_init(&argc, &argv);

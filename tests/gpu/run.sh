@@ -33,6 +33,7 @@ grep -h "mean |cuda - cpu|" "$BUILD/meson-logs/testlog.txt" || true
 export GST_PLUGIN_PATH_1_0="$PWD/$BUILD/plugin" GST_REGISTRY_1_0="$PWD/$BUILD/gpu-registry.bin"
 export CG_BENCH="$PWD/$BUILD/tests/bench/cg-bench" CG_TRAINER="$PWD/$BUILD/trainer/cg-trainer"
 for args in "--size 256x256 --precision fp32" "--size 256x256 --precision fp16" \
+            "--size 256x256 --precision fp16 --batch 8 --frames 64" \
             "--size 1920x1080 --precision fp16 --frames 10"; do
   echo "== benchmark $args"
   # shellcheck disable=SC2086
