@@ -1,6 +1,7 @@
 // libFuzzer target: the cyclegan element with fuzzed caps and frames: format, size, row stride
 // (through GstVideoMeta) and pixel contents. Each frame must come out with the input's size and
-// its alpha or padding bytes untouched. The model is a tiny generator made at start-up.
+// its alpha or padding bytes untouched, also when it is held for a batch (batch-size 2, flushed by
+// EOS). The model is a tiny generator made at start-up.
 #include "model-file.h"
 
 #include <gst/check/gstharness.h>
@@ -40,6 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;
   const char* format = kFormats[data[0] % 10];
   const int width = 1 + data[1] % 48, height = 1 + data[2] % 48, pad = data[3] % 17;
+  const int batch = 1 + (data[3] / 17) % 2;
   data += 4;
   size -= 4;
 
@@ -59,11 +61,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   gst_buffer_add_video_meta_full(in, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&info), width, height, 1, offset,
                                  strides);
 
-  GstHarness* h = gst_harness_new_parse(("cyclegan device=cpu threads=1 model=" + model).c_str());
+  GstHarness* h = gst_harness_new_parse(
+      ("cyclegan device=cpu threads=1 batch-size=" + std::to_string(batch) + " model=" + model).c_str());
   gst_harness_set_src_caps_str(h, ("video/x-raw,format=" + std::string(format) + ",width=" + std::to_string(width) +
                                    ",height=" + std::to_string(height) + ",framerate=30/1")
                                       .c_str());
-  GstBuffer* out = gst_harness_push_and_pull(h, in);
+  GstBuffer* out = nullptr;
+  if (batch == 1) {
+    out = gst_harness_push_and_pull(h, in);
+  } else {
+    if (gst_harness_push(h, in) != GST_FLOW_OK || gst_harness_buffers_in_queue(h) != 0) std::abort();
+    gst_harness_push_event(h, gst_event_new_eos());
+    out = gst_harness_try_pull(h);
+  }
   if (!out) std::abort();  // every frame must come out
   GstVideoFrame fo;
   GstVideoInfo out_info = info;
