@@ -105,6 +105,17 @@ struct Engine::Impl {
     return buffer;
   }
   at::Tensor translate(const at::Tensor& rgb_nhwc);
+
+  // After a failure kernels and copies may still be running on the stream, reading the staging
+  // buffers and the weights: wait for them before either is reused or freed.
+  void wait_for_stream() const noexcept {
+    if (!stream) return;
+    try {
+      stream->synchronize();
+    } catch (...) {
+    }
+  }
+  ~Impl() { wait_for_stream(); }
 };
 
 Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
@@ -239,6 +250,7 @@ void Engine::process_batch(const FrameView* in, const FrameView* out, size_t n) 
       dst.index_copy_(2, channel_index(out[i]), result.select(0, static_cast<int64_t>(i)));
     }
   } catch (const c10::Error& e) {
+    s.wait_for_stream();
     throw EngineError(EngineError::Kind::kRuntime, s.options.model_path + ": inference failed: " + e.what_without_backtrace());
   }
 }

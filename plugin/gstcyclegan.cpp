@@ -7,9 +7,11 @@
  * running reloads the engine on a helper thread and swaps it in between two frames; if the load
  * fails, a warning is posted and the running engine stays.
  *
- * With batch-size N > 1, frames are held until N have arrived and translated in one forward pass
- * (in place, so timestamps and metas stay with their frames); the latency query adds the N - 1
- * frames held, and a partial batch is flushed on EOS, caps, segment and gap events. */
+ * With batch-size N > 1, each frame is copied on arrival into a buffer of the negotiated output
+ * pool (which gets N - 1 extra buffers), so upstream has its buffer back at once; N such frames are
+ * translated in one forward pass, in place. The latency query adds the N - 1 frames held, and a
+ * partial batch goes out before any serialized event or query. Batching needs a known framerate
+ * to report that latency; with a variable one (0/1) frames are translated one by one. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -84,6 +86,9 @@ struct State
   /* frames held for a batch and translated frames waiting to be pushed; streaming thread only */
   std::deque<GstBuffer *> held;
   std::deque<GstBuffer *> ready;
+  /* under the object lock: the input framerate, for the latency of held frames */
+  gint fps_n = 0;
+  gint fps_d = 1;
   /* statistics, under the object lock */
   guint64 frames = 0;
   double total_ms = 0.0;
@@ -258,8 +263,11 @@ gst_cyclegan_set_property (GObject * object, guint prop_id, const GValue * value
 
     if (prop_id == PROP_BYPASS)
       gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), bypass);
-    if (prop_id == PROP_BATCH_SIZE)     /* the latency changes with the frames held */
+    if (prop_id == PROP_BATCH_SIZE) {
+      /* the frames held change the latency and the output buffers needed */
+      gst_base_transform_reconfigure_src (GST_BASE_TRANSFORM (self));
       gst_element_post_message (GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
+    }
     if (reload)
       start_reload (self);
   } catch (const std::exception & e) {
@@ -441,12 +449,13 @@ gst_cyclegan_transform_frame (GstVideoFilter * filter, GstVideoFrame * in_frame,
   return translate_frames (GST_CYCLEGAN (filter), &in, &out, 1);
 }
 
-/* Translates the held frames in place, in one batch, and queues them for pushing. */
+/* Translates the held frames in place, in one batch, and queues them for pushing. On failure
+ * the held frames are dropped (the stream stops with an error). */
 static GstFlowReturn
 translate_held (GstCycleGan * self)
 {
   State *state = self->state;
-  const GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
+  const GstVideoInfo *info = &GST_VIDEO_FILTER (self)->out_info;
   const size_t n = state->held.size ();
   std::vector<GstVideoFrame> frames (n);
   std::vector<cg::FrameView> views;
@@ -456,7 +465,7 @@ translate_held (GstCycleGan * self)
     return GST_FLOW_OK;
   views.reserve (n);
   for (GstBuffer *& buf : state->held) {
-    buf = gst_buffer_make_writable (buf);
+    buf = gst_buffer_make_writable (buf);       /* ours alone already: a no-op */
     if (!gst_video_frame_map (&frames[views.size ()], info, buf, GST_MAP_READWRITE))
       break;
     views.push_back (frame_view (&frames[views.size ()]));
@@ -467,24 +476,74 @@ translate_held (GstCycleGan * self)
     gst_video_frame_unmap (&frames[i]);
   if (views.size () != n)
     goto map_failed;
-  if (ret != GST_FLOW_OK) {
-    drop_held (self);
-    return ret;
-  }
-  state->ready.insert (state->ready.end (), state->held.begin (), state->held.end ());
+  if (ret == GST_FLOW_OK)
+    state->ready.insert (state->ready.end (), state->held.begin (), state->held.end ());
+  else
+    for (GstBuffer * buf : state->held)
+      gst_buffer_unref (buf);
   state->held.clear ();
-  return GST_FLOW_OK;
+  return ret;
 
   /* ERRORS */
 map_failed:
   {
-    drop_held (self);
+    for (GstBuffer * buf : state->held)
+      gst_buffer_unref (buf);
+    state->held.clear ();
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map a held frame for writing"), (NULL));
     return GST_FLOW_ERROR;
   }
 }
 
-/* Pushes the frames translated so far; used before events that must not overtake them. */
+/* Copies an input frame into a buffer of the negotiated output pool, with the input's timestamps,
+ * flags and metas, and holds that; the input buffer goes back upstream at once, so sources with
+ * small pools (cameras, hardware decoders) never wait for the batch. Takes `input`. */
+static GstFlowReturn
+hold_frame (GstCycleGan * self, GstBuffer * input)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstVideoFilter *filter = GST_VIDEO_FILTER (self);
+  GstBuffer *output = NULL;
+  GstVideoFrame in_frame, out_frame;
+  gboolean copied = FALSE;
+
+  GstFlowReturn ret = GST_BASE_TRANSFORM_CLASS (parent_class)->prepare_output_buffer (trans, input, &output);
+  if (ret != GST_FLOW_OK || output == NULL || output == input)
+    goto no_output;
+  if (gst_video_frame_map (&in_frame, &filter->in_info, input, GST_MAP_READ)) {
+    if (gst_video_frame_map (&out_frame, &filter->out_info, output, GST_MAP_WRITE)) {
+      copied = gst_video_frame_copy (&out_frame, &in_frame);
+      gst_video_frame_unmap (&out_frame);
+    }
+    gst_video_frame_unmap (&in_frame);
+  }
+  gst_buffer_unref (input);
+  if (!copied)
+    goto copy_failed;
+  GST_BUFFER_FLAG_UNSET (output, GST_BUFFER_FLAG_GAP);  /* a translated frame is not neutral */
+  self->state->held.push_back (output);
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+no_output:
+  {
+    if (output && output != input)
+      gst_buffer_unref (output);
+    gst_buffer_unref (input);
+    if (ret != GST_FLOW_OK)
+      return ret;
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("No output buffer for a held frame"), (NULL));
+    return GST_FLOW_ERROR;
+  }
+copy_failed:
+  {
+    gst_buffer_unref (output);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not copy a frame for its batch"), (NULL));
+    return GST_FLOW_ERROR;
+  }
+}
+
+/* Pushes the frames translated so far; used before what must not overtake them. */
 static GstFlowReturn
 push_ready (GstCycleGan * self)
 {
@@ -500,11 +559,21 @@ push_ready (GstCycleGan * self)
   return ret;
 }
 
+/* Translates and pushes a partial batch. */
+static void
+flush_held (GstCycleGan * self)
+{
+  if (!self->state->held.empty () && translate_held (self) == GST_FLOW_OK)
+    push_ready (self);
+}
+
+/* The frames a batch holds: the batch-size property, or 1 while the framerate is unknown (the
+ * latency of held frames could not be reported). */
 static guint
 batch_size (GstCycleGan * self)
 {
   GST_OBJECT_LOCK (self);
-  const guint n = self->settings->batch_size;
+  const guint n = self->state->fps_n > 0 ? self->settings->batch_size : 1;
   GST_OBJECT_UNLOCK (self);
   return n;
 }
@@ -517,19 +586,21 @@ gst_cyclegan_submit_input_buffer (GstBaseTransform * trans, gboolean is_discont,
 
   /* The parent drops late frames (QoS) and leaves the rest in queued_buf. */
   GstFlowReturn ret = GST_BASE_TRANSFORM_CLASS (parent_class)->submit_input_buffer (trans, is_discont, input);
-  if (ret != GST_FLOW_OK)
+  if (ret != GST_FLOW_OK || !trans->queued_buf)
     return ret;
   try {
     const guint n = batch_size (self);
-    const gboolean batching = n > 1 && !gst_base_transform_is_passthrough (trans);
-    if (batching && trans->queued_buf) {
-      state->held.push_back (trans->queued_buf);
+    if (n > 1 && !gst_base_transform_is_passthrough (trans)) {
+      GstBuffer *buf = trans->queued_buf;
       trans->queued_buf = NULL;
-    }
-    /* Flush a full batch, or what is held when batching was just turned off (bypass, batch-size
-     * 1), so frames keep their order: generate_output hands out ready frames first. */
-    if (state->held.size () >= n || (!batching && !state->held.empty ()))
+      ret = hold_frame (self, buf);
+      if (ret == GST_FLOW_OK && state->held.size () >= n)
+        ret = translate_held (self);
+    } else if (!state->held.empty ()) {
+      /* Batching was just turned off (bypass, batch-size 1): what is held goes first, since
+       * generate_output hands out ready frames before the parent's queued_buf. */
       ret = translate_held (self);
+    }
   } catch (const std::exception & e) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Batching failed: %s", e.what ()), (NULL));
     ret = GST_FLOW_ERROR;
@@ -557,25 +628,49 @@ gst_cyclegan_sink_event (GstBaseTransform * trans, GstEvent * event)
   GstCycleGan *self = GST_CYCLEGAN (trans);
 
   try {
-    switch (GST_EVENT_TYPE (event)) {
-      case GST_EVENT_EOS:
-      case GST_EVENT_CAPS:
-      case GST_EVENT_SEGMENT:
-      case GST_EVENT_GAP:
-        /* A partial batch goes out before the event that ends or changes its stream. */
-        if (!self->state->held.empty () && translate_held (self) == GST_FLOW_OK)
-          push_ready (self);
-        break;
-      case GST_EVENT_FLUSH_STOP:
-        drop_held (self);
-        break;
-      default:
-        break;
-    }
+    if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+      drop_held (self);
+    else if (GST_EVENT_IS_SERIALIZED (event))
+      flush_held (self);        /* held frames came before the event: EOS, caps, segment, tags ... */
   } catch (const std::exception & e) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Flushing held frames failed: %s", e.what ()), (NULL));
   }
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+/* Room in the output pool for the frames a batch holds, on top of what downstream asked for. */
+static gboolean
+gst_cyclegan_decide_allocation (GstBaseTransform * trans, GstQuery * query)
+{
+  GstCycleGan *self = GST_CYCLEGAN (trans);
+  GST_OBJECT_LOCK (self);
+  const guint extra = self->settings->batch_size - 1;
+  GST_OBJECT_UNLOCK (self);
+
+  if (extra > 0 && gst_query_get_n_allocation_pools (query) > 0) {
+    GstBufferPool *pool = NULL;
+    guint size, min, max;
+    gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
+    min += extra;
+    if (max != 0 && max < min)
+      max = min;
+    gst_query_set_nth_allocation_pool (query, 0, pool, size, min, max);
+    if (pool)
+      gst_object_unref (pool);
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->decide_allocation (trans, query);
+}
+
+static gboolean
+gst_cyclegan_set_info (GstVideoFilter * filter, GstCaps *, GstVideoInfo * in_info, GstCaps *,
+    GstVideoInfo *)
+{
+  GstCycleGan *self = GST_CYCLEGAN (filter);
+  GST_OBJECT_LOCK (self);
+  self->state->fps_n = GST_VIDEO_INFO_FPS_N (in_info);
+  self->state->fps_d = GST_VIDEO_INFO_FPS_D (in_info);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
 }
 
 static gboolean
@@ -583,17 +678,26 @@ gst_cyclegan_query (GstBaseTransform * trans, GstPadDirection direction, GstQuer
 {
   GstCycleGan *self = GST_CYCLEGAN (trans);
 
+  /* A serialized query (allocation, drain) must not overtake held frames. */
+  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED (query)) {
+    try {
+      flush_held (self);
+    } catch (const std::exception & e) {
+      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Flushing held frames failed: %s", e.what ()), (NULL));
+    }
+  }
   if (!GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query))
     return FALSE;
   if (direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
     const guint n = batch_size (self);
-    const GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
-    if (n > 1 && GST_VIDEO_INFO_FPS_N (info) > 0) {
+    GST_OBJECT_LOCK (self);
+    const gint fps_n = self->state->fps_n, fps_d = self->state->fps_d;
+    GST_OBJECT_UNLOCK (self);
+    if (n > 1) {
       gboolean live;
       GstClockTime min, max;
       gst_query_parse_latency (query, &live, &min, &max);
-      const GstClockTime held = gst_util_uint64_scale_int (GST_SECOND * (n - 1), GST_VIDEO_INFO_FPS_D (info),
-          GST_VIDEO_INFO_FPS_N (info));
+      const GstClockTime held = gst_util_uint64_scale_int (GST_SECOND * (n - 1), fps_d, fps_n);
       GST_DEBUG_OBJECT (self, "holding %u frames adds %" GST_TIME_FORMAT " of latency", n - 1, GST_TIME_ARGS (held));
       gst_query_set_latency (query, live, min + held, GST_CLOCK_TIME_IS_VALID (max) ? max + held : max);
     }
@@ -651,7 +755,8 @@ gst_cyclegan_class_init (GstCycleGanClass * klass)
   g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
       g_param_spec_uint ("batch-size", "Batch size",
           "Frames translated together in one forward pass (faster on GPUs for small frames); "
-          "frames are held until the batch is full, and the latency query reports them", 1, MAX_BATCH_SIZE,
+          "frames are held until the batch is full, and the latency query reports them. Needs a "
+          "fixed framerate; with a variable one frames go one by one", 1, MAX_BATCH_SIZE,
           DEFAULT_BATCH_SIZE, rw));
   g_object_class_install_property (gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64 ("frames-processed", "Frames processed", "Frames translated since the element started",
@@ -672,6 +777,8 @@ gst_cyclegan_class_init (GstCycleGanClass * klass)
   trans_class->generate_output = GST_DEBUG_FUNCPTR (gst_cyclegan_generate_output);
   trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_cyclegan_sink_event);
   trans_class->query = GST_DEBUG_FUNCPTR (gst_cyclegan_query);
+  trans_class->decide_allocation = GST_DEBUG_FUNCPTR (gst_cyclegan_decide_allocation);
+  filter_class->set_info = GST_DEBUG_FUNCPTR (gst_cyclegan_set_info);
   filter_class->transform_frame = GST_DEBUG_FUNCPTR (gst_cyclegan_transform_frame);
 
   gst_type_mark_as_plugin_api (GST_TYPE_CYCLEGAN_PRECISION, (GstPluginAPIFlags) 0);

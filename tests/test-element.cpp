@@ -350,7 +350,9 @@ TEST_F(Element, ErrorsNameTheFileAndFailTheStart) {
   EXPECT_THAT(start_error(src + "cyclegan device=cpu precision=fp16 model=" + model("A.pt") + " ! fakesink"),
               HasSubstr("fp16 needs a CUDA device"));
   const std::string cuda = start_error(src + "cyclegan device=cuda model=" + model("A.pt") + " ! fakesink");
-  if (!cuda.empty()) EXPECT_THAT(cuda, HasSubstr("no usable CUDA device"));
+  if (!cuda.empty()) {
+    EXPECT_THAT(cuda, HasSubstr("no usable CUDA device"));
+  }
   // device=auto falls back to the CPU and starts.
   EXPECT_EQ(start_error(src + "cyclegan device=auto model=" + model("A.pt") + " ! fakesink"), "");
 }
@@ -435,25 +437,36 @@ TEST_F(Element, BatchSizeHoldsFramesKeepsOrderAndFlushesOnEos) {
   Harness hn("cyclegan device=cpu batch-size=3 model=" + model("A.pt"), "BGRx", 40, 24);
   const auto& info = hn.info;
   EXPECT_EQ(reported_latency(hn), 2 * GST_SECOND / 30);  // two frames held at 30 fps
+  const int n = 8;
   std::vector<GstBuffer*> inputs;
   std::vector<std::vector<uint8_t>> expected;
-  for (int i = 0; i < 7; ++i) {
+  for (int i = 0; i < n; ++i) {
     GstBuffer* in = random_frame(info, 100 + i);
     GST_BUFFER_PTS(in) = i * GST_SECOND / 30;
     expected.push_back(engine_rgb(model("A.pt"), info, in));
     inputs.push_back(in);
   }
-  auto push = [&](int i) { ASSERT_EQ(gst_harness_push(hn.h, gst_buffer_copy(inputs[i])), GST_FLOW_OK); };
+  auto push = [&](int i) {
+    ASSERT_EQ(gst_harness_push(hn.h, gst_buffer_ref(inputs[i])), GST_FLOW_OK);
+    // Copied on arrival: upstream has its buffer back at once, even while the frame is held.
+    EXPECT_EQ(GST_MINI_OBJECT_REFCOUNT_VALUE(inputs[i]), 1) << "frame " << i;
+  };
   push(0);
   push(1);
   EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 0u);  // held until the batch is full
   push(2);
   EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 3u);
-  for (int i = 3; i < 7; ++i) push(i);
-  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 6u);
+  push(3);
+  // A serialized event (a tag here) must not overtake the held frame: it goes out first.
+  ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_tag(gst_tag_list_new(GST_TAG_TITLE, "t", nullptr))));
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 4u);
+  for (int i = 4; i < 7; ++i) push(i);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 7u);
+  push(7);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 7u);
   ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
-  ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 7u);  // the partial batch went out before EOS
-  for (int i = 0; i < 7; ++i) {
+  ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 8u);  // the partial batch went out before EOS
+  for (int i = 0; i < n; ++i) {
     GstBuffer* out = gst_harness_pull(hn.h);
     EXPECT_EQ(GST_BUFFER_PTS(out), i * GST_SECOND / 30);
     EXPECT_LE(max_rgb_difference(info, out, expected[i]), 1) << "frame " << i;
@@ -462,9 +475,18 @@ TEST_F(Element, BatchSizeHoldsFramesKeepsOrderAndFlushesOnEos) {
   guint64 frames = 0;
   GstElement* e = hn.element();
   g_object_get(e, "frames-processed", &frames, nullptr);
-  EXPECT_EQ(frames, 7u);
+  EXPECT_EQ(frames, static_cast<guint64>(n));
   gst_object_unref(e);
   for (GstBuffer* b : inputs) gst_buffer_unref(b);
+}
+
+TEST_F(Element, VariableFramerateIsNotBatched) {
+  GstHarness* h = gst_harness_new_parse(("cyclegan device=cpu batch-size=4 model=" + model("B.pt")).c_str());
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=16,height=12,framerate=0/1");
+  GstVideoInfo info = info_of("video/x-raw,format=RGB,width=16,height=12,framerate=0/1");
+  ASSERT_EQ(gst_harness_push(h, random_frame(info, 2)), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(h), 1u);  // no latency to report, so nothing is held
+  gst_harness_teardown(h);
 }
 
 TEST_F(Element, BypassReleasesHeldFramesInOrder) {
