@@ -58,7 +58,8 @@ GeneratorOptions infer_generator_options(const NamedTensors& state, const std::s
   for (const auto& [k, t] : w) {
     std::smatch m;
     if (!std::regex_match(k, m, block)) continue;
-    n_blocks = std::max<int64_t>(n_blocks, std::stoll(m[1]) - 9);
+    // Index digits beyond 4 cannot be a block (and would overflow stoll); the cap below refuses them.
+    n_blocks = std::max<int64_t>(n_blocks, m[1].length() > 4 ? 1000 : std::stoll(m[1]) - 9);
     if (m[2] == "6") o.use_dropout = true;
   }
   if (n_blocks == 0) throw ModelFileError(name + ": not a ResnetGenerator state_dict (no residual blocks)");
@@ -66,6 +67,10 @@ GeneratorOptions infer_generator_options(const NamedTensors& state, const std::s
   o.n_blocks = n_blocks;
   const std::string last = "model." + std::to_string(17 + n_blocks) + ".weight";
   o.output_nc = require(w, last, 4, name).size(0);
+  if (o.ngf < 1 || o.input_nc < 1 || o.output_nc < 1)
+    throw ModelFileError(name + ": empty convolution (ngf " + std::to_string(o.ngf) + ", " +
+                         std::to_string(o.input_nc) + " input and " + std::to_string(o.output_nc) +
+                         " output channels)");
   return o;
 }
 

@@ -88,6 +88,21 @@ TEST(Import, DamagedFilesGiveClearErrors) {
   EXPECT_THAT(error_of([] { read_state_dict(test::fixture("")); }), HasSubstr("is a directory"));
 }
 
+// Found by fuzz-state-dict: a final convolution with 0 output channels reached the generator's
+// constructor, whose check threw a LibTorch error instead of a ModelFileError.
+TEST(Import, EmptyConvolutionIsAModelFileError) {
+  const std::string path = std::string(std::getenv("CG_REGRESSIONS")) + "/state-dict-empty-conv.pth";
+  EXPECT_THAT(error_of([&] { infer_generator_options(read_state_dict(path), path); }),
+              HasSubstr("0 output channels"));
+}
+
+// A block index too long for a 64-bit integer made std::stoll throw std::out_of_range.
+TEST(Import, HugeBlockIndexIsAModelFileError) {
+  const std::string path = std::string(std::getenv("CG_REGRESSIONS")) + "/state-dict-huge-block-index.pth";
+  EXPECT_THAT(error_of([&] { infer_generator_options(read_state_dict(path), path); }),
+              HasSubstr("implausible block count"));
+}
+
 TEST(StateDict, EveryPrefixOfAFileFailsCleanly) {
   // Truncation at any byte must give an error, never a crash.
   std::ifstream f(fixture("views.pth"), std::ios::binary);
