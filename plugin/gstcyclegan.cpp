@@ -497,7 +497,8 @@ map_failed:
 
 /* Copies an input frame into a buffer of the negotiated output pool, with the input's timestamps,
  * flags and metas, and holds that; the input buffer goes back upstream at once, so sources with
- * small pools (cameras, hardware decoders) never wait for the batch. Takes `input`. */
+ * small pools (cameras, hardware decoders) never wait for the batch. Takes `input`; if bypass was
+ * turned on meanwhile, puts it back in queued_buf for the parent to pass through. */
 static GstFlowReturn
 hold_frame (GstCycleGan * self, GstBuffer * input)
 {
@@ -508,7 +509,11 @@ hold_frame (GstCycleGan * self, GstBuffer * input)
   gboolean copied = FALSE;
 
   GstFlowReturn ret = GST_BASE_TRANSFORM_CLASS (parent_class)->prepare_output_buffer (trans, input, &output);
-  if (ret != GST_FLOW_OK || output == NULL || output == input)
+  if (ret == GST_FLOW_OK && output == input) {
+    trans->queued_buf = input;  /* passthrough now: the frame goes out after what is held */
+    return GST_FLOW_OK;
+  }
+  if (ret != GST_FLOW_OK || output == NULL)
     goto no_output;
   if (gst_video_frame_map (&in_frame, &filter->in_info, input, GST_MAP_READ)) {
     if (gst_video_frame_map (&out_frame, &filter->out_info, output, GST_MAP_WRITE)) {
@@ -527,7 +532,7 @@ hold_frame (GstCycleGan * self, GstBuffer * input)
   /* ERRORS */
 no_output:
   {
-    if (output && output != input)
+    if (output)
       gst_buffer_unref (output);
     gst_buffer_unref (input);
     if (ret != GST_FLOW_OK)
@@ -568,12 +573,18 @@ flush_held (GstCycleGan * self)
 }
 
 /* The frames a batch holds: the batch-size property, or 1 while the framerate is unknown (the
- * latency of held frames could not be reported). */
+ * latency of held frames could not be reported) and in pull mode (EOS is no event there, so a
+ * partial batch could not be flushed). The framerate comes back with it, read in the same lock. */
 static guint
-batch_size (GstCycleGan * self)
+batch_size (GstCycleGan * self, gint * fps_n = NULL, gint * fps_d = NULL)
 {
+  const gboolean pull = GST_PAD_MODE (GST_BASE_TRANSFORM_SINK_PAD (self)) == GST_PAD_MODE_PULL;
   GST_OBJECT_LOCK (self);
-  const guint n = self->state->fps_n > 0 ? self->settings->batch_size : 1;
+  const guint n = self->state->fps_n > 0 && !pull ? self->settings->batch_size : 1;
+  if (fps_n)
+    *fps_n = self->state->fps_n;
+  if (fps_d)
+    *fps_d = self->state->fps_d;
   GST_OBJECT_UNLOCK (self);
   return n;
 }
@@ -594,7 +605,8 @@ gst_cyclegan_submit_input_buffer (GstBaseTransform * trans, gboolean is_discont,
       GstBuffer *buf = trans->queued_buf;
       trans->queued_buf = NULL;
       ret = hold_frame (self, buf);
-      if (ret == GST_FLOW_OK && state->held.size () >= n)
+      /* a full batch, or bypass came on meanwhile (the frame is back in queued_buf) */
+      if (ret == GST_FLOW_OK && (state->held.size () >= n || trans->queued_buf))
         ret = translate_held (self);
     } else if (!state->held.empty ()) {
       /* Batching was just turned off (bypass, batch-size 1): what is held goes first, since
@@ -651,9 +663,10 @@ gst_cyclegan_decide_allocation (GstBaseTransform * trans, GstQuery * query)
     GstBufferPool *pool = NULL;
     guint size, min, max;
     gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
+    /* Downstream may hold up to max - 1 buffers while the batch needs N at once. */
     min += extra;
-    if (max != 0 && max < min)
-      max = min;
+    if (max != 0)
+      max = MAX (min, max > G_MAXUINT - extra ? G_MAXUINT : max + extra);
     gst_query_set_nth_allocation_pool (query, 0, pool, size, min, max);
     if (pool)
       gst_object_unref (pool);
@@ -689,11 +702,9 @@ gst_cyclegan_query (GstBaseTransform * trans, GstPadDirection direction, GstQuer
   if (!GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query))
     return FALSE;
   if (direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    const guint n = batch_size (self);
-    GST_OBJECT_LOCK (self);
-    const gint fps_n = self->state->fps_n, fps_d = self->state->fps_d;
-    GST_OBJECT_UNLOCK (self);
-    if (n > 1) {
+    gint fps_n = 0, fps_d = 1;
+    const guint n = batch_size (self, &fps_n, &fps_d);
+    if (n > 1 && fps_n > 0) {
       gboolean live;
       GstClockTime min, max;
       gst_query_parse_latency (query, &live, &min, &max);
