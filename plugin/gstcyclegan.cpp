@@ -362,13 +362,18 @@ no_model:
 }
 
 static void
+release_all (std::deque<GstBuffer *> &queue)
+{
+  for (GstBuffer *buf : queue)
+    gst_buffer_unref (buf);
+  queue.clear ();
+}
+
+static void
 drop_held (GstCycleGan * self)
 {
-  for (auto *queue : {&self->state->held, &self->state->ready}) {
-    for (GstBuffer * buf : *queue)
-      gst_buffer_unref (buf);
-    queue->clear ();
-  }
+  release_all (self->state->held);
+  release_all (self->state->ready);
 }
 
 static gboolean
@@ -476,20 +481,18 @@ translate_held (GstCycleGan * self)
     gst_video_frame_unmap (&frames[i]);
   if (views.size () != n)
     goto map_failed;
-  if (ret == GST_FLOW_OK)
-    state->ready.insert (state->ready.end (), state->held.begin (), state->held.end ());
-  else
-    for (GstBuffer * buf : state->held)
-      gst_buffer_unref (buf);
+  if (ret != GST_FLOW_OK) {
+    release_all (state->held);
+    return ret;
+  }
+  state->ready.insert (state->ready.end (), state->held.begin (), state->held.end ());
   state->held.clear ();
-  return ret;
+  return GST_FLOW_OK;
 
   /* ERRORS */
 map_failed:
   {
-    for (GstBuffer * buf : state->held)
-      gst_buffer_unref (buf);
-    state->held.clear ();
+    release_all (state->held);
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map a held frame for writing"), (NULL));
     return GST_FLOW_ERROR;
   }
@@ -564,12 +567,17 @@ push_ready (GstCycleGan * self)
   return ret;
 }
 
-/* Translates and pushes a partial batch. */
+/* Translates and pushes a partial batch; called from event and query handlers, so nothing
+ * may escape. */
 static void
 flush_held (GstCycleGan * self)
 {
-  if (!self->state->held.empty () && translate_held (self) == GST_FLOW_OK)
-    push_ready (self);
+  try {
+    if (!self->state->held.empty () && translate_held (self) == GST_FLOW_OK)
+      push_ready (self);
+  } catch (const std::exception & e) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Flushing held frames failed: %s", e.what ()), (NULL));
+  }
 }
 
 /* The frames a batch holds: the batch-size property, or 1 while the framerate is unknown (the
@@ -639,14 +647,10 @@ gst_cyclegan_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstCycleGan *self = GST_CYCLEGAN (trans);
 
-  try {
-    if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
-      drop_held (self);
-    else if (GST_EVENT_IS_SERIALIZED (event))
-      flush_held (self);        /* held frames came before the event: EOS, caps, segment, tags ... */
-  } catch (const std::exception & e) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Flushing held frames failed: %s", e.what ()), (NULL));
-  }
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+    drop_held (self);
+  else if (GST_EVENT_IS_SERIALIZED (event))
+    flush_held (self);          /* held frames came before the event: EOS, caps, segment, tags ... */
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
 }
 
@@ -692,13 +696,8 @@ gst_cyclegan_query (GstBaseTransform * trans, GstPadDirection direction, GstQuer
   GstCycleGan *self = GST_CYCLEGAN (trans);
 
   /* A serialized query (allocation, drain) must not overtake held frames. */
-  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED (query)) {
-    try {
-      flush_held (self);
-    } catch (const std::exception & e) {
-      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Flushing held frames failed: %s", e.what ()), (NULL));
-    }
-  }
+  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED (query))
+    flush_held (self);
   if (!GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query))
     return FALSE;
   if (direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
