@@ -1,4 +1,4 @@
-#include "fast-ops.h"
+#include "model/fast-ops.h"
 
 #include <ATen/ATen.h>
 

@@ -1,6 +1,6 @@
-#include "networks.h"
+#include "model/networks.h"
 
-#include "fast-ops.h"
+#include "model/fast-ops.h"
 
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/init.h>
@@ -18,92 +18,80 @@ namespace nn = torch::nn;
 
 namespace {
 
-// The official ResnetBlock: its conv_block is
-// 0 ReflectionPad(1), 1 Conv3x3, 2 IN, 3 ReLU, [Dropout(0.5)], ReflectionPad(1), Conv3x3, IN.
-class ResnetBlockImpl : public nn::Module {
- public:
-  ResnetBlockImpl(int64_t dim, bool use_dropout) {
-    nn::Sequential block;
-    block->push_back(nn::ReflectionPad2d(1));
-    block->push_back(nn::Conv2d(nn::Conv2dOptions(dim, dim, 3).bias(true)));
-    block->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(dim)));
-    block->push_back(nn::ReLU(true));
-    if (use_dropout) block->push_back(nn::Dropout(0.5));
-    block->push_back(nn::ReflectionPad2d(1));
-    block->push_back(nn::Conv2d(nn::Conv2dOptions(dim, dim, 3).bias(true)));
-    block->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(dim)));
-    conv_block = register_module("conv_block", block);
-    conv1 = conv_block[1]->as<nn::Conv2dImpl>();
-    conv2 = conv_block[use_dropout ? 6 : 5]->as<nn::Conv2dImpl>();
-    use_dropout_ = use_dropout;
+nn::Sequential build(const Layers& layers, bool use_dropout) {
+  nn::Sequential seq;
+  for (const Layer& l : layers) {
+    switch (l.kind) {
+      case LayerKind::kReflectPad: seq->push_back(nn::ReflectionPad2d(l.padding)); break;
+      case LayerKind::kConv:
+        seq->push_back(nn::Conv2d(nn::Conv2dOptions(l.in, l.out, l.kernel).stride(l.stride).padding(l.padding)));
+        break;
+      case LayerKind::kNorm: seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(l.out))); break;
+      case LayerKind::kRelu: seq->push_back(nn::ReLU(true)); break;
+      case LayerKind::kDropout: seq->push_back(nn::Dropout(0.5)); break;
+      case LayerKind::kResidual: seq->push_back(ResnetBlock(l.out, use_dropout)); break;
+      case LayerKind::kUpConv:
+        seq->push_back(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(l.in, l.out, l.kernel)
+                                               .stride(l.stride).padding(l.padding).output_padding(l.stride - 1)));
+        break;
+      case LayerKind::kTanh: seq->push_back(nn::Tanh()); break;
+    }
   }
+  return seq;
+}
 
-  torch::Tensor forward(torch::Tensor x) { return x + conv_block->forward(x); }
-
-  torch::Tensor forward_fast(const torch::Tensor& x) {
-    auto y = torch::relu(instance_norm(torch::conv2d(torch::reflection_pad2d(x, {1, 1, 1, 1}),
-                                                     conv1->weight, conv1->bias)));
-    if (use_dropout_) y = torch::dropout(y, 0.5, is_training());
-    y = instance_norm(torch::conv2d(torch::reflection_pad2d(y, {1, 1, 1, 1}), conv2->weight, conv2->bias));
-    return x + y;
+// The layers' mathematics as functional calls on the module's weights (see forward()).
+at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsampling up, bool training) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer& l = layers[i];
+    switch (l.kind) {
+      case LayerKind::kReflectPad: x = at::reflection_pad2d(x, {l.padding, l.padding, l.padding, l.padding}); break;
+      case LayerKind::kConv: {
+        const auto* c = seq[i]->as<nn::Conv2dImpl>();
+        x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding);
+        break;
+      }
+      case LayerKind::kNorm: x = instance_norm(x); break;
+      case LayerKind::kRelu: x = at::relu(x); break;
+      case LayerKind::kDropout: x = at::dropout(x, 0.5, training); break;
+      case LayerKind::kResidual: {
+        const auto* b = seq[i]->as<ResnetBlockImpl>();
+        x = x + run(b->layers(), b->conv_block, x, up, training);
+        break;
+      }
+      case LayerKind::kUpConv: {
+        const auto* t = seq[i]->as<nn::ConvTranspose2dImpl>();
+        x = up == Upsampling::kSubpixel
+                ? subpixel_upsample(x, subpixel_weight(t->weight), subpixel_bias(t->bias))
+                : at::conv_transpose2d(x, t->weight, t->bias, l.stride, l.padding, l.stride - 1);
+        break;
+      }
+      case LayerKind::kTanh: x = at::tanh(x); break;
+    }
   }
-
-  nn::Sequential conv_block{nullptr};
-
- private:
-  nn::Conv2dImpl* conv1 = nullptr;
-  nn::Conv2dImpl* conv2 = nullptr;
-  bool use_dropout_ = false;
-};
-TORCH_MODULE(ResnetBlock);
-
-torch::Tensor conv_in_relu(const torch::Tensor& x, const nn::Conv2dImpl& c, int64_t stride, int64_t pad) {
-  return torch::relu(instance_norm(torch::conv2d(x, c.weight, c.bias, stride, pad)));
+  return x;
 }
 
 }  // namespace
 
+ResnetBlockImpl::ResnetBlockImpl(int64_t dim, bool use_dropout) : layers_(residual_layers(dim, use_dropout)) {
+  conv_block = register_module("conv_block", build(layers_, use_dropout));
+}
+
+torch::Tensor ResnetBlockImpl::forward(torch::Tensor x) { return x + conv_block->forward(x); }
+
 ResnetGeneratorImpl::ResnetGeneratorImpl(const GeneratorOptions& o) : options_(o) {
-  TORCH_CHECK(o.ngf > 0 && o.n_blocks >= 0 && o.input_nc > 0 && o.output_nc > 0,
-              "invalid generator options");
-  nn::Sequential seq;
-  seq->push_back(nn::ReflectionPad2d(3));
-  seq->push_back(nn::Conv2d(nn::Conv2dOptions(o.input_nc, o.ngf, 7).bias(true)));
-  seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(o.ngf)));
-  seq->push_back(nn::ReLU(true));
-  for (int64_t i = 0; i < 2; ++i) {
-    const int64_t mult = int64_t{1} << i;
-    seq->push_back(nn::Conv2d(nn::Conv2dOptions(o.ngf * mult, o.ngf * mult * 2, 3).stride(2).padding(1).bias(true)));
-    seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(o.ngf * mult * 2)));
-    seq->push_back(nn::ReLU(true));
-  }
-  for (int64_t i = 0; i < o.n_blocks; ++i) seq->push_back(ResnetBlock(o.ngf * 4, o.use_dropout));
-  for (int64_t i = 0; i < 2; ++i) {
-    const int64_t mult = int64_t{4} >> i;
-    seq->push_back(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(o.ngf * mult, o.ngf * mult / 2, 3)
-                                           .stride(2).padding(1).output_padding(1).bias(true)));
-    seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(o.ngf * mult / 2)));
-    seq->push_back(nn::ReLU(true));
-  }
-  seq->push_back(nn::ReflectionPad2d(3));
-  seq->push_back(nn::Conv2d(nn::Conv2dOptions(o.ngf, o.output_nc, 7).bias(true)));
-  seq->push_back(nn::Tanh());
-  model = register_module("model", seq);
+  TORCH_CHECK(o.ngf > 0 && o.n_blocks >= 0 && o.input_nc > 0 && o.output_nc > 0, "invalid generator options");
+  layers_ = generator_layers(o);
+  model = register_module("model", build(layers_, o.use_dropout));
 }
 
 torch::Tensor ResnetGeneratorImpl::forward(torch::Tensor x) {
-  x = torch::reflection_pad2d(x, {3, 3, 3, 3});
-  x = conv_in_relu(x, *model[1]->as<nn::Conv2dImpl>(), 1, 0);
-  x = conv_in_relu(x, *model[4]->as<nn::Conv2dImpl>(), 2, 1);
-  x = conv_in_relu(x, *model[7]->as<nn::Conv2dImpl>(), 2, 1);
-  for (int64_t i = 0; i < options_.n_blocks; ++i)
-    x = model[block_index(i)]->as<ResnetBlockImpl>()->forward_fast(x);
-  for (int64_t i = 0; i < 2; ++i) {
-    auto* up = model[up_index(i)]->as<nn::ConvTranspose2dImpl>();
-    x = torch::relu(instance_norm(subpixel_upsample(x, subpixel_weight(up->weight), subpixel_bias(up->bias))));
-  }
-  auto* last = model[final_conv_index()]->as<nn::Conv2dImpl>();
-  return torch::tanh(torch::conv2d(torch::reflection_pad2d(x, {3, 3, 3, 3}), last->weight, last->bias));
+  return run(layers_, model, std::move(x), Upsampling::kSubpixel, is_training());
+}
+
+torch::Tensor ResnetGeneratorImpl::forward_training(const torch::Tensor& x) {
+  return run(layers_, model, x, Upsampling::kTransposed, is_training());
 }
 
 torch::Tensor ResnetGeneratorImpl::forward_reference(torch::Tensor x) { return model->forward(x); }

@@ -7,43 +7,55 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
+#include "model/generator-layout.h"
+
 #include <cstdint>
 #include <string>
 
 namespace cg {
 
-struct GeneratorOptions {
-  int64_t input_nc = 3;
-  int64_t output_nc = 3;
-  int64_t ngf = 64;
-  int64_t n_blocks = 9;       // resnet_9blocks; 6 for resnet_6blocks
-  bool use_dropout = false;   // the cycle_gan model trains without dropout
+enum class Upsampling {
+  kSubpixel,    // zero-pad + 2x2 conv + pixel_shuffle: several times faster forward on the CPU
+  kTransposed,  // conv_transpose2d: its backward is faster in LibTorch 2.x (training)
 };
 
-// ResnetGenerator. Its children mirror the official nn.Sequential index by index:
-// model.0 ReflectionPad(3), model.1 Conv7x7, ..., model.{10..} ResnetBlocks, ... Tanh.
+// ResnetGenerator, built from generator_layers(): its children mirror the official nn.Sequential
+// index by index, so official state_dicts load by name.
 class ResnetGeneratorImpl : public torch::nn::Module {
  public:
   explicit ResnetGeneratorImpl(const GeneratorOptions& options = {});
 
-  // With fast formulations (the default) the transposed convolutions run as
-  // zero-pad + 2x2 conv + pixel_shuffle and InstanceNorm as group_norm(x, C): the same
-  // mathematics, several times faster on CPU. With fast=false the official layers run as they are.
+  // The layers' mathematics as functional calls with InstanceNorm as group_norm(x, C), several
+  // times faster than the official modules on the CPU: forward() for inference (sub-pixel
+  // upsampling), forward_training() for training (the sub-pixel form has a slower backward:
+  // ~70 ms against ~40 ms forward + backward for the first upsampling at 256x256, one thread).
   torch::Tensor forward(torch::Tensor x);
+  torch::Tensor forward_training(const torch::Tensor& x);
+  // The official modules as they are, for checking the two above.
   torch::Tensor forward_reference(torch::Tensor x);
 
   const GeneratorOptions& options() const { return options_; }
+  const Layers& layers() const { return layers_; }
   torch::nn::Sequential model{nullptr};
-
-  // Positions in `model` of the layers with weights, in the official numbering.
-  int64_t block_index(int64_t i) const { return 10 + i; }
-  int64_t up_index(int64_t i) const { return 10 + options_.n_blocks + 3 * i; }
-  int64_t final_conv_index() const { return 17 + options_.n_blocks; }
 
  private:
   GeneratorOptions options_;
+  Layers layers_;
 };
 TORCH_MODULE(ResnetGenerator);
+
+// The official ResnetBlock: `conv_block` holds residual_layers(dim, dropout).
+class ResnetBlockImpl : public torch::nn::Module {
+ public:
+  ResnetBlockImpl(int64_t dim, bool use_dropout);
+  torch::Tensor forward(torch::Tensor x);  // the official modules
+  const Layers& layers() const { return layers_; }
+  torch::nn::Sequential conv_block{nullptr};
+
+ private:
+  Layers layers_;
+};
+TORCH_MODULE(ResnetBlock);
 
 struct DiscriminatorOptions {
   int64_t input_nc = 3;

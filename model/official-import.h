@@ -2,15 +2,15 @@
 // (torch.save(net.state_dict(), 'latest_net_G_A.pth')).
 #pragma once
 
-#include "networks.h"
-#include "state-dict-reader.h"
+#include "model/networks.h"
+#include "model/state-dict-reader.h"
 
 #include <string>
 
 namespace cg {
 
 // Reads ngf, the block count, dropout and channel counts from the tensor shapes. Throws
-// ModelFileError when the dict is not a ResnetGenerator's.
+// cg::Error when the dict is not a ResnetGenerator's.
 GeneratorOptions infer_generator_options(const NamedTensors& state, const std::string& name);
 
 // Copies `state` into `g` by official name. InstanceNorm running statistics (the 2018 pretrained

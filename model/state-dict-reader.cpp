@@ -1,4 +1,6 @@
-#include "state-dict-reader.h"
+#include "model/state-dict-reader.h"
+
+#include "model/pickle-ops.h"
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
@@ -83,41 +85,30 @@ class Unpickler {
 
   Ref run() {
     for (;;) {
-      const uint8_t op = byte();
-      switch (op) {
-        case 0x80: byte(); break;            // PROTO
-        case 0x95: take(8); break;           // FRAME
+      PickleOp op;
+      const PickleRead read = read_pickle_op(p_, n_, pos_, op);
+      if (read == PickleRead::kTruncated) fail("pickle data ends early");
+      switch (op.code) {
+        case 0x80: break;  // PROTO
+        case 0x95: break;  // FRAME
         case '.': return pop();              // STOP
         case '(': marks_.push_back(stack_.size()); break;  // MARK
         case 'N': push(make(Kind::None)); break;
         case 0x88: push_bool(true); break;   // NEWTRUE
         case 0x89: push_bool(false); break;  // NEWFALSE
-        case 'J': push_int(static_cast<int32_t>(le(4))); break;  // BININT
-        case 'K': push_int(le(1)); break;    // BININT1
-        case 'M': push_int(le(2)); break;    // BININT2
-        case 0x8a: {                         // LONG1
-          const size_t len = byte();
-          if (len > 8) fail("integer wider than 64 bits");
-          uint64_t v = le(len);
-          if (len > 0 && len < 8 && (v >> (8 * len - 1)) & 1) v |= ~uint64_t{0} << (8 * len);
-          push_int(static_cast<int64_t>(v));
-          break;
-        }
+        case 'J': push_int(static_cast<int32_t>(op.arg)); break;  // BININT
+        case 'K': case 'M': push_int(static_cast<int64_t>(op.arg)); break;  // BININT1, BININT2
+        case 0x8a: push_int(long1(op.bytes)); break;                 // LONG1
         case 'G': {  // BINFLOAT, big-endian double
           uint64_t bits = 0;
-          for (int k = 0; k < 8; ++k) bits = (bits << 8) | byte();
+          for (const char c : op.bytes) bits = (bits << 8) | static_cast<uint8_t>(c);
           auto r = make(Kind::Float);
           std::memcpy(&r->f, &bits, 8);
           push(r);
           break;
         }
-        case 'X': push_str(le(4)); break;    // BINUNICODE
-        case 0x8c: push_str(byte()); break;  // SHORT_BINUNICODE
-        case 0x8d: push_str(le(8)); break;   // BINUNICODE8
-        case 'T': push_str(le(4)); break;    // BINSTRING
-        case 'U': push_str(byte()); break;   // SHORT_BINSTRING
-        case 'B': push_str(le(4)); break;    // BINBYTES
-        case 'C': push_str(byte()); break;   // SHORT_BINBYTES
+        // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8, BINSTRING, SHORT_BINSTRING, BINBYTES, SHORT_BINBYTES
+        case 'X': case 0x8c: case 0x8d: case 'T': case 'U': case 'B': case 'C': push_str(op.bytes); break;
         case ')': push(make(Kind::Tuple)); break;
         case ']': push(make(Kind::List)); break;
         case '}': push(make(Kind::Dict)); break;
@@ -128,7 +119,7 @@ class Unpickler {
           break;
         }
         case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
-          const size_t k = op - 0x84;
+          const size_t k = op.code - 0x84;
           if (stack_.size() < k + base()) fail("tuple needs more items than the stack holds");
           auto r = make(Kind::Tuple);
           r->items.assign(stack_.end() - k, stack_.end());
@@ -160,13 +151,7 @@ class Unpickler {
           for (size_t k = 0; k < kv.size(); k += 2) d.emplace_back(kv[k], kv[k + 1]);
           break;
         }
-        case 'c': {  // GLOBAL "module\nname\n"
-          auto r = make(Kind::Global);
-          std::string module = line();
-          r->s = module + "." + line();
-          push(r);
-          break;
-        }
+        case 'c': push(global(op.bytes)); break;  // GLOBAL "module\nname\n"
         case 0x93: {  // STACK_GLOBAL
           auto nm = expect(pop(), Kind::Str, "STACK_GLOBAL");
           auto mod = expect(pop(), Kind::Str, "STACK_GLOBAL");
@@ -189,47 +174,39 @@ class Unpickler {
         }
         case 'b': pop(); break;  // BUILD: the state (an OrderedDict's _metadata) is not needed
         case 'Q': push(persistent_load(pop())); break;  // BINPERSID
-        case 'q': memo_[byte()] = top(); break;              // BINPUT
-        case 'r': memo_[le(4)] = top(); break;               // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;       // MEMOIZE
-        case 'h': push(memo_get(byte())); break;             // BINGET
-        case 'j': push(memo_get(le(4))); break;              // LONG_BINGET
+        case 'q': case 'r': memo_[op.arg] = top(); break;      // BINPUT, LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = top(); break;         // MEMOIZE
+        case 'h': case 'j': push(memo_get(op.arg)); break;     // BINGET, LONG_BINGET
         case '0': pop(); break;                              // POP
         case '2': push(top()); break;                        // DUP
-        default: fail("unsupported pickle opcode 0x" + hex(op));
+        default: fail("unsupported pickle opcode 0x" + hex(op.code));
       }
     }
   }
 
  private:
   [[noreturn]] void fail(const std::string& why) const {
-    throw ModelFileError(name_ + ": " + why + " (at byte " + std::to_string(pos_) + " of data.pkl)");
+    throw Error(ErrorKind::kModel, name_ + ": " + why + " (at byte " + std::to_string(pos_) + " of data.pkl)");
   }
   static std::string hex(unsigned v) {
     const char* d = "0123456789abcdef";
     return {d[(v >> 4) & 15], d[v & 15]};
   }
-  const uint8_t* take(size_t k) {
-    if (k > n_ - pos_) fail("pickle data ends early");
-    const uint8_t* r = p_ + pos_;
-    pos_ += k;
-    return r;
-  }
-  uint8_t byte() { return *take(1); }
-  uint64_t le(size_t k) {
-    const uint8_t* b = take(k);
+  // LONG1: a little-endian two's complement integer of up to 8 bytes.
+  int64_t long1(std::string_view digits) const {
+    const size_t len = digits.size();
+    if (len > 8) fail("integer wider than 64 bits");
     uint64_t v = 0;
-    for (size_t j = 0; j < k; ++j) v |= uint64_t{b[j]} << (8 * j);
-    return v;
+    for (size_t j = 0; j < len; ++j) v |= uint64_t{static_cast<uint8_t>(digits[j])} << (8 * j);
+    if (len > 0 && len < 8 && (v >> (8 * len - 1)) & 1) v |= ~uint64_t{0} << (8 * len);
+    return static_cast<int64_t>(v);
   }
-  std::string line() {
-    std::string s;
-    for (;;) {
-      const char c = static_cast<char>(byte());
-      if (c == '\n') return s;
-      if (s.size() > 256) fail("global name too long");
-      s += c;
-    }
+  Ref global(std::string_view lines) const {
+    const size_t cut = lines.find('\n');
+    if (cut > 257 || lines.size() - cut - 1 > 257) fail("global name too long");
+    auto r = make(Kind::Global);
+    r->s = std::string(lines.substr(0, cut)) + "." + std::string(lines.substr(cut + 1));
+    return r;
   }
   size_t base() const { return marks_.empty() ? 0 : marks_.back(); }
   void push(Ref r) {
@@ -246,11 +223,9 @@ class Unpickler {
     r->i = v;
     push(r);
   }
-  void push_str(uint64_t len) {
-    if (len > n_) fail("string longer than the file");
+  void push_str(std::string_view bytes) {
     auto r = make(Kind::Str);
-    const uint8_t* b = take(len);
-    r->s.assign(reinterpret_cast<const char*>(b), len);
+    r->s.assign(bytes.data(), bytes.size());
     push(r);
   }
   Ref pop() {
@@ -400,15 +375,15 @@ bool is_legacy_torch_file(const uint8_t* p, size_t n) {
 
 NamedTensors to_named_tensors(const Ref& root, const std::string& name) {
   if (root->kind != Kind::Dict)
-    throw ModelFileError(name + ": holds a " + kind_name(root->kind) + ", not a state_dict");
+    throw Error(ErrorKind::kModel, name + ": holds a " + kind_name(root->kind) + ", not a state_dict");
   // Training checkpoints sometimes wrap the state_dict; accept {'state_dict': {...}}.
   for (const auto& [k, v] : root->dict)
     if (k->kind == Kind::Str && k->s == "state_dict" && v->kind == Kind::Dict) return to_named_tensors(v, name);
   NamedTensors out;
   for (const auto& [k, v] : root->dict) {
-    if (k->kind != Kind::Str) throw ModelFileError(name + ": a state_dict key is a " + std::string(kind_name(k->kind)));
+    if (k->kind != Kind::Str) throw Error(ErrorKind::kModel, name + ": a state_dict key is a " + std::string(kind_name(k->kind)));
     if (v->kind != Kind::Tensor)
-      throw ModelFileError(name + ": entry '" + k->s + "' is a " + kind_name(v->kind) + ", not a tensor");
+      throw Error(ErrorKind::kModel, name + ": entry '" + k->s + "' is a " + kind_name(v->kind) + ", not a tensor");
     out.emplace_back(k->s, v->tensor);
   }
   return out;
@@ -419,32 +394,32 @@ NamedTensors to_named_tensors(const Ref& root, const std::string& name) {
 NamedTensors read_state_dict_bytes(const void* data, size_t size, const std::string& name) {
   const auto* p = static_cast<const uint8_t*>(data);
   if (is_legacy_torch_file(p, size))
-    throw ModelFileError(name + ": saved in PyTorch's legacy (pre-1.6) format; re-save it once with: "
+    throw Error(ErrorKind::kModel, name + ": saved in PyTorch's legacy (pre-1.6) format; re-save it once with: "
                          "python3 -c \"import torch; torch.save(torch.load('" + name +
                          "', map_location='cpu'), 'resaved.pth')\"");
   if (size < 4 || std::memcmp(p, "PK\x03\x04", 4) != 0)
-    throw ModelFileError(name + ": not a PyTorch file (expected the zip archive torch.save writes)");
+    throw Error(ErrorKind::kModel, name + ": not a PyTorch file (expected the zip archive torch.save writes)");
   try {
     caffe2::serialize::PyTorchStreamReader zip(std::make_shared<MemoryAdapter>(data, size));
-    if (!zip.hasRecord("data.pkl")) throw ModelFileError(name + ": no data.pkl in the archive (is it a TorchScript file?)");
+    if (!zip.hasRecord("data.pkl")) throw Error(ErrorKind::kModel, name + ": no data.pkl in the archive (is it a TorchScript file?)");
     auto [pkl, pkl_size] = zip.getRecord("data.pkl");
     Unpickler u(name, static_cast<const uint8_t*>(pkl.get()), pkl_size, zip);
     return to_named_tensors(u.run(), name);
-  } catch (const ModelFileError&) {
+  } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {
-    throw ModelFileError(name + ": damaged or truncated archive (" + e.what_without_backtrace() + ")");
+    throw Error(ErrorKind::kModel, name + ": damaged or truncated archive (" + e.what_without_backtrace() + ")");
   } catch (const std::exception& e) {
-    throw ModelFileError(name + ": unreadable (" + e.what() + ")");
+    throw Error(ErrorKind::kModel, name + ": unreadable (" + e.what() + ")");
   }
 }
 
 NamedTensors read_state_dict(const std::string& path) {
-  if (std::filesystem::is_directory(path)) throw ModelFileError(path + ": is a directory, not a file");
+  if (std::filesystem::is_directory(path)) throw Error(ErrorKind::kModel, path + ": is a directory, not a file");
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw ModelFileError(path + ": cannot open (" + std::strerror(errno) + ")");
+  if (!f) throw Error(ErrorKind::kModel, path + ": cannot open (" + std::strerror(errno) + ")");
   std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) throw ModelFileError(path + ": read error");
+  if (f.bad()) throw Error(ErrorKind::kModel, path + ": read error");
   return read_state_dict_bytes(bytes.data(), bytes.size(), path);
 }
 

@@ -5,19 +5,16 @@
 // everything else with a message.
 #pragma once
 
+#include "common/error.h"
+
 #include <ATen/core/Tensor.h>
 
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace cg {
 
-// Every loader error: the message names the file and the reason.
-struct ModelFileError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 

@@ -16,9 +16,9 @@
 #include "config.h"
 #endif
 
-#include "gstcyclegan.h"
+#include "plugin/gstcyclegan.h"
 
-#include "engine.h"
+#include "engine/engine.h"
 
 #include <atomic>
 #include <chrono>
@@ -331,8 +331,8 @@ gst_cyclegan_start (GstBaseTransform * trans)
     log_engine (self, *engine);
     std::lock_guard<std::mutex> guard (self->state->engine_lock);
     self->state->engine = std::move (engine);
-  } catch (const cg::EngineError & e) {
-    if (e.kind == cg::EngineError::Kind::kSettings)
+  } catch (const cg::Error & e) {
+    if (e.kind() == cg::ErrorKind::kSettings)
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", e.what ()), (NULL));
     else
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not load model: %s", e.what ()), (NULL));

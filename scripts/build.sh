@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and builds into build/ (or $CG_BUILD_DIR). Prints the build folder.
+# Sets up (scripts/setup.sh) and builds into build/ (or $CG_BUILD_DIR): everything, or only the
+# ninja targets given (scripts/demo.sh builds just the element and cg-trainer). Prints the build
+# folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$(scripts/setup.sh | tail -n 1)
@@ -8,5 +10,5 @@ export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" -Dtorch_python="$PY" >&2
 fi
-ninja -C "$BUILD" -j"${CG_JOBS:-$(nproc)}" >&2
+ninja -C "$BUILD" -j"${CG_JOBS:-$(nproc)}" "$@" >&2
 echo "$BUILD"

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "state-dict-reader.h"
+#include "model/state-dict-reader.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -43,15 +43,15 @@ struct TempDir {
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
-// Runs `fn` and returns the message of the cg::ModelFileError it must throw.
+// Runs `fn` and returns the message of the cg::Error (kind kModel) it must throw.
 template <typename Fn>
 std::string error_of(Fn&& fn) {
   try {
     fn();
-  } catch (const ModelFileError& e) {
+  } catch (const Error& e) {
     return e.what();
   }
-  ADD_FAILURE() << "no ModelFileError thrown";
+  ADD_FAILURE() << "no cg::Error thrown";
   return {};
 }
 

@@ -2,7 +2,7 @@
 // one JSON line: {"mode", "ms": [per-frame milliseconds], "maxrss_kb"}. With --batch N, each
 // entry is one batch's time divided by N. Driven side by side with
 // the Python reference by bench_inference.py; on its own it is a quick probe.
-#include "engine.h"
+#include "engine/engine.h"
 
 #include <CLI/CLI.hpp>
 #include <gst/gst.h>

@@ -2,7 +2,7 @@
 // (through GstVideoMeta) and pixel contents. Each frame must come out with the input's size and
 // its alpha or padding bytes untouched, also when it is held for a batch (batch-size 2, flushed by
 // EOS). The model is a tiny generator made at start-up.
-#include "model-file.h"
+#include "model/model-file.h"
 
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>

@@ -1,6 +1,6 @@
 // libFuzzer target: loading a G.pt (TorchScript archive, metadata, shape probe) from arbitrary
-// bytes, through the same path the element uses. Every input must load or give a ModelFileError.
-#include "model-file.h"
+// bytes, through the same path the element uses. Every input must load or give a cg::Error.
+#include "model/model-file.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fclose(f);
   try {
     cg::load_generator(path);
-  } catch (const cg::ModelFileError&) {
+  } catch (const cg::Error&) {
   }
   return 0;
 }

@@ -1,7 +1,7 @@
-#include "checkpoint.h"
-#include "cycle-gan.h"
+#include "trainer/train/checkpoint.h"
+#include "trainer/train/cycle-gan.h"
 
-#include "trainer-helpers.h"
+#include "tests/trainer/trainer-helpers.h"
 
 #include <torch/torch.h>
 
@@ -68,7 +68,7 @@ TEST(Checkpoint, ErrorsNameTheFile) {
     try {
       read_checkpoint_info(f);
       FAIL() << "no error for " << f;
-    } catch (const CheckpointError& e) {
+    } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
     }
   }
@@ -79,7 +79,7 @@ TEST(Checkpoint, UnwritableFolderLeavesNoFileAndThrows) {
   const auto o = tiny();
   torch::manual_seed(1);
   CycleGan m(o, torch::kCPU, 1);
-  EXPECT_THROW(save_checkpoint(d / "no/such/dir/c.pt", m, TrainState{}, o), CheckpointError);
+  EXPECT_THROW(save_checkpoint(d / "no/such/dir/c.pt", m, TrainState{}, o), Error);
 }
 
 // The official init types, checked on D_A's first conv (3 -> 64 channels, 4x4: fan_in 48,

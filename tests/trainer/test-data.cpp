@@ -1,9 +1,9 @@
-#include "dataset.h"
-#include "image-io.h"
-#include "options.h"
-#include "preprocess.h"
+#include "trainer/data/dataset.h"
+#include "trainer/data/image-io.h"
+#include "trainer/train/options.h"
+#include "trainer/data/preprocess.h"
 
-#include "../test-helpers.h"
+#include "tests/test-helpers.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -65,10 +65,10 @@ TEST(ImageIo, CorruptAndMissingFilesNameTheFile) {
   try {
     read_rgb(d / "bad.png");
     FAIL() << "no error";
-  } catch (const ImageError& e) {
+  } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.png"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(read_rgb(d / "missing.png"), ImageError);
+  EXPECT_THROW(read_rgb(d / "missing.png"), Error);
 }
 
 TEST(ImageIo, TensorRangeIsMinusOneToOne) {
@@ -221,7 +221,7 @@ TEST(Dataset, MissingAndEmptyFoldersAreClearErrors) {
   auto message = [](const DataOptions& o) {
     try {
       UnalignedDataset data(o);
-    } catch (const TrainError& e) {
+    } catch (const Error& e) {
       return std::string(e.what());
     }
     return std::string("no error");
@@ -242,7 +242,7 @@ TEST(Dataset, MissingAndEmptyFoldersAreClearErrors) {
   try {
     data.batch(1, 1, 0);
     FAIL() << "no error";
-  } catch (const TrainError& e) {
+  } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("none of its 1 images could be read"), std::string::npos) << e.what();
   }
 }

@@ -1,9 +1,9 @@
 // The training iteration against an independent Python PyTorch implementation of the official
 // cycle_gan update (tests/trainer/train_step_reference.py): same initial weights and inputs,
 // two iterations, then the losses and all four networks' weights are compared there.
-#include "cycle-gan.h"
+#include "trainer/train/cycle-gan.h"
 
-#include "../test-helpers.h"
+#include "tests/test-helpers.h"
 
 #include <gtest/gtest.h>
 #include <torch/serialize.h>

@@ -1,4 +1,4 @@
-#include "image-pool.h"
+#include "trainer/data/image-pool.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-#include "losses.h"
-#include "schedule.h"
+#include "trainer/train/losses.h"
+#include "trainer/train/schedule.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

@@ -1,10 +1,10 @@
 // End-to-end tests of cg-trainer train/test/synth/eval, run as a user runs them.
-#include "checkpoint.h"
-#include "cycle-gan.h"
-#include "options.h"
-#include "report.h"
+#include "trainer/train/checkpoint.h"
+#include "trainer/train/cycle-gan.h"
+#include "trainer/train/options.h"
+#include "trainer/report/report.h"
 
-#include "trainer-helpers.h"
+#include "tests/trainer/trainer-helpers.h"
 
 #include <nlohmann/json.hpp>
 #include <signal.h>

@@ -1,7 +1,7 @@
 // Helpers for the trainer tests: running cg-trainer, small synthetic datasets, comparing models.
 #pragma once
 
-#include "../test-helpers.h"
+#include "tests/test-helpers.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>

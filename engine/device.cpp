@@ -1,0 +1,42 @@
+#include "engine/device.h"
+
+#include "common/error.h"
+
+#include <torch/cuda.h>
+
+namespace cg {
+
+namespace {
+
+[[noreturn]] void refuse(const std::string& name, const std::string& why) {
+  throw Error(ErrorKind::kSettings, "device '" + name + "': " + why);
+}
+
+// The N of "cuda:N"; -1 for plain "cuda".
+int cuda_index(const std::string& name) {
+  if (name == "cuda") return -1;
+  const std::string digits = name.substr(5);
+  if (digits.empty() || digits.size() > 4 || digits.find_first_not_of("0123456789") != std::string::npos)
+    refuse(name, "expected cuda:N with N a GPU number");
+  return std::stoi(digits);
+}
+
+}  // namespace
+
+c10::Device parse_device(const std::string& name, std::string* fallback_note) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name == "auto") {
+    if (torch::cuda::is_available()) return c10::Device(c10::kCUDA, 0);
+    if (fallback_note) *fallback_note = "device=auto: no usable CUDA device, running on the CPU";
+    return c10::Device(c10::kCPU);
+  }
+  if (name != "cuda" && name.rfind("cuda:", 0) != 0)
+    throw Error(ErrorKind::kSettings, "invalid device '" + name + "' (use auto, cpu, cuda or cuda:N)");
+  const int index = cuda_index(name);
+  const auto count = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  if (count == 0) refuse(name, "no usable CUDA device (LibTorch sees none); use cpu");
+  if (index >= count) refuse(name, "there are only " + std::to_string(count) + " CUDA device(s)");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index < 0 ? 0 : index));
+}
+
+}  // namespace cg

@@ -1,0 +1,72 @@
+// The GStreamer-free inference engine behind the cyclegan element: loads a G.pt, picks the device,
+// precision and threads, and translates packed 8-bit RGB frames. Deliberately free of LibTorch
+// types, so the element's translation unit compiles without LibTorch headers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include "common/error.h"
+
+#include <string>
+
+namespace cg {
+
+enum class Precision { kFP32, kFP16, kBF16 };
+
+struct EngineOptions {
+  std::string model_path;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  Precision precision = Precision::kFP32;
+  int threads = 0;              // CPU threads; 0 = every core
+  // Processing size: 0 x 0 = the frame's own size (padded to the model's multiple); otherwise
+  // frames are scaled to this size for the generator and scaled back.
+  int process_width = 0;
+  int process_height = 0;
+  bool process_at_model_crop = false;  // use the training crop recorded in the model
+};
+
+// A packed 8-bit frame with R, G and B at byte offsets r, g, b of each pixel_stride-byte pixel.
+// Bytes of a 4-byte pixel that are not R, G or B (alpha, padding) are copied from input to output.
+struct FrameView {
+  uint8_t* data = nullptr;
+  int width = 0;
+  int height = 0;
+  int row_stride = 0;
+  int pixel_stride = 3;
+  int r = 0, g = 1, b = 2;
+};
+
+struct EngineInfo {
+  std::string device;        // e.g. "cpu (2 threads)", "cuda:0 (NVIDIA H200)"
+  std::string precision;
+  std::string architecture;  // from the model's metadata, or "unknown"
+  int64_t crop_size = 0;
+  std::string fallback_note; // set when device=auto fell back to the CPU
+};
+
+class Engine {
+ public:
+  // Loads and checks the model; throws Error naming the file and the reason.
+  explicit Engine(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Translates `in` into `out` (same size and layout; may be the same memory). Throws Error.
+  void process(const FrameView& in, const FrameView& out);
+  // Translates n frames of one size and layout in a single forward pass (a batch): fewer, larger
+  // kernels, which pays on GPUs for small frames. Same results as n calls to process(). Safe to
+  // call from several threads; calls are serialised.
+  void process_batch(const FrameView* in, const FrameView* out, size_t n);
+
+  const EngineInfo& info() const;
+  const EngineOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+const char* precision_name(Precision p);
+
+}  // namespace cg

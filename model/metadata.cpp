@@ -1,0 +1,55 @@
+#include "model/metadata.h"
+
+#include "common/error.h"
+
+#include <nlohmann/json.hpp>
+
+namespace cg {
+
+std::string ModelMetadata::to_json() const {
+  nlohmann::ordered_json j = {
+      {"format", "cyclegan-gst generator"}, {"format_version", format_version},
+      {"architecture", architecture},       {"ngf", ngf},
+      {"n_blocks", n_blocks},               {"input_nc", input_nc},
+      {"output_nc", output_nc},             {"direction", direction},
+      {"crop_size", crop_size},             {"epochs_trained", epochs_trained},
+      {"source", source},                   {"size_multiple", kSizeMultiple},
+      {"min_size", kMinSize},               {"value_range", {-1.0, 1.0}},
+      {"layout", "NCHW RGB float"}};
+  return j.dump(2);
+}
+
+ModelMetadata ModelMetadata::from_json(const std::string& text, const std::string& file) {
+  ModelMetadata m;
+  try {
+    auto j = nlohmann::json::parse(text);
+    m.format_version = j.value("format_version", 0);
+    if (m.format_version < 1 || m.format_version > kModelFormatVersion)
+      throw Error(ErrorKind::kModel, file + ": model format version " + std::to_string(m.format_version) +
+                           " is not supported (this build reads 1.." + std::to_string(kModelFormatVersion) + ")");
+    m.architecture = j.value("architecture", m.architecture);
+    m.ngf = j.value("ngf", m.ngf);
+    m.n_blocks = j.value("n_blocks", m.n_blocks);
+    m.input_nc = j.value("input_nc", m.input_nc);
+    m.output_nc = j.value("output_nc", m.output_nc);
+    m.direction = j.value("direction", m.direction);
+    m.crop_size = j.value("crop_size", m.crop_size);
+    m.epochs_trained = j.value("epochs_trained", m.epochs_trained);
+    m.source = j.value("source", m.source);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kModel, file + ": bad " + kMetadataFile + " (" + e.what() + ")");
+  }
+  return m;
+}
+
+ModelMetadata ModelMetadata::for_generator(const GeneratorOptions& o) {
+  ModelMetadata m;
+  m.architecture = "resnet_" + std::to_string(o.n_blocks) + "blocks";
+  m.ngf = o.ngf;
+  m.n_blocks = o.n_blocks;
+  m.input_nc = o.input_nc;
+  m.output_nc = o.output_nc;
+  return m;
+}
+
+}  // namespace cg

@@ -1,0 +1,557 @@
+// The cyclegan element through GstHarness and real pipelines, with a hermetic plugin path and
+// registry (set by meson test). Its output is checked against the engine's direct output and
+// against the Python reference's forward on the same frame.
+#include "engine/engine.h"
+#include "model/model-file.h"
+#include "model/official-import.h"
+#include "tests/test-helpers.h"
+
+#include <gmock/gmock.h>
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+namespace cg {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Models exported once for the whole suite: A (resnet_6blocks, ngf 16) and B (2 blocks, ngf 8).
+class Element : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    auto a = import_official_generator(test::fixture("g6-ngf16-running-stats.pth"));
+    save_generator(a, ModelMetadata::for_generator(a->options()), (*dir_) / "A.pt");
+    auto b = import_official_generator(test::fixture("g2-ngf8-dropout.pth"));
+    auto meta = ModelMetadata::for_generator(b->options());
+    meta.crop_size = 64;
+    save_generator(b, meta, (*dir_) / "B.pt");
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string model(const char* name) { return (*dir_) / name; }
+  static test::TempDir* dir_;
+};
+test::TempDir* Element::dir_ = nullptr;
+
+std::string caps_of(const char* format, int w, int h) {
+  return "video/x-raw,format=" + std::string(format) + ",width=" + std::to_string(w) + ",height=" +
+         std::to_string(h) + ",framerate=30/1";
+}
+
+GstVideoInfo info_of(const std::string& caps_str) {
+  GstVideoInfo info;
+  GstCaps* caps = gst_caps_from_string(caps_str.c_str());
+  gst_video_info_from_caps(&info, caps);
+  gst_caps_unref(caps);
+  return info;
+}
+
+// A harness around `launch` whose source pad has the caps of `format` at w x h.
+struct Harness {
+  GstHarness* h;
+  GstVideoInfo info;
+  Harness(const std::string& launch, const char* format, int w, int hgt) : h(gst_harness_new_parse(launch.c_str())) {
+    const auto caps = caps_of(format, w, hgt);
+    gst_harness_set_src_caps_str(h, caps.c_str());
+    info = info_of(caps);
+  }
+  ~Harness() { gst_harness_teardown(h); }
+  GstElement* element() const { return gst_harness_find_element(h, "cyclegan"); }
+};
+
+// A frame with random bytes everywhere (alpha and padding included), seeded.
+GstBuffer* random_frame(const GstVideoInfo& info, unsigned seed) {
+  GstBuffer* buf = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
+  GstMapInfo map;
+  gst_buffer_map(buf, &map, GST_MAP_WRITE);
+  std::mt19937 rng(seed);
+  for (gsize i = 0; i < map.size; ++i) map.data[i] = static_cast<guint8>(rng());
+  gst_buffer_unmap(buf, &map);
+  return buf;
+}
+
+// Pixel (x, y) component c (0 R, 1 G, 2 B, 3 the fourth byte) of a mapped buffer.
+struct Pixels {
+  GstVideoFrame frame;
+  bool mapped;
+  Pixels(const GstVideoInfo& info, GstBuffer* buf) {
+    GstVideoInfo copy = info;
+    mapped = gst_video_frame_map(&frame, &copy, buf, GST_MAP_READ);
+  }
+  ~Pixels() {
+    if (mapped) gst_video_frame_unmap(&frame);
+  }
+  guint8 at(int x, int y, int c) const {
+    const auto* row = static_cast<const guint8*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)) +
+                      y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+    const int ps = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, 0);
+    int offset;
+    if (c < 3) {
+      offset = GST_VIDEO_FRAME_COMP_POFFSET(&frame, c);
+    } else {
+      offset = 6 - GST_VIDEO_FRAME_COMP_POFFSET(&frame, 0) - GST_VIDEO_FRAME_COMP_POFFSET(&frame, 1) -
+               GST_VIDEO_FRAME_COMP_POFFSET(&frame, 2);
+    }
+    return row[x * ps + offset];
+  }
+};
+
+// What the engine makes of the R, G, B of `buf`: packed RGB bytes, width*height*3.
+std::vector<uint8_t> engine_rgb(const std::string& model_path, const GstVideoInfo& info, GstBuffer* buf) {
+  const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
+  Pixels px(info, buf);
+  std::vector<uint8_t> rgb(static_cast<size_t>(w) * h * 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) rgb[(static_cast<size_t>(y) * w + x) * 3 + c] = px.at(x, y, c);
+  EngineOptions o;
+  o.model_path = model_path;
+  o.device = "cpu";
+  Engine engine(o);
+  FrameView v{rgb.data(), w, h, w * 3, 3, 0, 1, 2};
+  engine.process(v, v);
+  return rgb;
+}
+
+// Pushes one random frame; checks the output's RGB equals the engine's and the rest is untouched.
+void check_format(const std::string& model_path, const char* format, int w, int h) {
+  SCOPED_TRACE(std::string(format) + " " + std::to_string(w) + "x" + std::to_string(h));
+  Harness hn("cyclegan device=cpu model=" + model_path, format, w, h);
+  const auto& info = hn.info;
+  GstBuffer* in = random_frame(info, w * 131 + h);
+  GST_BUFFER_PTS(in) = 123 * GST_MSECOND;
+  GST_BUFFER_DURATION(in) = 33 * GST_MSECOND;
+  const auto expected = engine_rgb(model_path, info, in);
+  GstBuffer* out = gst_harness_push_and_pull(hn.h, gst_buffer_ref(in));
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(GST_BUFFER_PTS(out), 123 * GST_MSECOND);
+  EXPECT_EQ(GST_BUFFER_DURATION(out), 33 * GST_MSECOND);
+  {
+    Pixels po(info, out), pi(info, in);
+    ASSERT_TRUE(po.mapped && pi.mapped);
+    const bool four = GST_VIDEO_INFO_COMP_PSTRIDE(&info, 0) == 4;
+    int wrong = 0, extra_changed = 0;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        for (int c = 0; c < 3; ++c) wrong += po.at(x, y, c) != expected[(static_cast<size_t>(y) * w + x) * 3 + c];
+        if (four) extra_changed += po.at(x, y, 3) != pi.at(x, y, 3);
+      }
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(extra_changed, 0);
+  }
+  gst_buffer_unref(out);
+  gst_buffer_unref(in);
+}
+
+TEST_F(Element, MatchesPythonReferenceOnAFrame) {
+  const auto io = read_state_dict(test::fixture("g6-ngf16-frame.pth"));
+  const auto frame = test::tensor_named(io, "frame");            // uint8 [38, 50, 3]
+  const auto expected = test::tensor_named(io, "translated");    // the Python reference's bytes
+  Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGB", 50, 38);
+  const auto& info = hn.info;
+  GstBuffer* in = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
+  {
+    GstVideoFrame f;
+    ASSERT_TRUE(gst_video_frame_map(&f, const_cast<GstVideoInfo*>(&info), in, GST_MAP_WRITE));
+    for (int y = 0; y < 38; ++y)
+      std::memcpy(static_cast<guint8*>(GST_VIDEO_FRAME_PLANE_DATA(&f, 0)) + y * GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0),
+                  frame[y].data_ptr<uint8_t>(), 50 * 3);
+    gst_video_frame_unmap(&f);
+  }
+  GstBuffer* out = gst_harness_push_and_pull(hn.h, in);
+  ASSERT_NE(out, nullptr);
+  Pixels po(info, out);
+  int max_diff = 0, differing = 0;
+  for (int y = 0; y < 38; ++y)
+    for (int x = 0; x < 50; ++x)
+      for (int c = 0; c < 3; ++c) {
+        const int d = std::abs(po.at(x, y, c) - expected[y][x][c].item<int>());
+        max_diff = std::max(max_diff, d);
+        differing += d > 0;
+      }
+  // Float rounding may flip a byte's rounding; nothing more.
+  EXPECT_LE(max_diff, 1);
+  EXPECT_LT(differing, 50 * 38 * 3 / 100);
+  gst_buffer_unref(out);
+}
+
+TEST_F(Element, EveryFormatKeepsAlphaAndMatchesEngine) {
+  for (const char* f : {"RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR"})
+    check_format(model("A.pt"), f, 36, 20);
+}
+
+TEST_F(Element, OddAndTinySizes) {
+  check_format(model("A.pt"), "RGB", 250, 166);
+  check_format(model("A.pt"), "RGBA", 1, 1);
+  check_format(model("A.pt"), "BGR", 3, 2);
+  check_format(model("A.pt"), "xBGR", 7, 13);
+}
+
+TEST_F(Element, ProcessSizeScalesInAndOut) {
+  for (const char* size : {"model", "40x24"}) {
+    SCOPED_TRACE(size);
+    Harness hn("cyclegan device=cpu process-size=" + std::string(size) + " model=" + model("B.pt"), "RGBx", 90, 50);
+    const auto& info = hn.info;
+    GstBuffer* out = gst_harness_push_and_pull(hn.h, random_frame(info, 5));
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(gst_buffer_get_size(out), GST_VIDEO_INFO_SIZE(&info));
+    gst_buffer_unref(out);
+  }
+}
+
+TEST_F(Element, BypassPassesFramesUnchangedWhilePlaying) {
+  Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGBA", 16, 12);
+  const auto& info = hn.info;
+  GstElement* e = hn.element();
+  GstBuffer* in = random_frame(info, 9);
+  auto bytes = [](GstBuffer* buf) {
+    std::vector<guint8> v(gst_buffer_get_size(buf));
+    gst_buffer_extract(buf, 0, v.data(), v.size());
+    gst_buffer_unref(buf);
+    return v;
+  };
+  const auto original = bytes(gst_buffer_ref(in));
+  EXPECT_NE(bytes(gst_harness_push_and_pull(hn.h, gst_buffer_ref(in))), original);
+  g_object_set(e, "bypass", TRUE, nullptr);
+  EXPECT_EQ(bytes(gst_harness_push_and_pull(hn.h, gst_buffer_ref(in))), original);
+  g_object_set(e, "bypass", FALSE, nullptr);
+  EXPECT_NE(bytes(gst_harness_push_and_pull(hn.h, gst_buffer_ref(in))), original);
+  gst_buffer_unref(in);
+  gst_object_unref(e);
+}
+
+TEST_F(Element, StatisticsCountFrames) {
+  Harness hn("cyclegan device=cpu model=" + model("B.pt"), "RGB", 24, 16);
+  const auto& info = hn.info;
+  for (int i = 0; i < 3; ++i) gst_buffer_unref(gst_harness_push_and_pull(hn.h, random_frame(info, i)));
+  GstElement* e = hn.element();
+  guint64 frames = 0;
+  double ms = 0;
+  g_object_get(e, "frames-processed", &frames, "mean-inference-ms", &ms, nullptr);
+  EXPECT_EQ(frames, 3u);
+  EXPECT_GT(ms, 0.0);
+  gst_object_unref(e);
+}
+
+// Pushes frames until the output equals `expected` (the new model's) or the time runs out.
+bool output_becomes(Harness& hn, const GstVideoInfo& info, GstBuffer* in, const std::vector<uint8_t>& expected,
+                    int* frames_pushed) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
+  while (std::chrono::steady_clock::now() < deadline) {
+    GstBuffer* out = gst_harness_push_and_pull(hn.h, gst_buffer_ref(in));
+    ++*frames_pushed;
+    if (!out) return false;
+    bool same = true;
+    {
+      Pixels po(info, out);
+      for (int y = 0; y < h && same; ++y)
+        for (int x = 0; x < w && same; ++x)
+          for (int c = 0; c < 3; ++c) same &= po.at(x, y, c) == expected[(static_cast<size_t>(y) * w + x) * 3 + c];
+    }
+    gst_buffer_unref(out);
+    if (same) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(Element, ModelSwapWhilePlaying) {
+  Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGB", 20, 16);
+  const auto& info = hn.info;
+  GstBuffer* in = random_frame(info, 77);
+  const auto out_a = engine_rgb(model("A.pt"), info, in);
+  const auto out_b = engine_rgb(model("B.pt"), info, in);
+  ASSERT_NE(out_a, out_b);
+  int pushed = 0;
+  ASSERT_TRUE(output_becomes(hn, info, in, out_a, &pushed));
+
+  GstElement* e = hn.element();
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(e, bus);
+  g_object_set(e, "model", model("B.pt").c_str(), nullptr);
+  pushed = 0;
+  EXPECT_TRUE(output_becomes(hn, info, in, out_b, &pushed));  // every push gave a frame meanwhile
+
+  // A failed load warns and keeps the running model.
+  g_object_set(e, "model", model("missing.pt").c_str(), nullptr);
+  GstMessage* msg = gst_bus_timed_pop_filtered(bus, 30 * GST_SECOND, GST_MESSAGE_WARNING);
+  ASSERT_NE(msg, nullptr);
+  GError* err = nullptr;
+  gst_message_parse_warning(msg, &err, nullptr);
+  EXPECT_THAT(err->message, HasSubstr("missing.pt: no such file"));
+  g_error_free(err);
+  gst_message_unref(msg);
+  pushed = 0;
+  EXPECT_TRUE(output_becomes(hn, info, in, out_b, &pushed));
+  EXPECT_EQ(pushed, 1);
+
+  gst_element_set_bus(e, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(e);
+  gst_buffer_unref(in);
+}
+
+// Runs `launch` to PAUSED and returns the error message posted, or "" if it started.
+std::string start_error(const std::string& launch) {
+  GError* perr = nullptr;
+  GstElement* pipeline = gst_parse_launch(launch.c_str(), &perr);
+  if (!pipeline) {
+    std::string m = perr ? perr->message : "parse failed";
+    g_clear_error(&perr);
+    return "parse: " + m;
+  }
+  const auto ret = gst_element_set_state(pipeline, GST_STATE_PAUSED);
+  std::string message;
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    GstBus* bus = gst_element_get_bus(pipeline);
+    GstMessage* msg = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_ERROR);
+    if (msg) {
+      GError* err = nullptr;
+      gst_message_parse_error(msg, &err, nullptr);
+      message = err->message;
+      g_error_free(err);
+      gst_message_unref(msg);
+    } else {
+      message = "(failed without an error message)";
+    }
+    gst_object_unref(bus);
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  return message;
+}
+
+TEST_F(Element, ErrorsNameTheFileAndFailTheStart) {
+  test::TempDir dir;
+  {
+    std::ofstream(dir / "corrupt.pt") << "not a zip";
+    torch::jit::Module m("__torch__.Gray");
+    m.define("def forward(self, x: Tensor) -> Tensor:\n    return x.mean(1, keepdim=True)\n");
+    m.save(dir / "gray.pt");
+  }
+  const std::string src = "videotestsrc num-buffers=1 ! video/x-raw,format=RGB ! ";
+  EXPECT_THAT(start_error(src + "cyclegan ! fakesink"), HasSubstr("No model given"));
+  EXPECT_THAT(start_error(src + "cyclegan model=" + (dir / "none.pt") + " ! fakesink"),
+              HasSubstr("none.pt: no such file"));
+  EXPECT_THAT(start_error(src + "cyclegan model=" + (dir / "corrupt.pt") + " ! fakesink"),
+              HasSubstr("corrupt.pt: not a loadable TorchScript model"));
+  EXPECT_THAT(start_error(src + "cyclegan model=" + (dir / "gray.pt") + " ! fakesink"),
+              HasSubstr("gray.pt: forward maps 1x3x8x8 to [1, 1, 8, 8]"));
+  EXPECT_THAT(start_error(src + "cyclegan model=" + dir.path.string() + " ! fakesink"), HasSubstr("is a directory"));
+  EXPECT_THAT(start_error(src + "cyclegan device=tpu model=" + model("A.pt") + " ! fakesink"),
+              HasSubstr("invalid device 'tpu'"));
+  EXPECT_THAT(start_error(src + "cyclegan device=cpu precision=fp16 model=" + model("A.pt") + " ! fakesink"),
+              HasSubstr("fp16 needs a CUDA device"));
+  const std::string cuda = start_error(src + "cyclegan device=cuda model=" + model("A.pt") + " ! fakesink");
+  if (!cuda.empty()) {
+    EXPECT_THAT(cuda, HasSubstr("no usable CUDA device"));
+  }
+  // device=auto falls back to the CPU and starts.
+  EXPECT_EQ(start_error(src + "cyclegan device=auto model=" + model("A.pt") + " ! fakesink"), "");
+}
+
+TEST_F(Element, Bf16OnCpuStaysClose) {
+  Harness hn("cyclegan device=cpu precision=bf16 model=" + model("A.pt"), "RGB", 24, 24);
+  const auto& info = hn.info;
+  GstBuffer* in = random_frame(info, 3);
+  const auto ref = engine_rgb(model("A.pt"), info, in);
+  GstBuffer* out = gst_harness_push_and_pull(hn.h, in);
+  Pixels po(info, out);
+  double sum = 0;
+  for (int y = 0; y < 24; ++y)
+    for (int x = 0; x < 24; ++x)
+      for (int c = 0; c < 3; ++c) sum += std::abs(po.at(x, y, c) - ref[(y * 24 + x) * 3 + c]);
+  EXPECT_LT(sum / (24 * 24 * 3), 4.0);  // mean absolute difference in 8-bit levels
+  gst_buffer_unref(out);
+}
+
+// Largest difference, in 8-bit levels, between the RGB of `out` and packed `expected`.
+int max_rgb_difference(const GstVideoInfo& info, GstBuffer* out, const std::vector<uint8_t>& expected) {
+  const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
+  Pixels po(info, out);
+  if (!po.mapped) return 256;
+  int worst = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c)
+        worst = std::max(worst, std::abs(po.at(x, y, c) - expected[(static_cast<size_t>(y) * w + x) * 3 + c]));
+  return worst;
+}
+
+TEST(Engine, BatchMatchesSingleFramesAndRejectsMixedSizes) {
+  test::TempDir dir;
+  auto g = import_official_generator(test::fixture("g2-ngf8-dropout.pth"));
+  save_generator(g, ModelMetadata::for_generator(g->options()), dir / "G.pt");
+  EngineOptions o;
+  o.model_path = dir / "G.pt";
+  o.device = "cpu";
+  Engine engine(o);
+  const int w = 30, h = 22, n = 3;
+  std::vector<std::vector<uint8_t>> single(n), batched(n), out(n);
+  std::vector<FrameView> in_views, out_views;
+  for (int i = 0; i < n; ++i) {
+    std::mt19937 rng(i);
+    single[i].resize(w * h * 4);
+    for (auto& v : single[i]) v = static_cast<uint8_t>(rng());
+    batched[i] = single[i];
+    out[i].assign(w * h * 4, 7);
+    in_views.push_back({batched[i].data(), w, h, w * 4, 4, 2, 1, 0});
+    out_views.push_back({out[i].data(), w, h, w * 4, 4, 2, 1, 0});
+  }
+  engine.process_batch(in_views.data(), out_views.data(), n);
+  for (int i = 0; i < n; ++i) {
+    FrameView v{single[i].data(), w, h, w * 4, 4, 2, 1, 0};
+    engine.process(v, v);  // in place; the fourth byte stays
+    int worst = 0;
+    for (size_t k = 0; k < single[i].size(); ++k) worst = std::max(worst, std::abs(single[i][k] - out[i][k]));
+    EXPECT_LE(worst, 1) << "frame " << i;  // one forward of 3 frames vs 3 forwards: float rounding only
+    EXPECT_NE(out[i], batched[i]) << "frame " << i;
+  }
+  std::vector<uint8_t> small(10 * 10 * 4);
+  FrameView mixed[2] = {in_views[0], {small.data(), 10, 10, 40, 4, 2, 1, 0}};
+  try {
+    engine.process_batch(mixed, mixed, 2);
+    ADD_FAILURE() << "mixed sizes accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("differ in size"));
+  }
+}
+
+// Min latency the element reports upstream of the harness's sink.
+GstClockTime reported_latency(Harness& hn) {
+  GstQuery* q = gst_query_new_latency();
+  GstClockTime min = GST_CLOCK_TIME_NONE;
+  if (gst_pad_peer_query(hn.h->sinkpad, q)) gst_query_parse_latency(q, nullptr, &min, nullptr);
+  gst_query_unref(q);
+  return min;
+}
+
+TEST_F(Element, BatchSizeHoldsFramesKeepsOrderAndFlushesOnEos) {
+  Harness hn("cyclegan device=cpu batch-size=3 model=" + model("A.pt"), "BGRx", 40, 24);
+  const auto& info = hn.info;
+  EXPECT_EQ(reported_latency(hn), 2 * GST_SECOND / 30);  // two frames held at 30 fps
+  const int n = 8;
+  std::vector<GstBuffer*> inputs;
+  std::vector<std::vector<uint8_t>> expected;
+  for (int i = 0; i < n; ++i) {
+    GstBuffer* in = random_frame(info, 100 + i);
+    GST_BUFFER_PTS(in) = i * GST_SECOND / 30;
+    expected.push_back(engine_rgb(model("A.pt"), info, in));
+    inputs.push_back(in);
+  }
+  auto push = [&](int i) {
+    ASSERT_EQ(gst_harness_push(hn.h, gst_buffer_ref(inputs[i])), GST_FLOW_OK);
+    // Copied on arrival: upstream has its buffer back at once, even while the frame is held.
+    EXPECT_EQ(GST_MINI_OBJECT_REFCOUNT_VALUE(inputs[i]), 1) << "frame " << i;
+  };
+  push(0);
+  push(1);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 0u);  // held until the batch is full
+  push(2);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 3u);
+  push(3);
+  // A serialized event (a tag here) must not overtake the held frame: it goes out first.
+  ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_tag(gst_tag_list_new(GST_TAG_TITLE, "t", nullptr))));
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 4u);
+  for (int i = 4; i < 7; ++i) push(i);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 7u);
+  push(7);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 7u);
+  ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
+  ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 8u);  // the partial batch went out before EOS
+  for (int i = 0; i < n; ++i) {
+    GstBuffer* out = gst_harness_pull(hn.h);
+    EXPECT_EQ(GST_BUFFER_PTS(out), i * GST_SECOND / 30);
+    EXPECT_LE(max_rgb_difference(info, out, expected[i]), 1) << "frame " << i;
+    gst_buffer_unref(out);
+  }
+  guint64 frames = 0;
+  GstElement* e = hn.element();
+  g_object_get(e, "frames-processed", &frames, nullptr);
+  EXPECT_EQ(frames, static_cast<guint64>(n));
+  gst_object_unref(e);
+  for (GstBuffer* b : inputs) gst_buffer_unref(b);
+}
+
+TEST_F(Element, VariableFramerateIsNotBatched) {
+  GstHarness* h = gst_harness_new_parse(("cyclegan device=cpu batch-size=4 model=" + model("B.pt")).c_str());
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=16,height=12,framerate=0/1");
+  GstVideoInfo info = info_of("video/x-raw,format=RGB,width=16,height=12,framerate=0/1");
+  ASSERT_EQ(gst_harness_push(h, random_frame(info, 2)), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(h), 1u);  // no latency to report, so nothing is held
+  gst_harness_teardown(h);
+}
+
+TEST_F(Element, BypassReleasesHeldFramesInOrder) {
+  Harness hn("cyclegan device=cpu batch-size=4 model=" + model("B.pt"), "RGB", 16, 12);
+  const auto& info = hn.info;
+  GstElement* e = hn.element();
+  GstBuffer* in = random_frame(info, 1);
+  const auto translated = engine_rgb(model("B.pt"), info, in);
+  for (int i = 0; i < 2; ++i) {
+    GstBuffer* b = gst_buffer_copy(in);
+    GST_BUFFER_PTS(b) = i * GST_MSECOND;
+    ASSERT_EQ(gst_harness_push(hn.h, b), GST_FLOW_OK);
+  }
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 0u);
+  g_object_set(e, "bypass", TRUE, nullptr);
+  GstBuffer* b = gst_buffer_copy(in);
+  GST_BUFFER_PTS(b) = 2 * GST_MSECOND;
+  ASSERT_EQ(gst_harness_push(hn.h, b), GST_FLOW_OK);
+  ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 3u);
+  std::vector<uint8_t> original(gst_buffer_get_size(in)), got(original.size());
+  gst_buffer_extract(in, 0, original.data(), original.size());
+  for (int i = 0; i < 3; ++i) {
+    GstBuffer* out = gst_harness_pull(hn.h);
+    EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
+    if (i < 2) {
+      EXPECT_LE(max_rgb_difference(info, out, translated), 1) << "frame " << i;
+    } else {
+      gst_buffer_extract(out, 0, got.data(), got.size());
+      EXPECT_EQ(got, original);
+    }
+    gst_buffer_unref(out);
+  }
+  g_object_set(e, "batch-size", 1u, nullptr);
+  EXPECT_EQ(reported_latency(hn), 0u);
+  gst_buffer_unref(in);
+  gst_object_unref(e);
+}
+
+int run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+
+TEST_F(Element, InspectAndLaunch) {
+  // The command-line tools are not instrumented and cannot load a sanitized plugin.
+  if (std::getenv("CG_SANITIZED")) GTEST_SKIP() << "sanitizer build";
+  std::string out;
+  {
+    FILE* p = popen("gst-inspect-1.0 cyclegan 2>&1", "r");
+    ASSERT_NE(p, nullptr);
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    EXPECT_EQ(pclose(p), 0);
+  }
+  for (const char* s : {"Filter/Effect/Video", "model", "device", "precision", "threads", "process-size", "bypass",
+                        "batch-size", "frames-processed", "mean-inference-ms", "Default: \"auto\""})
+    EXPECT_THAT(out, HasSubstr(s));
+  EXPECT_EQ(run("gst-launch-1.0 -q videotestsrc num-buffers=3 ! video/x-raw,width=64,height=48 ! videoconvert ! "
+                "cyclegan model=" + model("B.pt") + " ! videoconvert ! fakesink"), 0);
+  EXPECT_NE(run("gst-launch-1.0 -q videotestsrc num-buffers=3 ! videoconvert ! cyclegan model=/nonexistent.pt ! "
+                "fakesink"), 0);
+}
+
+}  // namespace
+}  // namespace cg
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  gst_init(&argc, &argv);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,170 @@
+// The networks against the official definitions: names, counts, shapes, init, and the fast
+// formulations against the official layers.
+#include "model/fast-ops.h"
+#include "model/networks.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace cg {
+namespace {
+
+std::vector<std::string> names(const torch::nn::Module& m) {
+  std::vector<std::string> r;
+  for (const auto& p : m.named_parameters()) r.push_back(p.key());
+  return r;
+}
+
+TEST(Networks, Resnet9BlocksMatchesOfficialParameters) {
+  ResnetGenerator g;
+  EXPECT_EQ(count_parameters(*g), 11378179);
+  const auto n = names(*g);
+  ASSERT_EQ(n.size(), 48u);
+  EXPECT_EQ(n.front(), "model.1.weight");
+  EXPECT_EQ(n[4], "model.7.weight");
+  EXPECT_EQ(n[6], "model.10.conv_block.1.weight");
+  EXPECT_EQ(n[9], "model.10.conv_block.5.bias");
+  EXPECT_EQ(n[41], "model.18.conv_block.5.bias");
+  EXPECT_EQ(n[42], "model.19.weight");
+  EXPECT_EQ(n[44], "model.22.weight");
+  EXPECT_EQ(n.back(), "model.26.bias");
+  EXPECT_EQ(g->named_parameters()["model.19.weight"].sizes(), torch::IntArrayRef({256, 128, 3, 3}));
+  EXPECT_TRUE(g->named_buffers().is_empty());  // InstanceNorm keeps no running statistics
+}
+
+TEST(Networks, Resnet6BlocksMatchesOfficialParameters) {
+  GeneratorOptions o;
+  o.n_blocks = 6;
+  ResnetGenerator g(o);
+  // 9 blocks minus 3 blocks of 2 x (256*256*9 + 256).
+  EXPECT_EQ(count_parameters(*g), 11378179 - 3 * 2 * (256 * 256 * 9 + 256));
+  const auto n = names(*g);
+  ASSERT_EQ(n.size(), 36u);
+  EXPECT_EQ(n[30], "model.16.weight");
+  EXPECT_EQ(n[32], "model.19.weight");
+  EXPECT_EQ(n.back(), "model.23.bias");
+}
+
+TEST(Networks, DropoutShiftsSecondBlockConv) {
+  GeneratorOptions o;
+  o.n_blocks = 1;
+  o.use_dropout = true;
+  ResnetGenerator g(o);
+  auto params = g->named_parameters();
+  EXPECT_TRUE(params.contains("model.10.conv_block.6.weight"));
+  EXPECT_FALSE(params.contains("model.10.conv_block.5.weight"));
+}
+
+TEST(Networks, BasicDiscriminatorMatchesOfficial) {
+  NLayerDiscriminator d;
+  EXPECT_EQ(count_parameters(*d), 2764737);
+  const auto n = names(*d);
+  const std::vector<std::string> expected = {"model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias",
+                                             "model.5.weight", "model.5.bias", "model.8.weight", "model.8.bias",
+                                             "model.11.weight", "model.11.bias"};
+  EXPECT_EQ(n, expected);
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(d->forward(torch::randn({1, 3, 256, 256})).sizes(), torch::IntArrayRef({1, 1, 30, 30}));
+}
+
+TEST(Networks, DiscriminatorGeneralLayers) {
+  DiscriminatorOptions o;
+  o.n_layers = 5;
+  o.ndf = 8;
+  NLayerDiscriminator d(o);
+  // Channels 8, 16, 32, 64, then capped at 8 x ndf; five stride-2 convs then two stride-1:
+  // 128 -> 4 -> 3 -> 2.
+  EXPECT_EQ(d->named_parameters()["model.14.weight"].sizes(), torch::IntArrayRef({64, 64, 4, 4}));
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(d->forward(torch::randn({2, 3, 128, 128})).sizes(), torch::IntArrayRef({2, 1, 2, 2}));
+}
+
+TEST(Networks, GeneratorShapesNonSquare) {
+  GeneratorOptions o;
+  o.ngf = 8;
+  o.n_blocks = 2;
+  ResnetGenerator g(o);
+  torch::NoGradGuard no_grad;
+  for (auto [h, w] : {std::pair{8, 8}, std::pair{200, 320}, std::pair{36, 12}}) {
+    auto y = g->forward(torch::rand({2, 3, h, w}) * 2 - 1);
+    EXPECT_EQ(y.sizes(), torch::IntArrayRef({2, 3, h, w}));
+    EXPECT_LE(y.abs().max().item<float>(), 1.0f);
+  }
+}
+
+TEST(Networks, InitStatisticsAreOfficial) {
+  torch::manual_seed(7);
+  ResnetGenerator g;
+  init_weights(*g, 0.02);
+  for (const auto& p : g->named_parameters()) {
+    if (p.key().find("bias") != std::string::npos) {
+      EXPECT_EQ(p.value().abs().max().item<float>(), 0.0f) << p.key();
+    } else if (p.value().numel() > 10000) {
+      EXPECT_NEAR(p.value().mean().item<double>(), 0.0, 1e-3) << p.key();
+      EXPECT_NEAR(p.value().std().item<double>(), 0.02, 1e-3) << p.key();
+    }
+  }
+}
+
+TEST(FastOps, SubpixelEqualsConvTranspose) {
+  torch::manual_seed(3);
+  auto ct = torch::nn::ConvTranspose2d(
+      torch::nn::ConvTranspose2dOptions(6, 5, 3).stride(2).padding(1).output_padding(1));
+  auto x = torch::randn({2, 6, 7, 9});
+  torch::NoGradGuard no_grad;
+  auto ref = ct->forward(x);
+  auto fast = subpixel_upsample(x, subpixel_weight(ct->weight), subpixel_bias(ct->bias));
+  ASSERT_EQ(fast.sizes(), ref.sizes());
+  EXPECT_LT((fast - ref).abs().max().item<double>(), 1e-5);
+}
+
+TEST(FastOps, SubpixelWeightIsDifferentiable) {
+  auto w = torch::randn({4, 3, 3, 3}, torch::requires_grad());
+  subpixel_weight(w).sum().backward();
+  // Each kernel row (and column) serves exactly one (phase, tap) pair, so every weight appears
+  // exactly once in the sub-pixel kernel and its gradient under sum() is 1.
+  auto g = w.grad();
+  EXPECT_EQ(g.sizes(), w.sizes());
+  EXPECT_EQ(g.min().item<float>(), 1.0f);
+  EXPECT_EQ(g.max().item<float>(), 1.0f);
+}
+
+TEST(FastOps, GroupNormEqualsInstanceNorm) {
+  auto x = torch::randn({2, 16, 11, 13}) * 3 + 1;
+  auto in = torch::nn::InstanceNorm2d(torch::nn::InstanceNorm2dOptions(16));
+  EXPECT_LT((instance_norm(x) - in->forward(x)).abs().max().item<double>(), 1e-5);
+}
+
+TEST(Networks, FastForwardEqualsOfficialLayers) {
+  torch::manual_seed(11);
+  GeneratorOptions o;
+  o.ngf = 16;
+  o.n_blocks = 3;
+  ResnetGenerator g(o);
+  init_weights(*g);
+  torch::NoGradGuard no_grad;
+  for (auto& p : g->parameters()) p.add_(torch::randn_like(p) * 0.01);
+  auto x = torch::rand({1, 3, 40, 24}) * 2 - 1;
+  EXPECT_LT((g->forward(x) - g->forward_reference(x)).abs().max().item<double>(), 1e-5);
+}
+
+TEST(Networks, FastForwardTrainsLikeOfficial) {
+  torch::manual_seed(5);
+  GeneratorOptions o;
+  o.ngf = 8;
+  o.n_blocks = 1;
+  ResnetGenerator a(o), b(o);
+  init_weights(*a);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < a->parameters().size(); ++i) b->parameters()[i].copy_(a->parameters()[i]);
+  }
+  auto x = torch::rand({1, 3, 16, 16});
+  a->forward(x).square().sum().backward();
+  b->forward_reference(x).square().sum().backward();
+  for (size_t i = 0; i < a->parameters().size(); ++i)
+    EXPECT_LT((a->parameters()[i].grad() - b->parameters()[i].grad()).abs().max().item<double>(), 1e-4) << i;
+}
+
+}  // namespace
+}  // namespace cg

@@ -1,0 +1,84 @@
+#include "trainer/cli/export-command.h"
+
+#include "model/model-file.h"
+#include "model/official-import.h"
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+namespace cg {
+
+namespace {
+
+struct ExportOptions {
+  std::string from;
+  std::string to;
+  std::string direction = "AtoB";
+  int64_t crop_size = 256;
+};
+
+// A G.pt given as --from keeps its weights and gets the metadata options that were given.
+void run_reexport(const ExportOptions& opt, const CLI::App& cmd) {
+  auto meta = load_generator(opt.from).metadata;
+  if (cmd.count("--direction")) meta.direction = opt.direction;
+  if (cmd.count("--crop-size")) meta.crop_size = opt.crop_size;
+  save_with_metadata(opt.from, meta, opt.to);
+  std::cout << "wrote " << opt.to << ": " << meta.architecture << ", ngf " << meta.ngf << ", " << meta.direction
+            << ", crop " << meta.crop_size << "\n";
+}
+
+bool is_torchscript(const std::string& path) {
+  try {
+    load_generator(path);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+void run_export(const ExportOptions& opt) {
+  auto g = import_official_generator(opt.from);
+  auto meta = ModelMetadata::for_generator(g->options());
+  meta.direction = opt.direction;
+  meta.crop_size = opt.crop_size;
+  meta.source = "official state_dict " + std::filesystem::path(opt.from).filename().string();
+  save_generator(g, meta, opt.to);
+  std::cout << "wrote " << opt.to << ": " << meta.architecture << ", ngf " << meta.ngf << ", "
+            << count_parameters(*g) << " parameters, " << meta.direction << "\n";
+}
+
+}  // namespace
+
+void add_export_command(CLI::App& app) {
+  auto opt = std::make_shared<ExportOptions>();
+  auto* cmd = app.add_subcommand("export",
+                                  "Convert an official generator state_dict (.pth) into a G.pt model file, or copy a "
+                                  "G.pt with corrected --direction/--crop-size metadata");
+  cmd->add_option("--from", opt->from, "official generator weights (e.g. latest_net_G_A.pth) or a G.pt")->required();
+  cmd->add_option("--to", opt->to, "model file to write")->required();
+  cmd->add_option("--direction", opt->direction, "translation recorded in the metadata")
+      ->check(CLI::IsMember({"AtoB", "BtoA"}))->capture_default_str();
+  cmd->add_option("--crop-size,--crop_size", opt->crop_size, "training crop recorded in the metadata")
+      ->check(CLI::Range(8, 8192))->capture_default_str();
+  cmd->callback([opt, cmd] {
+    // A .pth is a pickle zip without TorchScript code; try the G.pt route only for TorchScript.
+    if (is_torchscript(opt->from))
+      run_reexport(*opt, *cmd);
+    else
+      run_export(*opt);
+  });
+}
+
+void add_info_command(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("info", "Print a G.pt model file's metadata after loading and checking it");
+  cmd->add_option("model", *path, "model file")->required();
+  cmd->callback([path] {
+    auto m = load_generator(*path);
+    std::cout << (m.has_metadata ? m.metadata.to_json() : std::string("(no metadata: a TorchScript generator from elsewhere)"))
+              << "\n";
+  });
+}
+
+}  // namespace cg

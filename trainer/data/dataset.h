@@ -1,0 +1,80 @@
+// The official "unaligned" dataset: DATAROOT/{phase}A and {phase}B, an epoch of max(|A|, |B|)
+// items in shuffled order, each A image paired with a B image drawn at random.
+#pragma once
+
+#include "trainer/data/preprocess.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace cg {
+
+struct DataOptions {
+  std::string dataroot;
+  std::string phase = "train";
+  bool swap_domains = false;  // --direction BtoA
+  PreprocessOptions preprocess;
+  int64_t max_dataset_size = INT64_MAX;
+  bool serial_batches = false;
+  int64_t batch_size = 1;
+};
+
+struct Batch {
+  at::Tensor A, B;  // N x 3 x H x W in [-1, 1]
+  std::vector<std::string> paths_A, paths_B;
+};
+
+// Counts of what went wrong while reading, for the user.
+struct DataProblems {
+  std::vector<std::string> skipped;  // unreadable or corrupt files, in the order found
+  int64_t upscaled = 0;              // images smaller than the crop, enlarged
+};
+
+class UnalignedDataset {
+ public:
+  // Lists both domains; throws Error for a missing dataroot or domain folder, or a domain
+  // without images.
+  explicit UnalignedDataset(const DataOptions& o);
+
+  int64_t size() const;  // items per epoch: max(|A|, |B|)
+  int64_t batches_per_epoch() const;
+  const std::vector<std::string>& files_A() const { return files_A_; }
+  const std::vector<std::string>& files_B() const { return files_B_; }
+  const DataOptions& options() const { return o_; }
+
+  // Batch `index` of `epoch`. Depends only on (seed, epoch, index) and the files, so any thread
+  // may build any batch in any order. Unreadable files are skipped (the next readable file in
+  // the domain takes their place) and counted; throws Error when a domain has none left.
+  Batch batch(uint64_t seed, int epoch, int64_t index) const;
+
+  // One image as training sees it, without randomness (no crop offset, no flip): for samples.
+  at::Tensor fixed_image(bool domain_B, int64_t i) const;
+
+  DataProblems problems() const;
+
+ private:
+  struct Item {
+    at::Tensor image;
+    std::string path;
+  };
+  Item load(bool domain_B, int64_t file_index, Rng& rng) const;
+  std::vector<int64_t> order(uint64_t seed, int epoch) const;
+
+  DataOptions o_;
+  std::vector<std::string> files_A_, files_B_;
+  mutable std::mutex mutex_;
+  mutable std::set<std::string> bad_;  // files already found unreadable
+  mutable std::vector<std::string> bad_order_;
+  mutable std::atomic<int64_t> upscaled_{0};
+  mutable std::vector<int64_t> order_cache_;
+  mutable int order_cache_epoch_ = -1;
+  mutable uint64_t order_cache_seed_ = 0;
+};
+
+}  // namespace cg

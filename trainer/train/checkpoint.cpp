@@ -1,0 +1,210 @@
+#include "trainer/train/checkpoint.h"
+
+#include "model/model-file.h"
+#include "model/torch-error.h"
+
+#include "common/atomic-file.h"
+#include "model/state-dict-reader.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/serialize.h>
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace cg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string meta_json(const TrainState& s, const TrainOptions& o, CycleGan& m) {
+  nlohmann::ordered_json j;
+  j["format"] = "cg-trainer checkpoint";
+  j["version"] = kCheckpointVersion;
+  j["epoch"] = s.epoch;
+  j["epoch_iter"] = s.epoch_iter;
+  j["total_iters"] = s.total_iters;
+  j["seed"] = std::to_string(s.seed);  // as text: JSON numbers lose 64-bit precision elsewhere
+  j["elapsed_s"] = s.elapsed_s;
+  j["options"] = o.to_map();
+  j["pool_A"] = {{"count", m.pool_A.images().size()}, {"rng", m.pool_A.rng_state()}};
+  j["pool_B"] = {{"count", m.pool_B.images().size()}, {"rng", m.pool_B.rng_state()}};
+  return j.dump();
+}
+
+void write_pool(torch::serialize::OutputArchive& ar, const char* key, const ImagePool& pool) {
+  torch::serialize::OutputArchive sub;
+  for (size_t i = 0; i < pool.images().size(); ++i) sub.write(std::to_string(i), pool.images()[i].cpu());
+  ar.write(key, sub);
+}
+
+std::vector<at::Tensor> read_pool(torch::serialize::InputArchive& ar, const char* key, size_t count,
+                                  const torch::Device& d) {
+  torch::serialize::InputArchive sub;
+  ar.read(key, sub);
+  std::vector<at::Tensor> images;
+  for (size_t i = 0; i < count; ++i) {
+    at::Tensor t;
+    sub.read(std::to_string(i), t);
+    images.push_back(t.to(d));
+  }
+  return images;
+}
+
+// Test hook: simulates the process dying in the middle of writing a checkpoint (half the file in
+// the temporary file, no rename), to prove the previous checkpoint survives.
+void maybe_crash_midway(const std::string& target, const std::string& bytes) {
+  const char* v = std::getenv("CG_TEST_CRASH_DURING_SAVE");
+  if (!v || std::string(v) != "1") return;
+  std::ofstream(temporary_path(target), std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  std::raise(SIGKILL);
+}
+
+CheckpointInfo parse_meta(const std::string& text, const std::string& path, nlohmann::json* out = nullptr) {
+  CheckpointInfo info;
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (j.value("format", "") != "cg-trainer checkpoint")
+      throw Error(ErrorKind::kCheckpoint, path + ": not a cg-trainer checkpoint");
+    info.version = j.at("version").get<int>();
+    if (info.version != kCheckpointVersion)
+      throw Error(ErrorKind::kCheckpoint, path + ": checkpoint version " + std::to_string(info.version) +
+                                              " is not supported (this build reads " +
+                                              std::to_string(kCheckpointVersion) + ")");
+    info.state.epoch = j.at("epoch").get<int>();
+    info.state.epoch_iter = j.at("epoch_iter").get<int64_t>();
+    info.state.total_iters = j.at("total_iters").get<int64_t>();
+    info.state.seed = std::stoull(j.at("seed").get<std::string>());
+    info.state.elapsed_s = j.at("elapsed_s").get<double>();
+    info.options = j.at("options").get<std::map<std::string, std::string>>();
+    if (out) *out = j;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kCheckpoint, path + ": damaged checkpoint metadata (" + e.what() + ")");
+  } catch (const std::logic_error& e) {
+    throw Error(ErrorKind::kCheckpoint, path + ": damaged checkpoint metadata (" + e.what() + ")");
+  }
+  return info;
+}
+
+void open_archive(torch::serialize::InputArchive& ar, const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ErrorKind::kCheckpoint, path + ": no such checkpoint");
+  try {
+    ar.load_from(path);
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    if (why.size() > 200) why = why.substr(0, 200) + "...";
+    throw Error(ErrorKind::kCheckpoint, path + ": unreadable checkpoint (" + why + ")");
+  }
+}
+
+std::string read_meta_text(torch::serialize::InputArchive& ar, const std::string& path) {
+  c10::IValue v;
+  if (!ar.try_read("meta", v) || !v.isString())
+    throw Error(ErrorKind::kCheckpoint, path + ": not a cg-trainer checkpoint (no metadata)");
+  return v.toStringRef();
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& state, const TrainOptions& options) {
+  // Serialised to memory and written with checked writes: LibTorch's own save-to-file
+  // terminates the process when the disk fills up (its zip writer throws from a destructor).
+  std::string bytes;
+  try {
+    torch::serialize::OutputArchive ar;
+    ar.write("meta", c10::IValue(meta_json(state, options, m)));
+    const std::pair<const char*, torch::nn::Module*> nets[] = {
+        {"G_A", m.G_A.get()}, {"G_B", m.G_B.get()}, {"D_A", m.D_A.get()}, {"D_B", m.D_B.get()}};
+    for (const auto& [name, net] : nets) {
+      torch::serialize::OutputArchive sub;
+      net->save(sub);
+      ar.write(name, sub);
+    }
+    for (const auto& [name, opt] :
+         {std::pair<const char*, torch::optim::Optimizer*>{"optimizer_G", m.optimizer_G.get()},
+          {"optimizer_D", m.optimizer_D.get()}}) {
+      torch::serialize::OutputArchive sub;
+      opt->save(sub);
+      ar.write(name, sub);
+    }
+    write_pool(ar, "pool_A", m.pool_A);
+    write_pool(ar, "pool_B", m.pool_B);
+    {
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      ar.write("torch_cpu_rng", gen.get_state());
+    }
+    ar.save_to([&bytes](const void* data, size_t size) {
+      bytes.append(static_cast<const char*>(data), size);
+      return size;
+    });
+  } catch (const c10::Error& e) {
+    throw Error(ErrorKind::kCheckpoint,
+                path + ": cannot serialise the checkpoint (" + e.what_without_backtrace() + ")");
+  }
+  maybe_crash_midway(path, bytes);
+  write_file_atomically(path, bytes);
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  torch::serialize::InputArchive ar;
+  open_archive(ar, path);
+  return parse_meta(read_meta_text(ar, path), path);
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, CycleGan& m) {
+  torch::serialize::InputArchive ar;
+  open_archive(ar, path);
+  nlohmann::json j;
+  auto info = parse_meta(read_meta_text(ar, path), path, &j);
+  try {
+    const std::pair<const char*, torch::nn::Module*> nets[] = {
+        {"G_A", m.G_A.get()}, {"G_B", m.G_B.get()}, {"D_A", m.D_A.get()}, {"D_B", m.D_B.get()}};
+    for (const auto& [name, net] : nets) {
+      torch::serialize::InputArchive sub;
+      ar.read(name, sub);
+      net->load(sub);
+      net->to(m.device);
+    }
+    for (const auto& [name, opt] :
+         {std::pair<const char*, torch::optim::Optimizer*>{"optimizer_G", m.optimizer_G.get()},
+          {"optimizer_D", m.optimizer_D.get()}}) {
+      torch::serialize::InputArchive sub;
+      ar.read(name, sub);
+      opt->load(sub);
+    }
+    // Optimizer state is read to the CPU; the step must find it beside the parameters.
+    for (auto* opt : {m.optimizer_G.get(), m.optimizer_D.get()}) {
+      for (auto& kv : opt->state()) {
+        auto& s = static_cast<torch::optim::AdamParamState&>(*kv.second);
+        s.exp_avg(s.exp_avg().to(m.device));
+        s.exp_avg_sq(s.exp_avg_sq().to(m.device));
+        if (s.max_exp_avg_sq().defined()) s.max_exp_avg_sq(s.max_exp_avg_sq().to(m.device));
+      }
+    }
+    m.pool_A.restore(read_pool(ar, "pool_A", j.at("pool_A").at("count").get<size_t>(), m.device),
+                     j.at("pool_A").at("rng").get<std::string>());
+    m.pool_B.restore(read_pool(ar, "pool_B", j.at("pool_B").at("count").get<size_t>(), m.device),
+                     j.at("pool_B").at("rng").get<std::string>());
+    at::Tensor rng;
+    ar.read("torch_cpu_rng", rng);
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  } catch (const c10::Error& e) {
+    throw Error(ErrorKind::kCheckpoint,
+                path + ": does not match the networks built from its options (" + short_reason(e) + ")");
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kCheckpoint, path + ": damaged checkpoint (" + std::string(e.what()) + ")");
+  }
+  return info;
+}
+
+}  // namespace cg

@@ -1,0 +1,45 @@
+// Checkpoints that resume exactly: the four networks, both optimizers' state, the training
+// position, both image pools, the random generators and the options, in one file.
+#pragma once
+
+#include "common/error.h"
+#include "trainer/train/cycle-gan.h"
+#include "trainer/train/options.h"
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+namespace cg {
+
+constexpr int kCheckpointVersion = 1;
+
+// Where training stands. `epoch` is the absolute epoch being trained and `epoch_iter` the
+// number of its batches already done, so a resume starts at batch `epoch_iter` of `epoch`.
+struct TrainState {
+  int epoch = 1;
+  int64_t epoch_iter = 0;
+  int64_t total_iters = 0;
+  uint64_t seed = 0;
+  double elapsed_s = 0;  // training time before this run
+};
+
+struct CheckpointInfo {
+  TrainState state;
+  std::map<std::string, std::string> options;  // as TrainOptions::to_map
+  int version = 0;
+};
+
+// Writes `path` atomically: to a temporary file beside it, flushed to disk, then renamed over it;
+// any failure leaves `path` as it was and throws Error naming the file and the reason.
+void save_checkpoint(const std::string& path, CycleGan& model, const TrainState& state, const TrainOptions& options);
+
+// Reads the options and position only (cheap: no networks are built).
+CheckpointInfo read_checkpoint_info(const std::string& path);
+
+// Loads everything into `model`, which must have been built with the checkpoint's options, and
+// restores LibTorch's CPU generator. Throws Error.
+CheckpointInfo load_checkpoint(const std::string& path, CycleGan& model);
+
+}  // namespace cg

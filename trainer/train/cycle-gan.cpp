@@ -1,0 +1,192 @@
+#include "trainer/train/cycle-gan.h"
+
+#include <torch/torch.h>
+
+namespace cg {
+
+namespace {
+
+void set_requires_grad(torch::nn::Module& net, bool on) {
+  for (auto& p : net.parameters()) p.set_requires_grad(on);
+}
+
+std::vector<torch::Tensor> params_of(torch::nn::Module& a, torch::nn::Module& b) {
+  auto p = a.parameters();
+  auto q = b.parameters();
+  p.insert(p.end(), q.begin(), q.end());
+  return p;
+}
+
+// The official init_weights: conv weights by `type`, biases zero.
+void initialise(torch::nn::Module& net, const std::string& type, double gain) {
+  if (type == "normal") {
+    init_weights(net, gain);
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& m : net.modules(/*include_self=*/true)) {
+    torch::Tensor w, b;
+    if (auto* c = m->as<torch::nn::Conv2dImpl>()) {
+      w = c->weight;
+      b = c->bias;
+    } else if (auto* t = m->as<torch::nn::ConvTranspose2dImpl>()) {
+      w = t->weight;
+      b = t->bias;
+    } else {
+      continue;
+    }
+    if (type == "xavier") {
+      torch::nn::init::xavier_normal_(w, gain);
+    } else if (type == "kaiming") {
+      torch::nn::init::kaiming_normal_(w, 0.0, torch::kFanIn);
+    } else if (type == "orthogonal") {
+      torch::nn::init::orthogonal_(w, gain);
+    } else {
+      throw Error(ErrorKind::kUsage,
+                  "--init-type " + type + " is not supported (normal, xavier, kaiming or orthogonal)");
+    }
+    if (b.defined()) b.zero_();
+  }
+}
+
+}  // namespace
+
+CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t seed)
+    : pool_A(o.pool_size, derive_seed(seed, 101)),
+      pool_B(o.pool_size, derive_seed(seed, 102)),
+      device(dev),
+      o_(o),
+      mode_(gan_mode_from(o.gan_mode)) {
+  GeneratorOptions go;
+  go.ngf = o.ngf;
+  go.n_blocks = o.n_blocks();
+  DiscriminatorOptions dopt;
+  dopt.ndf = o.ndf;
+  dopt.n_layers = o.netD == "basic" ? 3 : o.n_layers_D;
+  // The official creation order: G_A, G_B, D_A, D_B, each initialised as it is made.
+  G_A = ResnetGenerator(go);
+  initialise(*G_A, o.init_type, o.init_gain);
+  G_B = ResnetGenerator(go);
+  initialise(*G_B, o.init_type, o.init_gain);
+  D_A = NLayerDiscriminator(dopt);
+  initialise(*D_A, o.init_type, o.init_gain);
+  D_B = NLayerDiscriminator(dopt);
+  initialise(*D_B, o.init_type, o.init_gain);
+  for (torch::nn::Module* m :
+       {static_cast<torch::nn::Module*>(G_A.get()), static_cast<torch::nn::Module*>(G_B.get()),
+        static_cast<torch::nn::Module*>(D_A.get()), static_cast<torch::nn::Module*>(D_B.get())}) {
+    m->to(device);
+    m->train();
+  }
+  auto adam = [&](std::vector<torch::Tensor> p) {
+    return std::make_unique<torch::optim::Adam>(std::move(p), torch::optim::AdamOptions(o.lr).betas({o.beta1, 0.999}));
+  };
+  optimizer_G = adam(params_of(*G_A, *G_B));
+  optimizer_D = adam(params_of(*D_A, *D_B));
+}
+
+void CycleGan::set_lr(double lr) {
+  for (auto* opt : {optimizer_G.get(), optimizer_D.get()})
+    for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+}
+
+double CycleGan::lr() const {
+  return static_cast<const torch::optim::AdamOptions&>(optimizer_G->param_groups()[0].options()).lr();
+}
+
+// The tensors of one step, kept for its whole length as the official model keeps them.
+struct CycleGan::StepTensors {
+  at::Tensor real_A, real_B;
+  at::Tensor fake_B, fake_A, same_B, same_A, rec_A, rec_B;  // same_B = G_A(B), same_A = G_B(A)
+  at::Tensor d_A, g_A, c_A, idt_A, d_B, g_B, c_B, idt_B;    // losses, in the official order
+
+  Losses losses() const {
+    auto value = [](const at::Tensor& t) { return t.defined() ? t.item<double>() : 0.0; };
+    Losses L;
+    L.values = {value(d_A), value(g_A), value(c_A), value(idt_A), value(d_B), value(g_B), value(c_B), value(idt_B)};
+    return L;
+  }
+};
+
+Losses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
+  StepTensors t;
+  t.real_A = A_in.to(device);
+  t.real_B = B_in.to(device);
+  forward(t);
+  update_generators(t);
+  update_discriminators(t);
+  return t.losses();
+}
+
+// Both cycles, with the identity mappings. Each generator's two independent passes (G_A on A and
+// on B, G_B on B and on A) run as one batch: InstanceNorm works per image, so the results are
+// those of separate passes, and larger batches use the cores better.
+void CycleGan::forward(StepTensors& t) {
+  const bool identity = o_.lambda_identity > 0;
+  const int64_t n = t.real_A.size(0);
+  if (identity && t.real_A.sizes() == t.real_B.sizes()) {
+    auto ga = G_A->forward_training(torch::cat({t.real_A, t.real_B}));
+    auto gb = G_B->forward_training(torch::cat({t.real_B, t.real_A}));
+    t.fake_B = ga.narrow(0, 0, n);
+    t.same_B = ga.narrow(0, n, n);
+    t.fake_A = gb.narrow(0, 0, t.real_B.size(0));
+    t.same_A = gb.narrow(0, t.real_B.size(0), n);
+  } else {
+    t.fake_B = G_A->forward_training(t.real_A);
+    t.fake_A = G_B->forward_training(t.real_B);
+    if (identity) {
+      t.same_B = G_A->forward_training(t.real_B);
+      t.same_A = G_B->forward_training(t.real_A);
+    }
+  }
+  t.rec_A = G_B->forward_training(t.fake_B);
+  t.rec_B = G_A->forward_training(t.fake_A);
+}
+
+// With the discriminators frozen so their weights collect no gradient.
+void CycleGan::update_generators(StepTensors& t) {
+  set_requires_grad(*D_A, false);
+  set_requires_grad(*D_B, false);
+  optimizer_G->zero_grad();
+  auto loss_G = torch::zeros({}, t.real_A.options());
+  if (o_.lambda_identity > 0) {
+    t.idt_A = identity_loss(t.same_B, t.real_B, o_.lambda_B, o_.lambda_identity);
+    t.idt_B = identity_loss(t.same_A, t.real_A, o_.lambda_A, o_.lambda_identity);
+    loss_G = loss_G + t.idt_A + t.idt_B;
+  }
+  t.g_A = gan_loss(D_A->forward(t.fake_B), true, mode_);
+  t.g_B = gan_loss(D_B->forward(t.fake_A), true, mode_);
+  t.c_A = cycle_loss(t.rec_A, t.real_A, o_.lambda_A);
+  t.c_B = cycle_loss(t.rec_B, t.real_B, o_.lambda_B);
+  loss_G = loss_G + t.g_A + t.g_B + t.c_A + t.c_B;
+  loss_G.backward();
+  optimizer_G->step();
+}
+
+// On the pools' mix of new and older fakes.
+void CycleGan::update_discriminators(StepTensors& t) {
+  set_requires_grad(*D_A, true);
+  set_requires_grad(*D_B, true);
+  optimizer_D->zero_grad();
+  auto pooled_B = pool_B.query(t.fake_B.detach());
+  t.d_A = discriminator_loss(D_A->forward(t.real_B), D_A->forward(pooled_B), mode_);
+  t.d_A.backward();
+  auto pooled_A = pool_A.query(t.fake_A.detach());
+  t.d_B = discriminator_loss(D_B->forward(t.real_A), D_B->forward(pooled_A), mode_);
+  t.d_B.backward();
+  optimizer_D->step();
+}
+
+Visuals CycleGan::translate(const at::Tensor& A_in, const at::Tensor& B_in) {
+  torch::NoGradGuard no_grad;
+  Visuals v;
+  v.real_A = A_in.to(device);
+  v.real_B = B_in.to(device);
+  v.fake_B = G_A->forward(v.real_A);
+  v.rec_A = G_B->forward(v.fake_B);
+  v.fake_A = G_B->forward(v.real_B);
+  v.rec_B = G_A->forward(v.fake_A);
+  return v;
+}
+
+}  // namespace cg

@@ -1,0 +1,60 @@
+// The cycle_gan model: two generators, two discriminators, their optimizers and image pools,
+// and one training iteration in the official order.
+#pragma once
+
+#include "model/networks.h"
+#include "trainer/data/image-pool.h"
+#include "trainer/train/losses.h"
+#include "trainer/train/options.h"
+
+#include <torch/optim/adam.h>
+
+#include <array>
+#include <memory>
+
+namespace cg {
+
+// The official loss names, in the official order.
+struct Losses {
+  static constexpr std::array<const char*, 8> kNames = {"D_A", "G_A", "cycle_A", "idt_A",
+                                                        "D_B", "G_B", "cycle_B", "idt_B"};
+  std::array<double, 8> values{};
+};
+
+struct Visuals {
+  at::Tensor real_A, fake_B, rec_A, real_B, fake_A, rec_B;
+};
+
+class CycleGan {
+ public:
+  // Builds and initialises the networks (init_weights draws from LibTorch's generator, which the
+  // caller seeds) and the optimizers; pools are seeded from `seed`.
+  CycleGan(const TrainOptions& o, const torch::Device& device, uint64_t seed);
+
+  // One iteration: generators (discriminators frozen), then discriminators.
+  Losses step(const at::Tensor& real_A, const at::Tensor& real_B);
+
+  // G_A(A), G_B(G_A(A)), G_B(B), G_A(G_B(B)) without gradients.
+  Visuals translate(const at::Tensor& real_A, const at::Tensor& real_B);
+
+  void set_lr(double lr);
+  double lr() const;
+
+  ResnetGenerator G_A{nullptr}, G_B{nullptr};
+  NLayerDiscriminator D_A{nullptr}, D_B{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_G, optimizer_D;
+  ImagePool pool_A, pool_B;  // pool_A holds fakes of domain A (for D_B), pool_B fakes of B (for D_A)
+  torch::Device device;
+
+ private:
+  // One step in the official order: forward, then backward_G, then backward_D_A and _B.
+  struct StepTensors;
+  void forward(StepTensors& t);
+  void update_generators(StepTensors& t);
+  void update_discriminators(StepTensors& t);
+
+  TrainOptions o_;
+  GanMode mode_;
+};
+
+}  // namespace cg

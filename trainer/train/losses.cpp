@@ -1,0 +1,33 @@
+#include "trainer/train/losses.h"
+
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+
+namespace cg {
+
+GanMode gan_mode_from(const std::string& name) {
+  if (name == "lsgan") return GanMode::lsgan;
+  if (name == "vanilla") return GanMode::vanilla;
+  throw std::invalid_argument("gan mode " + name + " is not supported (lsgan or vanilla)");
+}
+
+at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode mode) {
+  const at::Tensor target = target_is_real ? at::ones_like(prediction) : at::zeros_like(prediction);
+  if (mode == GanMode::lsgan) return at::mse_loss(prediction, target);
+  return at::binary_cross_entropy_with_logits(prediction, target);
+}
+
+at::Tensor cycle_loss(const at::Tensor& reconstructed, const at::Tensor& real, double lambda) {
+  return at::l1_loss(reconstructed, real) * lambda;
+}
+
+at::Tensor identity_loss(const at::Tensor& same, const at::Tensor& real, double lambda, double lambda_identity) {
+  return at::l1_loss(same, real) * (lambda * lambda_identity);
+}
+
+at::Tensor discriminator_loss(const at::Tensor& prediction_real, const at::Tensor& prediction_fake, GanMode mode) {
+  return (gan_loss(prediction_real, true, mode) + gan_loss(prediction_fake, false, mode)) * 0.5;
+}
+
+}  // namespace cg

@@ -1,0 +1,275 @@
+#include "trainer/train/options.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+namespace cg {
+
+namespace {
+
+std::string kebab(std::string s) {
+  for (auto& c : s)
+    if (c == '_') c = '-';
+  return s;
+}
+
+// The shortest text that reads back as exactly `v` (so checkpoint options compare exactly and
+// train_opt.txt shows 0.0002, not 0.00020000000000000001).
+std::string format_double(double v) {
+  for (int precision = 6; precision < 17; ++precision) {
+    std::ostringstream s;
+    s << std::setprecision(precision) << v;
+    if (std::stod(s.str()) == v) return s.str();
+  }
+  std::ostringstream s;
+  s << std::setprecision(17) << v;
+  return s.str();
+}
+
+// One row per option: how to read, write and register it. Keeping every option in a single
+// table means train_opt.txt, the checkpoint and the command line can never disagree on names.
+struct OptionRow {
+  const char* key;
+  const char* help;
+  std::function<std::string(const TrainOptions&)> get;
+  std::function<void(TrainOptions&, const std::string&)> set;
+  std::function<CLI::Option*(CLI::App&, TrainOptions&, const std::string&)> add;
+};
+
+template <typename T>
+OptionRow row(const char* key, T TrainOptions::*member, const char* help) {
+  OptionRow r;
+  r.key = key;
+  r.help = help;
+  r.get = [member](const TrainOptions& o) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      return o.*member;
+    } else if constexpr (std::is_same_v<T, bool>) {
+      return std::string(o.*member ? "true" : "false");
+    } else if constexpr (std::is_same_v<T, double>) {
+      return format_double(o.*member);
+    } else {
+      if (o.*member == std::numeric_limits<T>::max()) return std::string("inf");
+      return std::to_string(o.*member);
+    }
+  };
+  r.set = [member, key](TrainOptions& o, const std::string& v) {
+    try {
+      if constexpr (std::is_same_v<T, std::string>) {
+        o.*member = v;
+      } else if constexpr (std::is_same_v<T, bool>) {
+        if (v != "true" && v != "false") throw std::invalid_argument(v);
+        o.*member = v == "true";
+      } else if constexpr (std::is_same_v<T, double>) {
+        o.*member = std::stod(v);
+      } else {
+        o.*member = v == "inf" ? std::numeric_limits<T>::max() : static_cast<T>(std::stoll(v));
+      }
+    } catch (const std::exception&) {
+      throw Error(ErrorKind::kUsage, std::string("option ") + key + ": bad value '" + v + "'");
+    }
+  };
+  r.add = [member](CLI::App& app, TrainOptions& o, const std::string& names) -> CLI::Option* {
+    if constexpr (std::is_same_v<T, bool>) {
+      return app.add_flag(names, o.*member);
+    } else {
+      // The last occurrence wins, as with argparse, so scripts can append overrides.
+      return app.add_option(names, o.*member)->capture_default_str()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  };
+  return r;
+}
+
+const std::vector<OptionRow>& table() {
+  using O = TrainOptions;
+  static const std::vector<OptionRow> rows = {
+      row("dataroot", &O::dataroot, "dataset folder with trainA, trainB (and testA, testB)"),
+      row("name", &O::name, "experiment name: checkpoints and logs go to CHECKPOINTS_DIR/NAME"),
+      row("checkpoints_dir", &O::checkpoints_dir, "where experiments are saved"),
+      row("direction", &O::direction, "AtoB or BtoA (BtoA swaps the domains)"),
+      row("batch_size", &O::batch_size, "input batch size"),
+      row("load_size", &O::load_size, "scale images to this size"),
+      row("crop_size", &O::crop_size, "then crop to this size"),
+      row("preprocess", &O::preprocess, "resize_and_crop | crop | scale_width | scale_width_and_crop | none"),
+      row("no_flip", &O::no_flip, "do not flip images horizontally for augmentation"),
+      row("max_dataset_size", &O::max_dataset_size, "use at most this many images per domain, the first in sorted order (default: all)"),
+      row("serial_batches", &O::serial_batches, "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random"),
+      row("num_threads", &O::num_threads, "threads decoding and augmenting images"),
+      row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks)"),
+      row("netD", &O::netD, "discriminator: basic (70x70 PatchGAN) | n_layers"),
+      row("ngf", &O::ngf, "generator filters in the last conv layer"),
+      row("ndf", &O::ndf, "discriminator filters in the first conv layer"),
+      row("n_layers_D", &O::n_layers_D, "discriminator layers when netD is n_layers"),
+      row("norm", &O::norm, "normalisation: instance"),
+      row("init_type", &O::init_type, "weight initialisation: normal | xavier | kaiming | orthogonal"),
+      row("init_gain", &O::init_gain, "scale for normal, xavier and orthogonal"),
+      row("gan_mode", &O::gan_mode, "GAN objective: lsgan | vanilla"),
+      row("lambda_A", &O::lambda_A, "weight of the cycle loss A -> B -> A"),
+      row("lambda_B", &O::lambda_B, "weight of the cycle loss B -> A -> B"),
+      row("lambda_identity", &O::lambda_identity, "weight of the identity loss, relative to lambda_A/lambda_B"),
+      row("pool_size", &O::pool_size, "size of the buffers of generated images the discriminators see"),
+      row("lr", &O::lr, "initial Adam learning rate"),
+      row("beta1", &O::beta1, "Adam beta1 (beta2 is 0.999)"),
+      row("lr_policy", &O::lr_policy, "learning-rate policy: linear"),
+      row("n_epochs", &O::n_epochs, "epochs at the initial learning rate"),
+      row("n_epochs_decay", &O::n_epochs_decay, "epochs of linear decay to zero"),
+      row("epoch_count", &O::epoch_count, "number of the first epoch (the official way to resume a schedule)"),
+      row("save_latest_freq", &O::save_latest_freq, "save the latest checkpoint every this many iterations"),
+      row("save_epoch_freq", &O::save_epoch_freq, "keep a checkpoint snapshot every this many epochs"),
+      row("print_freq", &O::print_freq, "log losses every this many iterations"),
+      row("display_freq", &O::display_freq, "refresh the sample images every this many iterations"),
+      row("continue_train", &O::continue_train, "resume exactly from the latest checkpoint"),
+      row("seed", &O::seed, "random seed; -1 draws one (recorded in the checkpoint)"),
+      row("device", &O::device, "cpu | cuda | cuda:N | auto"),
+      row("threads", &O::threads, "compute threads (0: LibTorch's default)"),
+      row("max_iters", &O::max_iters, "stop after this many iterations in total, saving latest (0: no limit)"),
+  };
+  return rows;
+}
+
+const OptionRow& find_row(const std::string& key) {
+  for (const auto& r : table())
+    if (r.key == key) return r;
+  throw Error(ErrorKind::kUsage, "unknown option " + key);
+}
+
+}  // namespace
+
+int TrainOptions::n_blocks() const {
+  // The official names are resnet_9blocks and resnet_6blocks; any resnet_Nblocks is accepted
+  // (small ones make quick experiments and tests).
+  const std::string pre = "resnet_", post = "blocks";
+  if (netG.size() > pre.size() + post.size() && netG.compare(0, pre.size(), pre) == 0 &&
+      netG.compare(netG.size() - post.size(), post.size(), post) == 0) {
+    const std::string digits = netG.substr(pre.size(), netG.size() - pre.size() - post.size());
+    if (digits.size() <= 2 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::stoi(digits);
+  }
+  throw Error(ErrorKind::kUsage, "--netG " + netG + " is not supported (resnet_9blocks, resnet_6blocks or another resnet_Nblocks)");
+}
+
+std::string TrainOptions::experiment_dir() const {
+  return (std::filesystem::path(checkpoints_dir) / name).string();
+}
+
+void TrainOptions::validate() const {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw Error(ErrorKind::kUsage, what);
+  };
+  need(!dataroot.empty(), "--dataroot is required");
+  n_blocks();
+  need(netD == "basic" || netD == "n_layers", "--netD " + netD + " is not supported (basic or n_layers)");
+  need(norm == "instance", "--norm " + norm + " is not supported (the cycle_gan default, instance)");
+  need(init_type == "normal" || init_type == "xavier" || init_type == "kaiming" || init_type == "orthogonal",
+       "--init-type " + init_type + " is not supported (normal, xavier, kaiming or orthogonal)");
+  need(gan_mode == "lsgan" || gan_mode == "vanilla", "--gan-mode " + gan_mode + " is not supported (lsgan or vanilla)");
+  need(lr_policy == "linear", "--lr-policy " + lr_policy + " is not supported (the default, linear)");
+  need(direction == "AtoB" || direction == "BtoA", "--direction must be AtoB or BtoA, not " + direction);
+  need(preprocess == "resize_and_crop" || preprocess == "crop" || preprocess == "scale_width" ||
+           preprocess == "scale_width_and_crop" || preprocess == "none",
+       "--preprocess " + preprocess + " is not one of resize_and_crop, crop, scale_width, scale_width_and_crop, none");
+  need(batch_size >= 1, "--batch-size must be at least 1");
+  need(crop_size >= 16 && crop_size % 4 == 0, "--crop-size must be a multiple of 4 and at least 16");
+  need(load_size >= 8, "--load-size must be at least 8");
+  if (preprocess == "resize_and_crop" || preprocess == "scale_width_and_crop")
+    need(load_size >= crop_size, "--load-size (" + std::to_string(load_size) + ") must be at least --crop-size (" +
+                                     std::to_string(crop_size) + ") with --preprocess " + preprocess);
+  need(ngf >= 1 && ndf >= 1, "--ngf and --ndf must be positive");
+  need(n_layers_D >= 1 && n_layers_D <= 6, "--n-layers-D must be between 1 and 6");
+  need(max_dataset_size >= 1, "--max-dataset-size must be positive");
+  need(num_threads >= 1 && num_threads <= 64, "--num-threads must be between 1 and 64");
+  need(pool_size >= 0, "--pool-size must not be negative");
+  need(lambda_A >= 0 && lambda_B >= 0 && lambda_identity >= 0, "the lambdas must not be negative");
+  need(lr > 0 && beta1 >= 0 && beta1 < 1, "--lr must be positive and --beta1 in [0, 1)");
+  need(n_epochs >= 0 && n_epochs_decay >= 0 && n_epochs + n_epochs_decay >= 1, "--n-epochs + --n-epochs-decay must be at least 1");
+  need(epoch_count >= 1, "--epoch-count must be at least 1");
+  need(epoch_count <= last_epoch(), "--epoch-count " + std::to_string(epoch_count) + " is past the last epoch (" +
+                                        std::to_string(last_epoch()) + " = n_epochs + n_epochs_decay)");
+  need(save_latest_freq >= 1 && save_epoch_freq >= 1 && print_freq >= 1 && display_freq >= 1,
+       "the save, print and display frequencies must be positive");
+  need(seed >= -1, "--seed must be -1 (random) or non-negative");
+  need(threads >= 0, "--threads must not be negative");
+  need(max_iters >= 0, "--max-iters must not be negative");
+}
+
+std::map<std::string, std::string> TrainOptions::to_map() const {
+  std::map<std::string, std::string> m;
+  for (const auto& r : table()) m[r.key] = r.get(*this);
+  return m;
+}
+
+std::string TrainOptions::to_text() const {
+  const TrainOptions defaults;
+  std::ostringstream s;
+  s << "----------------- Options ---------------\n";
+  for (const auto& r : table()) {
+    const std::string v = r.get(*this), d = r.get(defaults);
+    s << std::setw(25) << std::right << r.key << ": " << std::setw(30) << std::left << v;
+    if (v != d) s << "\t[default: " << d << "]";
+    s << "\n";
+  }
+  s << "----------------- End -------------------\n";
+  return s.str();
+}
+
+void add_train_options(CLI::App& cmd, TrainOptions& opt) {
+  for (const auto& r : table()) {
+    const std::string snake = r.key, keb = kebab(snake);
+    std::string names = "--" + keb;
+    if (keb != snake) names += ",--" + snake;
+    r.add(cmd, opt, names)->description(r.help)->group("Options");
+  }
+  // Official options with a single possible value here: accepted so official commands run as
+  // they are, refused with a message when they ask for something else.
+  static std::string model = "cycle_gan", dataset_mode = "unaligned", phase = "train", gpu_ids;
+  static int64_t input_nc = 3, output_nc = 3;
+  static bool no_dropout = true, no_html = false;
+  static int64_t display_id = 1;
+  auto* g = &cmd;
+  g->add_option("--model", model, "only cycle_gan")->check(CLI::IsMember({"cycle_gan"}))->capture_default_str()->group("Accepted for compatibility");
+  g->add_option("--dataset-mode,--dataset_mode", dataset_mode, "only unaligned")->check(CLI::IsMember({"unaligned"}))->capture_default_str()->group("Accepted for compatibility");
+  g->add_option("--phase", phase, "only train")->check(CLI::IsMember({"train"}))->capture_default_str()->group("Accepted for compatibility");
+  g->add_option("--input-nc,--input_nc", input_nc, "only 3 (RGB)")->check(CLI::Range(3, 3))->capture_default_str()->group("Accepted for compatibility");
+  g->add_option("--output-nc,--output_nc", output_nc, "only 3 (RGB)")->check(CLI::Range(3, 3))->capture_default_str()->group("Accepted for compatibility");
+  g->add_flag("--no-dropout,--no_dropout", no_dropout, "always: cycle_gan trains without dropout")->group("Accepted for compatibility");
+  g->add_flag("--no-html,--no_html", no_html, "ignored: the HTML page costs nothing")->group("Accepted for compatibility");
+  g->add_option("--display-id,--display_id", display_id, "ignored: no visdom; see loss_log.csv and web/index.html")->group("Accepted for compatibility");
+  g->add_option("--gpu-ids,--gpu_ids", gpu_ids, "-1 means --device cpu, N means --device cuda:N (when --device is not given)")
+      ->group("Accepted for compatibility")
+      ->each([&opt, &cmd](const std::string& v) {
+        if (cmd.count("--device") > 0) return;
+        if (v == "-1") {
+          opt.device = "cpu";
+        } else {
+          const auto comma = v.find(',');
+          opt.device = "cuda:" + v.substr(0, comma);
+        }
+      });
+}
+
+bool is_fixed_by_checkpoint(const std::string& key) {
+  static const char* fixed[] = {"direction", "batch_size", "load_size", "crop_size", "preprocess",
+                                "no_flip", "max_dataset_size", "serial_batches", "netG", "netD", "ngf", "ndf",
+                                "n_layers_D", "norm", "init_type", "init_gain", "gan_mode", "lambda_A", "lambda_B",
+                                "lambda_identity", "pool_size", "lr", "beta1", "lr_policy", "seed"};
+  for (const char* f : fixed)
+    if (key == f) return true;
+  return false;
+}
+
+void set_option(TrainOptions& opt, const std::string& key, const std::string& value) {
+  find_row(key).set(opt, value);
+}
+
+std::map<std::string, bool> given_options(const CLI::App& cmd) {
+  std::map<std::string, bool> given;
+  for (const auto& r : table()) given[r.key] = cmd.count("--" + kebab(r.key)) > 0;
+  return given;
+}
+
+}  // namespace cg

@@ -1,0 +1,91 @@
+// The training options: the official cycle_gan option set with its defaults, plus the options
+// this trainer adds (seed, device, threads, max-iters).
+#pragma once
+
+#include "common/error.h"
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+namespace cg {
+
+struct TrainOptions {
+  // data
+  std::string dataroot;
+  std::string name = "experiment_name";
+  std::string checkpoints_dir = "./checkpoints";
+  std::string direction = "AtoB";
+  int64_t batch_size = 1;
+  int64_t load_size = 286;
+  int64_t crop_size = 256;
+  std::string preprocess = "resize_and_crop";
+  bool no_flip = false;
+  int64_t max_dataset_size = INT64_MAX;
+  bool serial_batches = false;
+  int num_threads = 4;  // data loading workers, as the official option
+  // networks
+  std::string netG = "resnet_9blocks";
+  std::string netD = "basic";
+  int64_t ngf = 64;
+  int64_t ndf = 64;
+  int64_t n_layers_D = 3;
+  std::string norm = "instance";
+  std::string init_type = "normal";
+  double init_gain = 0.02;
+  // losses
+  std::string gan_mode = "lsgan";
+  double lambda_A = 10.0;
+  double lambda_B = 10.0;
+  double lambda_identity = 0.5;
+  int64_t pool_size = 50;
+  // optimisation and schedule
+  double lr = 0.0002;
+  double beta1 = 0.5;
+  std::string lr_policy = "linear";
+  int n_epochs = 100;
+  int n_epochs_decay = 100;
+  int epoch_count = 1;
+  // saving and output
+  int64_t save_latest_freq = 5000;
+  int save_epoch_freq = 5;
+  int64_t print_freq = 100;
+  int64_t display_freq = 400;
+  bool continue_train = false;
+  // additions
+  int64_t seed = -1;  // -1: drawn at start and recorded, so a resume still continues exactly
+  std::string device = "auto";
+  int threads = 0;  // compute threads; 0 = LibTorch's default
+  int64_t max_iters = 0;  // stop (saving latest) once this many iterations are done in total; 0 = no limit
+
+  int n_blocks() const;
+  std::string experiment_dir() const;
+  int last_epoch() const { return n_epochs + n_epochs_decay; }
+
+  // Refuses option values this trainer does not implement and inconsistent combinations.
+  void validate() const;
+
+  // One "key: value" per line, the format of the official train_opt.txt. `changed` marks
+  // options that differ from their defaults as the official file does.
+  std::string to_text() const;
+  std::map<std::string, std::string> to_map() const;
+};
+
+// Registers every option on `cmd` with both --kebab-case and --snake_case spellings.
+void add_train_options(CLI::App& cmd, TrainOptions& opt);
+
+// Options whose change would make a checkpoint mean something else (networks, preprocessing,
+// losses, optimizer, seed). On --continue-train, such an option given on the command line with a
+// value other than the checkpoint's is refused. (Any option not given takes the checkpoint's
+// value; others, like --dataroot for a moved dataset or --n-epochs, may be changed.)
+bool is_fixed_by_checkpoint(const std::string& key);
+
+// Assigns one option from its textual value (as to_map writes it).
+void set_option(TrainOptions& opt, const std::string& key, const std::string& value);
+
+// The option names (snake_case) given explicitly on the command line.
+std::map<std::string, bool> given_options(const CLI::App& cmd);
+
+}  // namespace cg

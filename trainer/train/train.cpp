@@ -1,0 +1,442 @@
+#include "trainer/train/train.h"
+
+#include "common/atomic-file.h"
+#include "common/error.h"
+#include "engine/device.h"
+#include "model/model-file.h"
+#include "trainer/data/dataset.h"
+#include "trainer/data/loader.h"
+#include "trainer/report/progress.h"
+#include "trainer/report/report.h"
+#include "trainer/train/checkpoint.h"
+#include "trainer/train/cycle-gan.h"
+#include "trainer/train/schedule.h"
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+#include <opencv2/core/utility.hpp>
+
+#include <malloc.h>
+#include <unistd.h>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+namespace cg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<int> g_signal{0};
+
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+  // A second Ctrl-C kills at once; the atomic save keeps the last checkpoint valid even then.
+  std::signal(sig, SIG_DFL);
+}
+
+// Installs the handlers for one training run and restores the previous ones after it.
+struct SignalScope {
+  struct sigaction old_int = {};
+  struct sigaction old_term = {};
+  SignalScope() {
+    g_signal.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Resume: for --continue-train, the options the checkpoint in `dir` fixes, taken before anything
+// is built from them.
+void resume_options(TrainOptions& opt, const std::map<std::string, bool>& given, const fs::path& dir) {
+  if (!opt.continue_train) return;
+  const std::string latest = (dir / kLatestCheckpoint).string();
+  std::error_code ec;
+  if (!fs::exists(latest, ec))
+    throw Error(ErrorKind::kUsage,
+                "--continue-train: no checkpoint " + latest + " (check --checkpoints-dir and --name)");
+  const CheckpointInfo info = read_checkpoint_info(latest);
+  merge_checkpoint_options(opt, given, info.options, info.state.epoch, latest);
+}
+
+// Validates the options and settles what they leave open (a relative --dataroot, a random
+// --seed); train_opt.txt and the checkpoints record the settled values, so a resume repeats them.
+void complete_options(TrainOptions& opt) {
+  opt.validate();
+  // Recorded absolute, so a resume from another working directory finds the data.
+  std::error_code ec;
+  const auto abs = fs::absolute(opt.dataroot, ec);
+  if (!ec) opt.dataroot = abs.lexically_normal().string();
+  if (opt.seed < 0) opt.seed = static_cast<int64_t>(std::random_device{}() >> 1);  // recorded, so a resume stays exact
+}
+
+// The process-wide settings training runs under; returns the device it runs on.
+c10::Device prepare_process(const TrainOptions& opt) {
+  const c10::Device device = parse_device(opt.device);
+  if (opt.threads > 0) torch::set_num_threads(opt.threads);
+  // Every iteration frees and reallocates the same large activations. Above glibc's mmap
+  // threshold each would be a fresh mapping whose pages the kernel zeroes on first touch (~9% of
+  // a 256x256 CPU iteration in a profile); keeping them on the heap reuses the memory.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // The loader threads decode in parallel already; OpenCV's own thread pool inside them would
+  // only compete with LibTorch's for the cores.
+  cv::setNumThreads(0);
+  return device;
+}
+
+DataOptions data_options(const TrainOptions& opt) {
+  DataOptions d;
+  d.dataroot = opt.dataroot;
+  d.swap_domains = opt.direction == "BtoA";
+  d.preprocess = {opt.preprocess, opt.load_size, opt.crop_size, !opt.no_flip};
+  d.max_dataset_size = opt.max_dataset_size;
+  d.serial_batches = opt.serial_batches;
+  d.batch_size = opt.batch_size;
+  return d;
+}
+
+// The checkpoint folder, rid of the temporary files of saves that a killed run never finished,
+// with this run's train_opt.txt.
+void prepare_folder(const fs::path& dir, const TrainOptions& opt) {
+  try {
+    fs::create_directories(dir);
+  } catch (const fs::filesystem_error& e) {
+    throw Error(ErrorKind::kUsage, dir.string() + ": cannot create the checkpoint folder (" + e.code().message() + ")");
+  }
+  remove_leftover_temporaries(dir.string());
+  write_file_atomically((dir / "train_opt.txt").string(), opt.to_text());
+}
+
+// Where training starts: the first iteration of --epoch-count, or the checkpoint's position with
+// its networks, optimizers and pools loaded into `model`.
+TrainState starting_state(const TrainOptions& opt, const fs::path& dir, CycleGan& model, int64_t iters_per_epoch,
+                          std::ostream& out) {
+  TrainState state;
+  state.epoch = opt.epoch_count;
+  state.seed = static_cast<uint64_t>(opt.seed);
+  if (!opt.continue_train) return state;
+  state = load_checkpoint((dir / kLatestCheckpoint).string(), model).state;
+  if (state.epoch_iter >= iters_per_epoch) {
+    // The dataset shrank since the checkpoint: its epoch is over.
+    out << "cg-trainer: warning: the dataset now has " << iters_per_epoch << " iterations per epoch, fewer than the "
+        << state.epoch_iter << " the checkpoint had done in epoch " << state.epoch << "; starting epoch "
+        << state.epoch + 1 << "\n";
+    ++state.epoch;
+    state.epoch_iter = 0;
+  }
+  return state;
+}
+
+void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data,
+                  const c10::Device& device, const CycleGan& model, const TrainState& state) {
+  out << "cg-trainer: " << data.files_A().size() << " images in A, " << data.files_B().size() << " in B, "
+      << data.batches_per_epoch() << " iterations per epoch; " << (device.is_cuda() ? device.str() : "cpu") << ", "
+      << torch::get_num_threads() << " compute threads; seed " << static_cast<uint64_t>(opt.seed) << "\n"
+      << "cg-trainer: generators " << count_parameters(*model.G_A) << " parameters each, discriminators "
+      << count_parameters(*model.D_A) << "; checkpoints in " << dir.string() << "\n";
+  if (opt.continue_train)
+    out << "cg-trainer: resuming " << (dir / kLatestCheckpoint).string() << " at epoch " << state.epoch
+        << ", iteration " << state.epoch_iter << " (" << state.total_iters << " done)\n";
+  out << std::flush;
+}
+
+// Why a run ends before its last epoch.
+enum class Stop { kNo, kSignal, kMaxIters };
+
+// Losses summed over a span of iterations, for their means.
+struct LossSum {
+  Losses sum;
+  int64_t count = 0;
+
+  void add(const Losses& l) {
+    for (size_t i = 0; i < l.values.size(); ++i) sum.values[i] += l.values[i];
+    ++count;
+  }
+  Losses mean() const {
+    Losses m = sum;
+    for (auto& v : m.values) v /= static_cast<double>(std::max<int64_t>(1, count));
+    return m;
+  }
+};
+
+// Iterations/s of this run, leaving out its first iteration, which pays for warm-up.
+struct Throughput {
+  double seconds = 0;
+  int64_t iterations = 0;
+  bool warmed_up = false;
+
+  void add(double iteration_seconds) {
+    if (warmed_up) {
+      seconds += iteration_seconds;
+      ++iterations;
+    }
+    warmed_up = true;
+  }
+};
+
+// The loop of one run, from a prepared model and position to the end of training or a stop:
+// epochs of iterations, the record of losses, saves, samples and what the user reads.
+class TrainingRun {
+ public:
+  TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data, CycleGan& model,
+              const TrainState& state, std::ostream& out);
+  void run();
+
+ private:
+  Stop run_epoch();
+  Stop run_iteration(int epoch, double lr, Loader& loader);
+  void record(int epoch, double lr, const Losses& losses);
+  void finish_epoch(int epoch, double seconds);
+  Stop stop_requested() const;
+  void save(const std::string& file);
+  void export_generator(ResnetGenerator& net, const char* file, bool is_G_A);
+  void write_samples(int epoch);
+  void report_problems();
+  void report_end(Stop why);
+  double elapsed_s() const { return state_.elapsed_s + seconds_since(run_start_); }
+
+  const TrainOptions& opt_;
+  const fs::path dir_;
+  const UnalignedDataset& data_;
+  CycleGan& model_;
+  std::ostream& out_;
+  TrainState state_;  // its elapsed_s stays that of the runs before this one
+  const int64_t iters_per_epoch_;
+  // Modes that keep the images' own size train at the size of the data, not at the crop.
+  const bool native_size_;
+  int64_t trained_size_ = 0;  // recorded in G_A.pt / G_B.pt as their natural processing size
+  LossLog log_;
+  Progress progress_;
+  SignalScope signals_;
+  const Clock::time_point run_start_ = Clock::now();
+  LossSum window_;  // since the last row of loss_log.csv
+  LossSum epoch_losses_;
+  Throughput throughput_;
+  DataProblems reported_;
+};
+
+TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data, CycleGan& model,
+                         const TrainState& state, std::ostream& out)
+    : opt_(opt),
+      dir_(dir),
+      data_(data),
+      model_(model),
+      out_(out),
+      state_(state),
+      iters_per_epoch_(data.batches_per_epoch()),
+      native_size_(opt.preprocess == "none" || opt.preprocess == "scale_width"),
+      log_(dir.string(), opt.continue_train, state.total_iters),
+      progress_(out, Progress::stream_is_terminal(STDOUT_FILENO) && &out == &std::cout, opt.print_freq) {}
+
+void TrainingRun::run() {
+  if (opt_.max_iters > 0 && state_.total_iters >= opt_.max_iters) {
+    out_ << "cg-trainer: the checkpoint already has " << state_.total_iters << " iterations (--max-iters "
+         << opt_.max_iters << "); nothing to do\n";
+    return;
+  }
+  trained_size_ = native_size_ ? data_.fixed_image(false, 0).size(2) : opt_.crop_size;
+  Stop stop = Stop::kNo;
+  while (stop == Stop::kNo && state_.epoch <= opt_.last_epoch()) stop = run_epoch();
+  report_end(stop);
+}
+
+// Runs the current epoch from the current iteration; an epoch cut short by a stop ends with the
+// latest checkpoint saved, a whole one with finish_epoch.
+Stop TrainingRun::run_epoch() {
+  const int epoch = state_.epoch;
+  const double lr = opt_.lr * lr_factor(epoch, opt_.n_epochs, opt_.n_epochs_decay);
+  model_.set_lr(lr);
+  const auto epoch_start = Clock::now();
+  progress_.start_epoch(epoch, opt_.last_epoch(), state_.epoch_iter, iters_per_epoch_, lr);
+  epoch_losses_ = {};
+  Loader loader(data_, static_cast<uint64_t>(opt_.seed), epoch, state_.epoch_iter, iters_per_epoch_, opt_.num_threads);
+  Stop stop = Stop::kNo;
+  while (stop == Stop::kNo && state_.epoch_iter < iters_per_epoch_) {
+    stop = run_iteration(epoch, lr, loader);
+    const bool mid_epoch = state_.epoch_iter < iters_per_epoch_;
+    if (mid_epoch && (state_.total_iters % opt_.save_latest_freq == 0 || stop != Stop::kNo)) save(kLatestCheckpoint);
+  }
+  if (state_.epoch_iter == iters_per_epoch_) finish_epoch(epoch, seconds_since(epoch_start));
+  return stop;
+}
+
+// One training step and its bookkeeping; says whether the run should stop after it.
+Stop TrainingRun::run_iteration(int epoch, double lr, Loader& loader) {
+  const auto start = Clock::now();
+  const Batch batch = loader.next();
+  const Losses losses = model_.step(batch.A, batch.B);
+  if (native_size_) trained_size_ = batch.A.size(3);
+  throughput_.add(seconds_since(start));
+  ++state_.epoch_iter;
+  ++state_.total_iters;
+  record(epoch, lr, losses);
+  // The end of the epoch writes its samples anyway.
+  if (state_.epoch_iter < iters_per_epoch_ && state_.total_iters % opt_.display_freq == 0) write_samples(epoch);
+  return stop_requested();
+}
+
+// The loss means, data warnings, progress line and loss_log.csv rows of one iteration.
+void TrainingRun::record(int epoch, double lr, const Losses& losses) {
+  window_.add(losses);
+  epoch_losses_.add(losses);
+  report_problems();
+  progress_.update(state_.epoch_iter, losses);
+  if (state_.total_iters % opt_.print_freq == 0 || state_.epoch_iter == iters_per_epoch_) {
+    log_.append({epoch, state_.epoch_iter, state_.total_iters, window_.mean(), lr, elapsed_s()});
+    window_ = {};
+  }
+}
+
+void TrainingRun::finish_epoch(int epoch, double seconds) {
+  state_.epoch = epoch + 1;
+  state_.epoch_iter = 0;
+  progress_.end_epoch(epoch_losses_.mean(), seconds);
+  save(kLatestCheckpoint);
+  if (epoch % opt_.save_epoch_freq == 0) {
+    save(snapshot_name(epoch));
+    progress_.message("saved snapshot " + (dir_ / snapshot_name(epoch)).string());
+  }
+  write_samples(epoch);
+  log_.draw_curve((dir_ / "loss_curve.png").string());
+}
+
+Stop TrainingRun::stop_requested() const {
+  if (g_signal.load() != 0) return Stop::kSignal;
+  if (opt_.max_iters > 0 && state_.total_iters >= opt_.max_iters) return Stop::kMaxIters;
+  return Stop::kNo;
+}
+
+// The checkpoint `file`, and both generators exported beside it.
+void TrainingRun::save(const std::string& file) {
+  TrainState s = state_;
+  s.elapsed_s = elapsed_s();
+  const std::string kept = "; the previous checkpoint is left as it was";
+  try {
+    save_checkpoint((dir_ / file).string(), model_, s, opt_);
+    export_generator(model_.G_A, "G_A.pt", true);
+    export_generator(model_.G_B, "G_B.pt", false);
+  } catch (const Error& e) {
+    throw Error(e.kind(), e.what() + kept);
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kIo, e.what() + kept);
+  }
+}
+
+void TrainingRun::export_generator(ResnetGenerator& net, const char* file, bool is_G_A) {
+  auto meta = ModelMetadata::for_generator(net->options());
+  meta.direction = (is_G_A == (opt_.direction == "AtoB")) ? "AtoB" : "BtoA";
+  meta.crop_size = trained_size_;
+  meta.epochs_trained = state_.epoch - 1;
+  meta.source = "cg-trainer " + opt_.name;
+  save_generator(net, meta, (dir_ / file).string());
+}
+
+void TrainingRun::write_samples(int epoch) {
+  const Visuals v = model_.translate(data_.fixed_image(false, 0).unsqueeze(0), data_.fixed_image(true, 0).unsqueeze(0));
+  save_samples(dir_.string(), epoch, v);
+}
+
+// Warns of the data problems found since the last call, each once.
+void TrainingRun::report_problems() {
+  const DataProblems p = data_.problems();
+  for (size_t i = reported_.skipped.size(); i < p.skipped.size(); ++i)
+    progress_.message("warning: skipped " + p.skipped[i] +
+                      " (unreadable or corrupt; the next image takes its place); " + std::to_string(i + 1) +
+                      " unreadable or corrupt image(s) skipped so far");
+  if (p.upscaled > 0 && reported_.upscaled == 0)
+    progress_.message("warning: some images are smaller than the crop (" + std::to_string(opt_.crop_size) +
+                      " pixels) and are enlarged to fit it");
+  reported_ = p;
+}
+
+// Why the run ended, and its speed.
+void TrainingRun::report_end(Stop why) {
+  const std::string latest = (dir_ / kLatestCheckpoint).string();
+  if (why == Stop::kSignal)
+    progress_.message(std::string("interrupted by ") + (g_signal.load() == SIGINT ? "SIGINT" : "SIGTERM") + ": saved " +
+                      latest + " at iteration " + std::to_string(state_.total_iters) +
+                      "; resume with --continue-train");
+  else if (why == Stop::kMaxIters)
+    progress_.message("reached --max-iters " + std::to_string(opt_.max_iters) + ": saved " + latest);
+  else
+    progress_.message("training done: " + std::to_string(state_.total_iters) + " iterations; generators in " +
+                      (dir_ / "G_A.pt").string() + " and " + (dir_ / "G_B.pt").string());
+  if (throughput_.iterations > 0) {
+    std::ostringstream s;
+    s << "iterations/s (after the first of this run): " << throughput_.iterations / throughput_.seconds;
+    progress_.message(s.str());
+  }
+}
+
+}  // namespace
+
+std::string snapshot_name(int epoch) { return std::to_string(epoch) + "_checkpoint.pt"; }
+
+void merge_checkpoint_options(TrainOptions& opt, const std::map<std::string, bool>& given,
+                              const std::map<std::string, std::string>& saved, int next_epoch,
+                              const std::string& path) {
+  const auto current = opt.to_map();
+  std::string conflicts;
+  // Settings of the machine or of this run only; everything else defaults to the checkpoint's
+  // value, so a resume needs no more than --name and --continue-train.
+  static const char* per_run[] = {"continue_train", "max_iters", "device", "threads", "num_threads", "epoch_count"};
+  for (const auto& [key, value] : saved) {
+    const std::string& name = key;  // lambdas cannot capture structured bindings before C++20 (clang)
+    if (current.count(key) == 0 ||
+        std::any_of(std::begin(per_run), std::end(per_run), [&](const char* k) { return name == k; }))
+      continue;
+    const auto g = given.find(key);
+    const bool on_command_line = g != given.end() && g->second;
+    if (!on_command_line) {
+      set_option(opt, key, value);
+    } else if (is_fixed_by_checkpoint(key) && current.at(key) != value) {
+      conflicts += "\n  --" + key + " " + current.at(key) + " (the checkpoint has " + value + ")";
+    }
+  }
+  if (const auto g = given.find("epoch_count"); g != given.end() && g->second && opt.epoch_count != next_epoch)
+    conflicts += "\n  --epoch_count " + std::to_string(opt.epoch_count) + " (the checkpoint resumes at epoch " +
+                 std::to_string(next_epoch) + "; leave it out)";
+  if (const auto it = saved.find("epoch_count"); it != saved.end()) set_option(opt, "epoch_count", it->second);
+  if (!conflicts.empty())
+    throw Error(ErrorKind::kUsage,
+                "--continue-train: options contradict the checkpoint " + path + ":" + conflicts +
+                    "\nLeave them out to use the checkpoint's values, or train a new experiment under another --name.");
+}
+
+void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostream& out) {
+  // Captured before the merge: the run stays in the folder its checkpoint was found in, even
+  // where the checkpoint records another --checkpoints-dir.
+  const fs::path dir = opt.experiment_dir();
+  resume_options(opt, given, dir);
+  complete_options(opt);
+  const c10::Device device = prepare_process(opt);
+  const UnalignedDataset data(data_options(opt));
+  prepare_folder(dir, opt);
+  const uint64_t seed = static_cast<uint64_t>(opt.seed);
+  torch::manual_seed(seed);
+  if (device.is_cuda()) torch::cuda::manual_seed_all(seed);
+  CycleGan model(opt, device, seed);
+  const TrainState state = starting_state(opt, dir, model, data.batches_per_epoch(), out);
+  print_banner(out, opt, dir, data, device, model, state);
+  TrainingRun(opt, dir, data, model, state, out).run();
+}
+
+}  // namespace cg
