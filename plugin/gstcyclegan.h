@@ -6,12 +6,12 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_CYCLEGAN (gst_cyclegan_get_type ())
-G_DECLARE_FINAL_TYPE (GstCycleGan, gst_cyclegan, GST, CYCLEGAN, GstVideoFilter)
+#define GST_TYPE_CYCLEGAN (gst_cyclegan_get_type())
+G_DECLARE_FINAL_TYPE(GstCycleGan, gst_cyclegan, GST, CYCLEGAN, GstVideoFilter)
 
-#define GST_TYPE_CYCLEGAN_PRECISION (gst_cyclegan_precision_get_type ())
-GType gst_cyclegan_precision_get_type (void);
+#define GST_TYPE_CYCLEGAN_PRECISION (gst_cyclegan_precision_get_type())
+GType gst_cyclegan_precision_get_type(void);
 
-GST_ELEMENT_REGISTER_DECLARE (cyclegan);
+GST_ELEMENT_REGISTER_DECLARE(cyclegan);
 
 G_END_DECLS

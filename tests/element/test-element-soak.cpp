@@ -4,21 +4,28 @@
 // from 20000 frames and 100 swaps).
 #include "model/model-file.h"
 #include "model/official-import.h"
+#include "tests/element/element-helpers.h"
 #include "tests/test-helpers.h"
 
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include <dirent.h>
 #include <chrono>
 #include <cstdio>
-#include <dirent.h>
 #include <fstream>
 #include <functional>
 #include <thread>
 
 namespace cg {
 namespace {
+
+using test::BufferPtr;
+using test::ErrorPtr;
+using test::Harness;
+using test::MessagePtr;
+using test::ObjectPtr;
 
 long status_field(const char* key) {
   std::ifstream f("/proc/self/status");
@@ -53,9 +60,7 @@ class Soak : public ::testing::Test {
     }
   }
   static void TearDownTestSuite() { delete dir_; }
-  static std::string model(int i) {
-    return (*dir_) / (i ? "g6-ngf16-running-stats.pth.pt" : "g2-ngf8-dropout.pth.pt");
-  }
+  static std::string model(int i) { return (*dir_) / (i ? "g6-ngf16-running-stats.pth.pt" : "g2-ngf8-dropout.pth.pt"); }
   static test::TempDir* dir_;
 };
 test::TempDir* Soak::dir_ = nullptr;
@@ -64,11 +69,9 @@ TEST_F(Soak, FramesAndSwapsKeepResourcesFlat) {
   const int frames = env_int("CG_SOAK_FRAMES", 3000);
   const int swaps = env_int("CG_SOAK_SWAPS", 15);
   const int warmup = std::min(500, frames / 5);
-  GstHarness* h = gst_harness_new_parse(("cyclegan device=cpu threads=1 model=" + model(0)).c_str());
-  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGBA,width=16,height=12,framerate=30/1");
-  GstElement* e = gst_harness_find_element(h, "cyclegan");
-  GstVideoInfo info;
-  gst_video_info_set_format(&info, GST_VIDEO_FORMAT_RGBA, 16, 12);
+  Harness hn("cyclegan device=cpu threads=1 model=" + model(0), "RGBA", 16, 12);
+  const auto e = hn.element();
+  const GstVideoInfo& info = hn.info;
   long rss0 = 0, threads0 = 0, fds0 = 0, rss_max = 0;
   const int swap_every = swaps > 0 ? std::max(1, (frames - warmup) / swaps) : frames + 1;
   int swapped = 0;
@@ -76,16 +79,14 @@ TEST_F(Soak, FramesAndSwapsKeepResourcesFlat) {
   for (int i = 0; i < frames; ++i) {
     GstBuffer* in = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
     gst_buffer_memset(in, 0, static_cast<guint8>(i), GST_VIDEO_INFO_SIZE(&info));
-    GstBuffer* out = gst_harness_push_and_pull(h, in);
-    ASSERT_NE(out, nullptr) << "frame " << i;
-    gst_buffer_unref(out);
+    ASSERT_NE(hn.push_and_pull(in), nullptr) << "frame " << i;
     if (i == warmup) {
       rss0 = rss_kb();
       threads0 = threads();
       fds0 = open_fds();
     }
     if (i > warmup && (i - warmup - 1) % swap_every == 0 && swapped < swaps) {
-      g_object_set(e, "model", model(++swapped % 2).c_str(), nullptr);
+      g_object_set(e.get(), "model", model(++swapped % 2).c_str(), nullptr);
     }
     if (i > warmup) rss_max = std::max(rss_max, rss_kb());
   }
@@ -93,18 +94,19 @@ TEST_F(Soak, FramesAndSwapsKeepResourcesFlat) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the last swap finish
   const long rss1 = rss_kb(), threads1 = threads(), fds1 = open_fds();
   guint64 processed = 0;
-  g_object_get(e, "frames-processed", &processed, nullptr);
-  std::printf("soak: %d frames, %d swaps in %.1f s; RSS after warm-up %ld KiB, max %ld KiB, end %ld KiB; "
-              "threads %ld -> %ld; fds %ld -> %ld\n",
-              frames, swapped, secs, rss0, rss_max, rss1, threads0, threads1, fds0, fds1);
+  g_object_get(e.get(), "frames-processed", &processed, nullptr);
+  std::printf(
+      "soak: %d frames, %d swaps in %.1f s; RSS after warm-up %ld KiB, max %ld KiB, end %ld KiB; "
+      "threads %ld -> %ld; fds %ld -> %ld\n",
+      frames, swapped, secs, rss0, rss_max, rss1, threads0, threads1, fds0, fds1);
   EXPECT_EQ(processed, static_cast<guint64>(frames));
   EXPECT_EQ(swapped, swaps);
   // AddressSanitizer's quarantine holds freed memory back, so RSS says nothing there.
-  if (!std::getenv("CG_SANITIZED")) EXPECT_LT(rss_max - rss0, 32 * 1024) << "resident memory grew by more than 32 MiB";
+  if (!std::getenv("CG_SANITIZED")) {
+    EXPECT_LT(rss_max - rss0, 32 * 1024) << "resident memory grew by more than 32 MiB";
+  }
   EXPECT_LE(threads1, threads0 + 1);  // at most the finished loader not yet reaped
   EXPECT_EQ(fds1, fds0);
-  gst_object_unref(e);
-  gst_harness_teardown(h);
 }
 
 TEST_F(Soak, FourPipelinesShareOneModel) {
@@ -116,15 +118,17 @@ TEST_F(Soak, FourPipelinesShareOneModel) {
     runners.emplace_back([&, p] {
       const std::string launch = "videotestsrc num-buffers=" + std::to_string(kFrames) +
                                  " pattern=ball ! video/x-raw,format=BGRx,width=40,height=24 ! cyclegan name=cg "
-                                 "device=cpu model=" + model(1) + " ! fakesink name=sink signal-handoffs=true";
+                                 "device=cpu model=" +
+                                 model(1) + " ! fakesink name=sink signal-handoffs=true";
       GError* err = nullptr;
-      GstElement* pipeline = gst_parse_launch(launch.c_str(), &err);
+      ObjectPtr<GstElement> pipeline(gst_parse_launch(launch.c_str(), &err));
+      const ErrorPtr parse_error(err);
       if (!pipeline) {
-        errors[p] = err ? err->message : "parse";
+        errors[p] = parse_error ? parse_error->message : "parse";
         return;
       }
-      GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-      g_signal_connect(sink, "handoff", G_CALLBACK(+[](GstElement*, GstBuffer* buf, GstPad*, gpointer data) {
+      ObjectPtr<GstElement> sink(gst_bin_get_by_name(GST_BIN(pipeline.get()), "sink"));
+      g_signal_connect(sink.get(), "handoff", G_CALLBACK(+[](GstElement*, GstBuffer* buf, GstPad*, gpointer data) {
                          GstMapInfo map;
                          gst_buffer_map(buf, &map, GST_MAP_READ);
                          static_cast<std::vector<size_t>*>(data)->push_back(
@@ -132,16 +136,12 @@ TEST_F(Soak, FourPipelinesShareOneModel) {
                          gst_buffer_unmap(buf, &map);
                        }),
                        &hashes[p]);
-      gst_element_set_state(pipeline, GST_STATE_PLAYING);
-      GstBus* bus = gst_element_get_bus(pipeline);
-      GstMessage* msg = gst_bus_timed_pop_filtered(bus, 120 * GST_SECOND,
-                                                   static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-      if (!msg || GST_MESSAGE_TYPE(msg) != GST_MESSAGE_EOS) errors[p] = "no EOS";
-      if (msg) gst_message_unref(msg);
-      gst_element_set_state(pipeline, GST_STATE_NULL);
-      gst_object_unref(bus);
-      gst_object_unref(sink);
-      gst_object_unref(pipeline);
+      gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
+      ObjectPtr<GstBus> bus(gst_element_get_bus(pipeline.get()));
+      MessagePtr msg(gst_bus_timed_pop_filtered(bus.get(), 120 * GST_SECOND,
+                                                static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+      if (!msg || GST_MESSAGE_TYPE(msg.get()) != GST_MESSAGE_EOS) errors[p] = "no EOS";
+      gst_element_set_state(pipeline.get(), GST_STATE_NULL);
     });
   }
   for (auto& t : runners) t.join();

@@ -4,6 +4,7 @@
 #include "engine/engine.h"
 #include "model/model-file.h"
 #include "model/official-import.h"
+#include "tests/element/element-helpers.h"
 #include "tests/test-helpers.h"
 
 #include <gmock/gmock.h>
@@ -19,6 +20,13 @@
 namespace cg {
 namespace {
 
+using test::BufferPtr;
+using test::caps_of;
+using test::ErrorPtr;
+using test::Harness;
+using test::info_of;
+using test::MessagePtr;
+using test::ObjectPtr;
 using ::testing::HasSubstr;
 
 // Models exported once for the whole suite: A (resnet_6blocks, ngf 16) and B (2 blocks, ngf 8).
@@ -39,40 +47,14 @@ class Element : public ::testing::Test {
 };
 test::TempDir* Element::dir_ = nullptr;
 
-std::string caps_of(const char* format, int w, int h) {
-  return "video/x-raw,format=" + std::string(format) + ",width=" + std::to_string(w) + ",height=" +
-         std::to_string(h) + ",framerate=30/1";
-}
-
-GstVideoInfo info_of(const std::string& caps_str) {
-  GstVideoInfo info;
-  GstCaps* caps = gst_caps_from_string(caps_str.c_str());
-  gst_video_info_from_caps(&info, caps);
-  gst_caps_unref(caps);
-  return info;
-}
-
-// A harness around `launch` whose source pad has the caps of `format` at w x h.
-struct Harness {
-  GstHarness* h;
-  GstVideoInfo info;
-  Harness(const std::string& launch, const char* format, int w, int hgt) : h(gst_harness_new_parse(launch.c_str())) {
-    const auto caps = caps_of(format, w, hgt);
-    gst_harness_set_src_caps_str(h, caps.c_str());
-    info = info_of(caps);
-  }
-  ~Harness() { gst_harness_teardown(h); }
-  GstElement* element() const { return gst_harness_find_element(h, "cyclegan"); }
-};
-
 // A frame with random bytes everywhere (alpha and padding included), seeded.
-GstBuffer* random_frame(const GstVideoInfo& info, unsigned seed) {
-  GstBuffer* buf = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
+BufferPtr random_frame(const GstVideoInfo& info, unsigned seed) {
+  BufferPtr buf(gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr));
   GstMapInfo map;
-  gst_buffer_map(buf, &map, GST_MAP_WRITE);
+  gst_buffer_map(buf.get(), &map, GST_MAP_WRITE);
   std::mt19937 rng(seed);
   for (gsize i = 0; i < map.size; ++i) map.data[i] = static_cast<guint8>(rng());
-  gst_buffer_unmap(buf, &map);
+  gst_buffer_unmap(buf.get(), &map);
   return buf;
 }
 
@@ -88,8 +70,8 @@ struct Pixels {
     if (mapped) gst_video_frame_unmap(&frame);
   }
   guint8 at(int x, int y, int c) const {
-    const auto* row = static_cast<const guint8*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)) +
-                      y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+    const auto* row =
+        static_cast<const guint8*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)) + y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
     const int ps = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, 0);
     int offset;
     if (c < 3) {
@@ -124,16 +106,16 @@ void check_format(const std::string& model_path, const char* format, int w, int 
   SCOPED_TRACE(std::string(format) + " " + std::to_string(w) + "x" + std::to_string(h));
   Harness hn("cyclegan device=cpu model=" + model_path, format, w, h);
   const auto& info = hn.info;
-  GstBuffer* in = random_frame(info, w * 131 + h);
-  GST_BUFFER_PTS(in) = 123 * GST_MSECOND;
-  GST_BUFFER_DURATION(in) = 33 * GST_MSECOND;
-  const auto expected = engine_rgb(model_path, info, in);
-  GstBuffer* out = gst_harness_push_and_pull(hn.h, gst_buffer_ref(in));
+  BufferPtr in = random_frame(info, w * 131 + h);
+  GST_BUFFER_PTS(in.get()) = 123 * GST_MSECOND;
+  GST_BUFFER_DURATION(in.get()) = 33 * GST_MSECOND;
+  const auto expected = engine_rgb(model_path, info, in.get());
+  BufferPtr out = hn.push_and_pull(test::ref(in));
   ASSERT_NE(out, nullptr);
-  EXPECT_EQ(GST_BUFFER_PTS(out), 123 * GST_MSECOND);
-  EXPECT_EQ(GST_BUFFER_DURATION(out), 33 * GST_MSECOND);
+  EXPECT_EQ(GST_BUFFER_PTS(out.get()), 123 * GST_MSECOND);
+  EXPECT_EQ(GST_BUFFER_DURATION(out.get()), 33 * GST_MSECOND);
   {
-    Pixels po(info, out), pi(info, in);
+    Pixels po(info, out.get()), pi(info, in.get());
     ASSERT_TRUE(po.mapped && pi.mapped);
     const bool four = GST_VIDEO_INFO_COMP_PSTRIDE(&info, 0) == 4;
     int wrong = 0, extra_changed = 0;
@@ -145,28 +127,26 @@ void check_format(const std::string& model_path, const char* format, int w, int 
     EXPECT_EQ(wrong, 0);
     EXPECT_EQ(extra_changed, 0);
   }
-  gst_buffer_unref(out);
-  gst_buffer_unref(in);
 }
 
 TEST_F(Element, MatchesPythonReferenceOnAFrame) {
   const auto io = read_state_dict(test::fixture("g6-ngf16-frame.pth"));
-  const auto frame = test::tensor_named(io, "frame");            // uint8 [38, 50, 3]
-  const auto expected = test::tensor_named(io, "translated");    // the Python reference's bytes
+  const auto frame = test::tensor_named(io, "frame");          // uint8 [38, 50, 3]
+  const auto expected = test::tensor_named(io, "translated");  // the Python reference's bytes
   Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGB", 50, 38);
   const auto& info = hn.info;
-  GstBuffer* in = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
+  BufferPtr in(gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr));
   {
     GstVideoFrame f;
-    ASSERT_TRUE(gst_video_frame_map(&f, const_cast<GstVideoInfo*>(&info), in, GST_MAP_WRITE));
+    ASSERT_TRUE(gst_video_frame_map(&f, &info, in.get(), GST_MAP_WRITE));
     for (int y = 0; y < 38; ++y)
       std::memcpy(static_cast<guint8*>(GST_VIDEO_FRAME_PLANE_DATA(&f, 0)) + y * GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0),
                   frame[y].data_ptr<uint8_t>(), 50 * 3);
     gst_video_frame_unmap(&f);
   }
-  GstBuffer* out = gst_harness_push_and_pull(hn.h, in);
+  BufferPtr out = hn.push_and_pull(in.release());
   ASSERT_NE(out, nullptr);
-  Pixels po(info, out);
+  Pixels po(info, out.get());
   int max_diff = 0, differing = 0;
   for (int y = 0; y < 38; ++y)
     for (int x = 0; x < 50; ++x)
@@ -178,7 +158,6 @@ TEST_F(Element, MatchesPythonReferenceOnAFrame) {
   // Float rounding may flip a byte's rounding; nothing more.
   EXPECT_LE(max_diff, 1);
   EXPECT_LT(differing, 50 * 38 * 3 / 100);
-  gst_buffer_unref(out);
 }
 
 TEST_F(Element, EveryFormatKeepsAlphaAndMatchesEngine) {
@@ -198,64 +177,57 @@ TEST_F(Element, ProcessSizeScalesInAndOut) {
     SCOPED_TRACE(size);
     Harness hn("cyclegan device=cpu process-size=" + std::string(size) + " model=" + model("B.pt"), "RGBx", 90, 50);
     const auto& info = hn.info;
-    GstBuffer* out = gst_harness_push_and_pull(hn.h, random_frame(info, 5));
+    BufferPtr out = hn.push_and_pull(random_frame(info, 5).release());
     ASSERT_NE(out, nullptr);
-    EXPECT_EQ(gst_buffer_get_size(out), GST_VIDEO_INFO_SIZE(&info));
-    gst_buffer_unref(out);
+    EXPECT_EQ(gst_buffer_get_size(out.get()), GST_VIDEO_INFO_SIZE(&info));
   }
 }
 
 TEST_F(Element, BypassPassesFramesUnchangedWhilePlaying) {
   Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGBA", 16, 12);
   const auto& info = hn.info;
-  GstElement* e = hn.element();
-  GstBuffer* in = random_frame(info, 9);
-  auto bytes = [](GstBuffer* buf) {
-    std::vector<guint8> v(gst_buffer_get_size(buf));
-    gst_buffer_extract(buf, 0, v.data(), v.size());
-    gst_buffer_unref(buf);
+  const auto e = hn.element();
+  BufferPtr in = random_frame(info, 9);
+  auto bytes = [](const BufferPtr& buf) {
+    std::vector<guint8> v(buf ? gst_buffer_get_size(buf.get()) : 0);
+    if (buf) gst_buffer_extract(buf.get(), 0, v.data(), v.size());
     return v;
   };
-  const auto original = bytes(gst_buffer_ref(in));
-  EXPECT_NE(bytes(gst_harness_push_and_pull(hn.h, gst_buffer_ref(in))), original);
-  g_object_set(e, "bypass", TRUE, nullptr);
-  EXPECT_EQ(bytes(gst_harness_push_and_pull(hn.h, gst_buffer_ref(in))), original);
-  g_object_set(e, "bypass", FALSE, nullptr);
-  EXPECT_NE(bytes(gst_harness_push_and_pull(hn.h, gst_buffer_ref(in))), original);
-  gst_buffer_unref(in);
-  gst_object_unref(e);
+  const auto original = bytes(in);
+  EXPECT_NE(bytes(hn.push_and_pull(test::ref(in))), original);
+  g_object_set(e.get(), "bypass", TRUE, nullptr);
+  EXPECT_EQ(bytes(hn.push_and_pull(test::ref(in))), original);
+  g_object_set(e.get(), "bypass", FALSE, nullptr);
+  EXPECT_NE(bytes(hn.push_and_pull(test::ref(in))), original);
 }
 
 TEST_F(Element, StatisticsCountFrames) {
   Harness hn("cyclegan device=cpu model=" + model("B.pt"), "RGB", 24, 16);
   const auto& info = hn.info;
-  for (int i = 0; i < 3; ++i) gst_buffer_unref(gst_harness_push_and_pull(hn.h, random_frame(info, i)));
-  GstElement* e = hn.element();
+  for (int i = 0; i < 3; ++i) ASSERT_NE(hn.push_and_pull(random_frame(info, i).release()), nullptr);
   guint64 frames = 0;
   double ms = 0;
-  g_object_get(e, "frames-processed", &frames, "mean-inference-ms", &ms, nullptr);
+  g_object_get(hn.element().get(), "frames-processed", &frames, "mean-inference-ms", &ms, nullptr);
   EXPECT_EQ(frames, 3u);
   EXPECT_GT(ms, 0.0);
-  gst_object_unref(e);
 }
 
 // Pushes frames until the output equals `expected` (the new model's) or the time runs out.
-bool output_becomes(Harness& hn, const GstVideoInfo& info, GstBuffer* in, const std::vector<uint8_t>& expected,
+bool output_becomes(Harness& hn, const GstVideoInfo& info, const BufferPtr& in, const std::vector<uint8_t>& expected,
                     int* frames_pushed) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
   while (std::chrono::steady_clock::now() < deadline) {
-    GstBuffer* out = gst_harness_push_and_pull(hn.h, gst_buffer_ref(in));
+    BufferPtr out = hn.push_and_pull(test::ref(in));
     ++*frames_pushed;
     if (!out) return false;
     bool same = true;
     {
-      Pixels po(info, out);
+      Pixels po(info, out.get());
       for (int y = 0; y < h && same; ++y)
         for (int x = 0; x < w && same; ++x)
           for (int c = 0; c < 3; ++c) same &= po.at(x, y, c) == expected[(static_cast<size_t>(y) * w + x) * 3 + c];
     }
-    gst_buffer_unref(out);
     if (same) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -265,66 +237,54 @@ bool output_becomes(Harness& hn, const GstVideoInfo& info, GstBuffer* in, const 
 TEST_F(Element, ModelSwapWhilePlaying) {
   Harness hn("cyclegan device=cpu model=" + model("A.pt"), "RGB", 20, 16);
   const auto& info = hn.info;
-  GstBuffer* in = random_frame(info, 77);
-  const auto out_a = engine_rgb(model("A.pt"), info, in);
-  const auto out_b = engine_rgb(model("B.pt"), info, in);
+  BufferPtr in = random_frame(info, 77);
+  const auto out_a = engine_rgb(model("A.pt"), info, in.get());
+  const auto out_b = engine_rgb(model("B.pt"), info, in.get());
   ASSERT_NE(out_a, out_b);
   int pushed = 0;
   ASSERT_TRUE(output_becomes(hn, info, in, out_a, &pushed));
 
-  GstElement* e = hn.element();
-  GstBus* bus = gst_bus_new();
-  gst_element_set_bus(e, bus);
-  g_object_set(e, "model", model("B.pt").c_str(), nullptr);
+  const auto e = hn.element();
+  ObjectPtr<GstBus> bus(gst_bus_new());
+  gst_element_set_bus(e.get(), bus.get());
+  g_object_set(e.get(), "model", model("B.pt").c_str(), nullptr);
   pushed = 0;
   EXPECT_TRUE(output_becomes(hn, info, in, out_b, &pushed));  // every push gave a frame meanwhile
 
   // A failed load warns and keeps the running model.
-  g_object_set(e, "model", model("missing.pt").c_str(), nullptr);
-  GstMessage* msg = gst_bus_timed_pop_filtered(bus, 30 * GST_SECOND, GST_MESSAGE_WARNING);
+  g_object_set(e.get(), "model", model("missing.pt").c_str(), nullptr);
+  MessagePtr msg(gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND, GST_MESSAGE_WARNING));
   ASSERT_NE(msg, nullptr);
   GError* err = nullptr;
-  gst_message_parse_warning(msg, &err, nullptr);
-  EXPECT_THAT(err->message, HasSubstr("missing.pt: no such file"));
-  g_error_free(err);
-  gst_message_unref(msg);
+  gst_message_parse_warning(msg.get(), &err, nullptr);
+  const ErrorPtr warning(err);
+  EXPECT_THAT(warning->message, HasSubstr("missing.pt: no such file"));
   pushed = 0;
   EXPECT_TRUE(output_becomes(hn, info, in, out_b, &pushed));
   EXPECT_EQ(pushed, 1);
-
-  gst_element_set_bus(e, nullptr);
-  gst_object_unref(bus);
-  gst_object_unref(e);
-  gst_buffer_unref(in);
+  gst_element_set_bus(e.get(), nullptr);
 }
 
 // Runs `launch` to PAUSED and returns the error message posted, or "" if it started.
 std::string start_error(const std::string& launch) {
   GError* perr = nullptr;
-  GstElement* pipeline = gst_parse_launch(launch.c_str(), &perr);
-  if (!pipeline) {
-    std::string m = perr ? perr->message : "parse failed";
-    g_clear_error(&perr);
-    return "parse: " + m;
-  }
-  const auto ret = gst_element_set_state(pipeline, GST_STATE_PAUSED);
+  ObjectPtr<GstElement> pipeline(gst_parse_launch(launch.c_str(), &perr));
+  const ErrorPtr parse_error(perr);
+  if (!pipeline) return "parse: " + std::string(parse_error ? parse_error->message : "failed");
+  const auto ret = gst_element_set_state(pipeline.get(), GST_STATE_PAUSED);
   std::string message;
   if (ret == GST_STATE_CHANGE_FAILURE) {
-    GstBus* bus = gst_element_get_bus(pipeline);
-    GstMessage* msg = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_ERROR);
+    ObjectPtr<GstBus> bus(gst_element_get_bus(pipeline.get()));
+    MessagePtr msg(gst_bus_timed_pop_filtered(bus.get(), 5 * GST_SECOND, GST_MESSAGE_ERROR));
     if (msg) {
       GError* err = nullptr;
-      gst_message_parse_error(msg, &err, nullptr);
-      message = err->message;
-      g_error_free(err);
-      gst_message_unref(msg);
+      gst_message_parse_error(msg.get(), &err, nullptr);
+      message = ErrorPtr(err)->message;
     } else {
       message = "(failed without an error message)";
     }
-    gst_object_unref(bus);
   }
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(pipeline);
+  gst_element_set_state(pipeline.get(), GST_STATE_NULL);
   return message;
 }
 
@@ -360,16 +320,16 @@ TEST_F(Element, ErrorsNameTheFileAndFailTheStart) {
 TEST_F(Element, Bf16OnCpuStaysClose) {
   Harness hn("cyclegan device=cpu precision=bf16 model=" + model("A.pt"), "RGB", 24, 24);
   const auto& info = hn.info;
-  GstBuffer* in = random_frame(info, 3);
-  const auto ref = engine_rgb(model("A.pt"), info, in);
-  GstBuffer* out = gst_harness_push_and_pull(hn.h, in);
-  Pixels po(info, out);
+  BufferPtr in = random_frame(info, 3);
+  const auto ref = engine_rgb(model("A.pt"), info, in.get());
+  BufferPtr out = hn.push_and_pull(in.release());
+  ASSERT_NE(out, nullptr);
+  Pixels po(info, out.get());
   double sum = 0;
   for (int y = 0; y < 24; ++y)
     for (int x = 0; x < 24; ++x)
       for (int c = 0; c < 3; ++c) sum += std::abs(po.at(x, y, c) - ref[(y * 24 + x) * 3 + c]);
   EXPECT_LT(sum / (24 * 24 * 3), 4.0);  // mean absolute difference in 8-bit levels
-  gst_buffer_unref(out);
 }
 
 // Largest difference, in 8-bit levels, between the RGB of `out` and packed `expected`.
@@ -426,10 +386,9 @@ TEST(Engine, BatchMatchesSingleFramesAndRejectsMixedSizes) {
 
 // Min latency the element reports upstream of the harness's sink.
 GstClockTime reported_latency(Harness& hn) {
-  GstQuery* q = gst_query_new_latency();
+  const test::MiniObjectPtr<GstQuery> q(gst_query_new_latency());
   GstClockTime min = GST_CLOCK_TIME_NONE;
-  if (gst_pad_peer_query(hn.h->sinkpad, q)) gst_query_parse_latency(q, nullptr, &min, nullptr);
-  gst_query_unref(q);
+  if (gst_pad_peer_query(hn.h->sinkpad, q.get())) gst_query_parse_latency(q.get(), nullptr, &min, nullptr);
   return min;
 }
 
@@ -438,18 +397,18 @@ TEST_F(Element, BatchSizeHoldsFramesKeepsOrderAndFlushesOnEos) {
   const auto& info = hn.info;
   EXPECT_EQ(reported_latency(hn), 2 * GST_SECOND / 30);  // two frames held at 30 fps
   const int n = 8;
-  std::vector<GstBuffer*> inputs;
+  std::vector<BufferPtr> inputs;
   std::vector<std::vector<uint8_t>> expected;
   for (int i = 0; i < n; ++i) {
-    GstBuffer* in = random_frame(info, 100 + i);
-    GST_BUFFER_PTS(in) = i * GST_SECOND / 30;
-    expected.push_back(engine_rgb(model("A.pt"), info, in));
-    inputs.push_back(in);
+    BufferPtr in = random_frame(info, 100 + i);
+    GST_BUFFER_PTS(in.get()) = i * GST_SECOND / 30;
+    expected.push_back(engine_rgb(model("A.pt"), info, in.get()));
+    inputs.push_back(std::move(in));
   }
   auto push = [&](int i) {
-    ASSERT_EQ(gst_harness_push(hn.h, gst_buffer_ref(inputs[i])), GST_FLOW_OK);
+    ASSERT_EQ(gst_harness_push(hn.h, test::ref(inputs[i])), GST_FLOW_OK);
     // Copied on arrival: upstream has its buffer back at once, even while the frame is held.
-    EXPECT_EQ(GST_MINI_OBJECT_REFCOUNT_VALUE(inputs[i]), 1) << "frame " << i;
+    EXPECT_EQ(GST_MINI_OBJECT_REFCOUNT_VALUE(inputs[i].get()), 1) << "frame " << i;
   };
   push(0);
   push(1);
@@ -467,62 +426,54 @@ TEST_F(Element, BatchSizeHoldsFramesKeepsOrderAndFlushesOnEos) {
   ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
   ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 8u);  // the partial batch went out before EOS
   for (int i = 0; i < n; ++i) {
-    GstBuffer* out = gst_harness_pull(hn.h);
-    EXPECT_EQ(GST_BUFFER_PTS(out), i * GST_SECOND / 30);
-    EXPECT_LE(max_rgb_difference(info, out, expected[i]), 1) << "frame " << i;
-    gst_buffer_unref(out);
+    BufferPtr out = hn.pull();
+    ASSERT_NE(out, nullptr) << "frame " << i;
+    EXPECT_EQ(GST_BUFFER_PTS(out.get()), i * GST_SECOND / 30);
+    EXPECT_LE(max_rgb_difference(info, out.get(), expected[i]), 1) << "frame " << i;
   }
   guint64 frames = 0;
-  GstElement* e = hn.element();
-  g_object_get(e, "frames-processed", &frames, nullptr);
+  g_object_get(hn.element().get(), "frames-processed", &frames, nullptr);
   EXPECT_EQ(frames, static_cast<guint64>(n));
-  gst_object_unref(e);
-  for (GstBuffer* b : inputs) gst_buffer_unref(b);
 }
 
 TEST_F(Element, VariableFramerateIsNotBatched) {
-  GstHarness* h = gst_harness_new_parse(("cyclegan device=cpu batch-size=4 model=" + model("B.pt")).c_str());
-  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=16,height=12,framerate=0/1");
-  GstVideoInfo info = info_of("video/x-raw,format=RGB,width=16,height=12,framerate=0/1");
-  ASSERT_EQ(gst_harness_push(h, random_frame(info, 2)), GST_FLOW_OK);
-  EXPECT_EQ(gst_harness_buffers_in_queue(h), 1u);  // no latency to report, so nothing is held
-  gst_harness_teardown(h);
+  Harness hn("cyclegan device=cpu batch-size=4 model=" + model("B.pt"),
+             "video/x-raw,format=RGB,width=16,height=12,framerate=0/1");
+  ASSERT_EQ(gst_harness_push(hn.h, random_frame(hn.info, 2).release()), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 1u);  // no latency to report, so nothing is held
 }
 
 TEST_F(Element, BypassReleasesHeldFramesInOrder) {
   Harness hn("cyclegan device=cpu batch-size=4 model=" + model("B.pt"), "RGB", 16, 12);
   const auto& info = hn.info;
-  GstElement* e = hn.element();
-  GstBuffer* in = random_frame(info, 1);
-  const auto translated = engine_rgb(model("B.pt"), info, in);
-  for (int i = 0; i < 2; ++i) {
-    GstBuffer* b = gst_buffer_copy(in);
+  const auto e = hn.element();
+  BufferPtr in = random_frame(info, 1);
+  const auto translated = engine_rgb(model("B.pt"), info, in.get());
+  auto push_copy = [&](int i) {
+    GstBuffer* b = gst_buffer_copy(in.get());
     GST_BUFFER_PTS(b) = i * GST_MSECOND;
-    ASSERT_EQ(gst_harness_push(hn.h, b), GST_FLOW_OK);
-  }
+    return gst_harness_push(hn.h, b);
+  };
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(push_copy(i), GST_FLOW_OK);
   EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 0u);
-  g_object_set(e, "bypass", TRUE, nullptr);
-  GstBuffer* b = gst_buffer_copy(in);
-  GST_BUFFER_PTS(b) = 2 * GST_MSECOND;
-  ASSERT_EQ(gst_harness_push(hn.h, b), GST_FLOW_OK);
+  g_object_set(e.get(), "bypass", TRUE, nullptr);
+  ASSERT_EQ(push_copy(2), GST_FLOW_OK);
   ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 3u);
-  std::vector<uint8_t> original(gst_buffer_get_size(in)), got(original.size());
-  gst_buffer_extract(in, 0, original.data(), original.size());
+  std::vector<uint8_t> original(gst_buffer_get_size(in.get())), got(original.size());
+  gst_buffer_extract(in.get(), 0, original.data(), original.size());
   for (int i = 0; i < 3; ++i) {
-    GstBuffer* out = gst_harness_pull(hn.h);
-    EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
+    BufferPtr out = hn.pull();
+    ASSERT_NE(out, nullptr) << "frame " << i;
+    EXPECT_EQ(GST_BUFFER_PTS(out.get()), static_cast<GstClockTime>(i) * GST_MSECOND);
     if (i < 2) {
-      EXPECT_LE(max_rgb_difference(info, out, translated), 1) << "frame " << i;
+      EXPECT_LE(max_rgb_difference(info, out.get(), translated), 1) << "frame " << i;
     } else {
-      gst_buffer_extract(out, 0, got.data(), got.size());
+      gst_buffer_extract(out.get(), 0, got.data(), got.size());
       EXPECT_EQ(got, original);
     }
-    gst_buffer_unref(out);
   }
-  g_object_set(e, "batch-size", 1u, nullptr);
+  g_object_set(e.get(), "batch-size", 1u, nullptr);
   EXPECT_EQ(reported_latency(hn), 0u);
-  gst_buffer_unref(in);
-  gst_object_unref(e);
 }
 
 int run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
@@ -542,9 +493,12 @@ TEST_F(Element, InspectAndLaunch) {
                         "batch-size", "frames-processed", "mean-inference-ms", "Default: \"auto\""})
     EXPECT_THAT(out, HasSubstr(s));
   EXPECT_EQ(run("gst-launch-1.0 -q videotestsrc num-buffers=3 ! video/x-raw,width=64,height=48 ! videoconvert ! "
-                "cyclegan model=" + model("B.pt") + " ! videoconvert ! fakesink"), 0);
+                "cyclegan model=" +
+                model("B.pt") + " ! videoconvert ! fakesink"),
+            0);
   EXPECT_NE(run("gst-launch-1.0 -q videotestsrc num-buffers=3 ! videoconvert ! cyclegan model=/nonexistent.pt ! "
-                "fakesink"), 0);
+                "fakesink"),
+            0);
 }
 
 }  // namespace

@@ -1,0 +1,128 @@
+#include "plugin/batching.h"
+
+#include "common/error.h"
+
+#include <deque>
+#include <utility>
+#include <vector>
+
+namespace cg::plugin {
+
+GstFlowReturn Batching::submit(gboolean is_discont, GstBuffer* input, guint batch_size) {
+  // The parent drops late frames (QoS) and leaves the rest in queued_buf.
+  GstFlowReturn ret = parent_->submit_input_buffer(element_, is_discont, input);
+  if (ret != GST_FLOW_OK || !element_->queued_buf) return ret;
+  const guint n = frames_per_batch(batch_size, stream_.framerate());
+  if (n <= 1 || gst_base_transform_is_passthrough(element_)) {
+    // Batching just stopped, or never started: what is held goes out before this frame, since
+    // generate_output hands out translated frames before the parent's queued_buf.
+    translate_held();
+    return GST_FLOW_OK;
+  }
+  size_t held = 0;
+  ret = hold(BufferPtr(std::exchange(element_->queued_buf, nullptr)), &held);
+  // A full batch, or bypass came on meanwhile and the frame is back in queued_buf.
+  if (ret == GST_FLOW_OK && (held >= n || element_->queued_buf)) translate_held();
+  return ret;
+}
+
+GstFlowReturn Batching::generate_output(GstBuffer** output) {
+  if (BufferPtr ready = stream_.next_ready()) {
+    *output = ready.release();
+    return GST_FLOW_OK;
+  }
+  return parent_->generate_output(element_, output);
+}
+
+void Batching::flush() {
+  translate_held();
+  push_ready();  // a failed push has been reported downstream's way: the event follows regardless
+}
+
+void Batching::add_latency(GstQuery* query, guint batch_size) const {
+  const Framerate rate = stream_.framerate();
+  const guint n = frames_per_batch(batch_size, rate);
+  if (n <= 1) return;
+  gboolean live = FALSE;
+  GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
+  gst_query_parse_latency(query, &live, &min, &max);
+  const GstClockTime held = gst_util_uint64_scale_int(GST_SECOND * (n - 1), rate.d, rate.n);
+  GST_DEBUG_OBJECT(element_, "holding %u frames adds %" GST_TIME_FORMAT " of latency", n - 1, GST_TIME_ARGS(held));
+  gst_query_set_latency(query, live, min + held, GST_CLOCK_TIME_IS_VALID(max) ? max + held : max);
+}
+
+void Batching::make_room(GstQuery* query, guint batch_size) const {
+  const guint extra = batch_size - 1;
+  if (extra == 0 || gst_query_get_n_allocation_pools(query) == 0) return;
+  GstBufferPool* pool = nullptr;
+  guint size = 0, min = 0, max = 0;
+  gst_query_parse_nth_allocation_pool(query, 0, &pool, &size, &min, &max);
+  // Downstream may hold up to max - 1 buffers while the batch needs N at once.
+  min += extra;
+  if (max != 0) max = MAX(min, max > G_MAXUINT - extra ? G_MAXUINT : max + extra);
+  gst_query_set_nth_allocation_pool(query, 0, pool, size, min, max);
+  if (pool) gst_object_unref(pool);
+}
+
+// The latency of held frames cannot be reported without a framerate, and a partial batch could
+// not be flushed in pull mode, where EOS is no event: frames then go one by one.
+guint Batching::frames_per_batch(guint batch_size, Framerate rate) const {
+  const bool pull = GST_PAD_MODE(GST_BASE_TRANSFORM_SINK_PAD(element_)) == GST_PAD_MODE_PULL;
+  return rate.n > 0 && !pull ? batch_size : 1;
+}
+
+// The copy carries the input's timestamps, flags and metas (prepare_output_buffer copies them).
+// If bypass came on meanwhile the parent hands the input back instead: it returns to queued_buf
+// for the parent to pass through, after what is held.
+GstFlowReturn Batching::hold(BufferPtr input, size_t* held) {
+  GstBuffer* out = nullptr;
+  const GstFlowReturn ret = parent_->prepare_output_buffer(element_, input.get(), &out);
+  if (ret == GST_FLOW_OK && out == input.get()) {
+    element_->queued_buf = input.release();
+    return GST_FLOW_OK;
+  }
+  BufferPtr output(out != input.get() ? out : nullptr);
+  if (ret != GST_FLOW_OK) return ret;
+  if (!output) throw cg::Error(cg::ErrorKind::kRuntime, "No output buffer for a held frame");
+  copy_into(input.get(), output.get());
+  input.reset();
+  GST_BUFFER_FLAG_UNSET(output.get(), GST_BUFFER_FLAG_GAP);  // a translated frame is not neutral
+  *held = stream_.hold(std::move(output));
+  return GST_FLOW_OK;
+}
+
+void Batching::copy_into(GstBuffer* input, GstBuffer* output) const {
+  static const char kFailed[] = "Could not copy a frame for its batch";
+  GstVideoFilter* filter = GST_VIDEO_FILTER(element_);
+  MappedFrame in(&filter->in_info, input, GST_MAP_READ, kFailed);
+  MappedFrame out(&filter->out_info, output, GST_MAP_WRITE, kFailed);
+  if (!gst_video_frame_copy(out.get(), in.get())) throw cg::Error(cg::ErrorKind::kRuntime, kFailed);
+}
+
+// In place, in one forward pass; on failure the frames are dropped with `frames`.
+void Batching::translate_held() {
+  std::vector<BufferPtr> frames = stream_.take_held();
+  if (frames.empty()) return;
+  const GstVideoInfo* info = &GST_VIDEO_FILTER(element_)->out_info;
+  {
+    std::deque<MappedFrame> mapped;  // a deque: MappedFrame cannot move
+    std::vector<cg::FrameView> views;
+    views.reserve(frames.size());
+    for (BufferPtr& frame : frames) {
+      frame.reset(gst_buffer_make_writable(frame.release()));  // ours alone already: a no-op
+      mapped.emplace_back(info, frame.get(), GST_MAP_READWRITE, "Could not map a held frame for writing");
+      views.push_back(mapped.back().view());
+    }
+    stream_.translate(views.data(), views.data(), views.size());
+  }
+  stream_.queue_ready(std::move(frames));
+}
+
+GstFlowReturn Batching::push_ready() {
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (BufferPtr frame = stream_.next_ready())
+    if (ret == GST_FLOW_OK) ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(element_), frame.release());
+  return ret;
+}
+
+}  // namespace cg::plugin

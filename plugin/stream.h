@@ -1,0 +1,72 @@
+// The stream state: what exists between the element's start() (and set_info) and stop(): the
+// engine, the frames held for a batch and those translated and waiting to be pushed, the input
+// framerate, and the statistics.
+//
+// Locking rule: every member is touched only inside Stream's methods, under mutex_, and only to
+// copy or move values in or out. mutex_ is never held while the engine runs, a buffer is pushed
+// or released, or GStreamer is called, so no other lock is ever taken under it and it can be part
+// of no deadlock; a frame's forward pass does not block the statistics, the latency query or a
+// model swap.
+#pragma once
+
+#include "engine/engine.h"
+#include "plugin/boundary.h"
+
+#include <gst/gst.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace cg::plugin {
+
+struct Statistics {
+  guint64 frames = 0;
+  double total_ms = 0.0;
+};
+
+struct Framerate {
+  gint n = 0;  // 0: unknown or variable
+  gint d = 1;
+};
+
+class Stream {
+ public:
+  // `owner` only names the element in the debug log.
+  explicit Stream(GstElement* owner) : owner_(owner) {}
+
+  // A new stream with `engine`, no frames and zero statistics (those of the last run stay
+  // readable after stop()).
+  void start(std::shared_ptr<cg::Engine> engine);
+  // Forgets the engine, the frames and the framerate: whatever a reload finishes later is dropped.
+  void stop();
+  // Swaps in a reloaded engine; false (and the engine dropped) when the stream was stopped meanwhile.
+  bool replace_engine(std::shared_ptr<cg::Engine> engine);
+
+  // Translates n frames in one forward pass with the current engine and counts them. The engine
+  // may be swapped meanwhile: this pass finishes on the old one. Throws cg::Error.
+  void translate(const cg::FrameView* in, const cg::FrameView* out, size_t n);
+
+  void set_framerate(Framerate rate);
+  Framerate framerate() const;
+  Statistics statistics() const;
+
+  // The frames of a batch, oldest first. hold() returns how many are held now.
+  size_t hold(BufferPtr frame);
+  std::vector<BufferPtr> take_held();
+  void queue_ready(std::vector<BufferPtr> frames);
+  BufferPtr next_ready();  // null when none
+  void drop_frames();
+
+ private:
+  GstElement* owner_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<cg::Engine> engine_;
+  std::deque<BufferPtr> held_;
+  std::deque<BufferPtr> ready_;
+  Framerate framerate_;
+  Statistics statistics_;
+};
+
+}  // namespace cg::plugin
