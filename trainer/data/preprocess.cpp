@@ -1,5 +1,7 @@
 #include "trainer/data/preprocess.h"
 
+#include "model/generator-layout.h"
+
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
@@ -39,8 +41,12 @@ cv::Mat random_crop(const cv::Mat& img, int size, Rng& rng, bool& upscaled) {
   return src(cv::Rect(x, y, size, size));
 }
 
-// Halves round to even, as Python's round() in the official __make_power_2.
-int round_to_4(int v) { return std::max(4, static_cast<int>(std::nearbyint(v / 4.0)) * 4); }
+// The nearest multiple of the generator's size multiple (4), halves to even, as Python's round()
+// in the official __make_power_2(base=4).
+int round_to_multiple(int v) {
+  const int m = static_cast<int>(kSizeMultiple);
+  return std::max(m, static_cast<int>(std::nearbyint(static_cast<double>(v) / m)) * m);
+}
 
 }  // namespace
 
@@ -60,7 +66,7 @@ PreprocessResult preprocess(const cv::Mat& rgb, const PreprocessOptions& o, Rng&
     throw std::invalid_argument("unknown preprocess mode " + o.mode);
   }
   // The generator needs sides that are multiples of 4 (scale_width can produce any height).
-  const int w = round_to_4(img.cols), h = round_to_4(img.rows);
+  const int w = round_to_multiple(img.cols), h = round_to_multiple(img.rows);
   if (w != img.cols || h != img.rows) img = resize_image(img, w, h);
   if (o.flip && rng.coin()) {
     cv::Mat flipped;
