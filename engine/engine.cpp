@@ -45,9 +45,12 @@ void check_frame(const FrameView& f, const char* what) {
 
 const char* precision_name(Precision p) {
   switch (p) {
-    case Precision::kFP32: return "fp32";
-    case Precision::kFP16: return "fp16";
-    case Precision::kBF16: return "bf16";
+    case Precision::kFP32:
+      return "fp32";
+    case Precision::kFP16:
+      return "fp16";
+    case Precision::kBF16:
+      return "bf16";
   }
   return "?";
 }
@@ -108,7 +111,8 @@ struct Engine::Impl {
 void Engine::Impl::choose_settings() {
   device = parse_device(options.device, &info.fallback_note);
   if (device.is_cpu()) {
-    threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads =
+        options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     info.device = "cpu (" + std::to_string(threads) + " threads)";
   } else {
     info.device = device.str();
@@ -193,8 +197,11 @@ at::Tensor Engine::Impl::translate(const at::Tensor& rgb_nhwc) {
   if (fixed) {
     namespace F = torch::nn::functional;
     const bool down = fixed_w < w || fixed_h < h;
-    x = F::interpolate(x, F::InterpolateFuncOptions().size(std::vector<int64_t>{fixed_h, fixed_w})
-                              .mode(torch::kBilinear).align_corners(false).antialias(down));
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{fixed_h, fixed_w})
+                              .mode(torch::kBilinear)
+                              .align_corners(false)
+                              .antialias(down));
   } else {
     const int64_t ph = model_side(h), pw = model_side(w);
     if (ph != h || pw != w) x = at::replication_pad2d(x, {0, pw - w, 0, ph - h});
@@ -202,8 +209,11 @@ at::Tensor Engine::Impl::translate(const at::Tensor& rgb_nhwc) {
   auto y = module.forward({x.to(dtype).contiguous(at::MemoryFormat::ChannelsLast)}).toTensor().to(at::kFloat);
   if (fixed) {
     namespace F = torch::nn::functional;
-    y = F::interpolate(y, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w})
-                              .mode(torch::kBilinear).align_corners(false).antialias(h < fixed_h || w < fixed_w));
+    y = F::interpolate(y, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{h, w})
+                              .mode(torch::kBilinear)
+                              .align_corners(false)
+                              .antialias(h < fixed_h || w < fixed_w));
   } else {
     y = y.narrow(2, 0, h).narrow(3, 0, w);
   }

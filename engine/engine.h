@@ -17,7 +17,7 @@ struct EngineOptions {
   std::string model_path;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   Precision precision = Precision::kFP32;
-  int threads = 0;              // CPU threads; 0 = every core
+  int threads = 0;  // CPU threads; 0 = every core
   // Processing size: 0 x 0 = the frame's own size (padded to the model's multiple); otherwise
   // frames are scaled to this size for the generator and scaled back.
   int process_width = 0;
@@ -37,11 +37,11 @@ struct FrameView {
 };
 
 struct EngineInfo {
-  std::string device;        // e.g. "cpu (2 threads)", "cuda:0 (NVIDIA H200)"
+  std::string device;  // e.g. "cpu (2 threads)", "cuda:0 (NVIDIA H200)"
   std::string precision;
   std::string architecture;  // from the model's metadata, or "unknown"
   int64_t crop_size = 0;
-  std::string fallback_note; // set when device=auto fell back to the CPU
+  std::string fallback_note;  // set when device=auto fell back to the CPU
 };
 
 class Engine {

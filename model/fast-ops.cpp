@@ -33,8 +33,6 @@ at::Tensor subpixel_upsample(const at::Tensor& x, const at::Tensor& weight, cons
   return at::pixel_shuffle(at::conv2d(padded, weight, bias), 2);
 }
 
-at::Tensor instance_norm(const at::Tensor& x) {
-  return at::group_norm(x, x.size(1), {}, {}, 1e-5);
-}
+at::Tensor instance_norm(const at::Tensor& x) { return at::group_norm(x, x.size(1), {}, {}, 1e-5); }
 
 }  // namespace cg

@@ -24,9 +24,9 @@ enum class LayerKind {
   kConv,        // Conv2d with bias: in -> out channels, kernel, stride, padding
   kNorm,        // InstanceNorm2d(out), affine=False, no running statistics
   kRelu,
-  kDropout,     // Dropout(0.5)
-  kResidual,    // ResnetBlock(out): x + residual_layers(out, dropout)(x)
-  kUpConv,      // ConvTranspose2d(in, out, 3, stride 2, padding 1, output_padding 1)
+  kDropout,   // Dropout(0.5)
+  kResidual,  // ResnetBlock(out): x + residual_layers(out, dropout)(x)
+  kUpConv,    // ConvTranspose2d(in, out, 3, stride 2, padding 1, output_padding 1)
   kTanh,
 };
 

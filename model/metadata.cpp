@@ -7,15 +7,21 @@
 namespace cg {
 
 std::string ModelMetadata::to_json() const {
-  nlohmann::ordered_json j = {
-      {"format", "cyclegan-gst generator"}, {"format_version", format_version},
-      {"architecture", architecture},       {"ngf", ngf},
-      {"n_blocks", n_blocks},               {"input_nc", input_nc},
-      {"output_nc", output_nc},             {"direction", direction},
-      {"crop_size", crop_size},             {"epochs_trained", epochs_trained},
-      {"source", source},                   {"size_multiple", kSizeMultiple},
-      {"min_size", kMinSize},               {"value_range", {-1.0, 1.0}},
-      {"layout", "NCHW RGB float"}};
+  nlohmann::ordered_json j = {{"format", "cyclegan-gst generator"},
+                              {"format_version", format_version},
+                              {"architecture", architecture},
+                              {"ngf", ngf},
+                              {"n_blocks", n_blocks},
+                              {"input_nc", input_nc},
+                              {"output_nc", output_nc},
+                              {"direction", direction},
+                              {"crop_size", crop_size},
+                              {"epochs_trained", epochs_trained},
+                              {"source", source},
+                              {"size_multiple", kSizeMultiple},
+                              {"min_size", kMinSize},
+                              {"value_range", {-1.0, 1.0}},
+                              {"layout", "NCHW RGB float"}};
   return j.dump(2);
 }
 
@@ -26,7 +32,8 @@ ModelMetadata ModelMetadata::from_json(const std::string& text, const std::strin
     m.format_version = j.value("format_version", 0);
     if (m.format_version < 1 || m.format_version > kModelFormatVersion)
       throw Error(ErrorKind::kModel, file + ": model format version " + std::to_string(m.format_version) +
-                           " is not supported (this build reads 1.." + std::to_string(kModelFormatVersion) + ")");
+                                         " is not supported (this build reads 1.." +
+                                         std::to_string(kModelFormatVersion) + ")");
     m.architecture = j.value("architecture", m.architecture);
     m.ngf = j.value("ngf", m.ngf);
     m.n_blocks = j.value("n_blocks", m.n_blocks);

@@ -28,7 +28,8 @@ void check_probe(torch::jit::Module& m, const c10::Device& device, const std::st
   try {
     out = m.forward({x});
   } catch (const std::exception& e) {
-    throw Error(ErrorKind::kModel, path + ": forward fails on a 1x3x8x8 input: " + std::string(e.what()).substr(0, 400));
+    throw Error(ErrorKind::kModel,
+                path + ": forward fails on a 1x3x8x8 input: " + std::string(e.what()).substr(0, 400));
   }
   if (!out.isTensor()) throw Error(ErrorKind::kModel, path + ": forward returns " + out.tagKind() + ", not a tensor");
   const auto sizes = out.toTensor().sizes();
@@ -83,7 +84,8 @@ LoadedModel load_generator(const std::string& path, const c10::Device& device) {
     r.metadata = ModelMetadata::from_json(extra[kMetadataFile], path);
     r.has_metadata = true;
   }
-  if (!r.module.find_method("forward")) throw Error(ErrorKind::kModel, path + ": the TorchScript module has no forward method");
+  if (!r.module.find_method("forward"))
+    throw Error(ErrorKind::kModel, path + ": the TorchScript module has no forward method");
   r.module.eval();
   check_probe(r.module, device, path);
   return r;

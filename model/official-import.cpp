@@ -41,7 +41,7 @@ const at::Tensor& require(const std::map<std::string, at::Tensor>& w, const std:
     throw Error(ErrorKind::kModel, name + ": not a ResnetGenerator state_dict (missing key '" + key + "')");
   if (it->second.dim() != dim)
     throw Error(ErrorKind::kModel, name + ": key '" + key + "' has shape " + shape(it->second) + ", expected " +
-                         std::to_string(dim) + " dimensions");
+                                       std::to_string(dim) + " dimensions");
   return it->second;
 }
 
@@ -75,8 +75,8 @@ GeneratorOptions infer_generator_options(const NamedTensors& state, const std::s
   o.output_nc = require(w, "model." + std::to_string(last_conv) + ".weight", 4, name).size(0);
   if (o.ngf < 1 || o.input_nc < 1 || o.output_nc < 1)
     throw Error(ErrorKind::kModel, name + ": empty convolution (ngf " + std::to_string(o.ngf) + ", " +
-                         std::to_string(o.input_nc) + " input and " + std::to_string(o.output_nc) +
-                         " output channels)");
+                                       std::to_string(o.input_nc) + " input and " + std::to_string(o.output_nc) +
+                                       " output channels)");
   return o;
 }
 
@@ -85,18 +85,20 @@ void load_official_state(ResnetGenerator& g, const NamedTensors& state, const st
   torch::NoGradGuard no_grad;
   for (auto& p : g->named_parameters()) {
     auto it = w.find(p.key());
-    if (it == w.end()) throw Error(ErrorKind::kModel, name + ": missing key '" + p.key() + "' of shape " + shape(p.value()));
+    if (it == w.end())
+      throw Error(ErrorKind::kModel, name + ": missing key '" + p.key() + "' of shape " + shape(p.value()));
     if (it->second.sizes() != p.value().sizes())
-      throw Error(ErrorKind::kModel, name + ": key '" + p.key() + "' has shape " + shape(it->second) + ", expected " +
-                           shape(p.value()));
+      throw Error(ErrorKind::kModel,
+                  name + ": key '" + p.key() + "' has shape " + shape(it->second) + ", expected " + shape(p.value()));
     if (!at::isFloatingType(it->second.scalar_type()))
       throw Error(ErrorKind::kModel, name + ": key '" + p.key() + "' is not a floating-point tensor");
     p.value().copy_(it->second);
     w.erase(it);
   }
   if (!w.empty())
-    throw Error(ErrorKind::kModel, name + ": unexpected key '" + w.begin()->first + "' of shape " + shape(w.begin()->second) +
-                         " for a resnet_" + std::to_string(g->options().n_blocks) + "blocks generator");
+    throw Error(ErrorKind::kModel, name + ": unexpected key '" + w.begin()->first + "' of shape " +
+                                       shape(w.begin()->second) + " for a resnet_" +
+                                       std::to_string(g->options().n_blocks) + "blocks generator");
 }
 
 ResnetGenerator import_official_generator(const std::string& pth_path) {

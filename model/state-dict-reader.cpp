@@ -3,9 +3,9 @@
 #include "model/pickle-ops.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
-#include <c10/util/Exception.h>
 
 #include <cerrno>
 #include <cstring>
@@ -29,8 +29,8 @@ struct PyObj {
   Kind kind = Kind::None;
   int64_t i = 0;  // Int, Bool
   double f = 0;
-  std::string s;            // Str; Global's "module.name"; Storage's record key
-  std::vector<Ref> items;   // Tuple, List
+  std::string s;           // Str; Global's "module.name"; Storage's record key
+  std::vector<Ref> items;  // Tuple, List
   std::vector<std::pair<Ref, Ref>> dict;
   at::ScalarType dtype = at::kByte;  // Storage
   int64_t numel = 0;                 // Storage
@@ -45,18 +45,30 @@ Ref make(Kind k) {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::None: return "None";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::Str: return "str";
-    case Kind::Tuple: return "tuple";
-    case Kind::List: return "list";
-    case Kind::Dict: return "dict";
-    case Kind::Global: return "class or function";
-    case Kind::Storage: return "storage";
-    case Kind::Tensor: return "tensor";
-    case Kind::Opaque: return "object";
+    case Kind::None:
+      return "None";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::Str:
+      return "str";
+    case Kind::Tuple:
+      return "tuple";
+    case Kind::List:
+      return "list";
+    case Kind::Dict:
+      return "dict";
+    case Kind::Global:
+      return "class or function";
+    case Kind::Storage:
+      return "storage";
+    case Kind::Tensor:
+      return "tensor";
+    case Kind::Opaque:
+      return "object";
   }
   return "?";
 }
@@ -89,16 +101,34 @@ class Unpickler {
       const PickleRead read = read_pickle_op(p_, n_, pos_, op);
       if (read == PickleRead::kTruncated) fail("pickle data ends early");
       switch (op.code) {
-        case 0x80: break;  // PROTO
-        case 0x95: break;  // FRAME
-        case '.': return pop();              // STOP
-        case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case 'N': push(make(Kind::None)); break;
-        case 0x88: push_bool(true); break;   // NEWTRUE
-        case 0x89: push_bool(false); break;  // NEWFALSE
-        case 'J': push_int(static_cast<int32_t>(op.arg)); break;  // BININT
-        case 'K': case 'M': push_int(static_cast<int64_t>(op.arg)); break;  // BININT1, BININT2
-        case 0x8a: push_int(long1(op.bytes)); break;                 // LONG1
+        case 0x80:
+          break;  // PROTO
+        case 0x95:
+          break;  // FRAME
+        case '.':
+          return pop();  // STOP
+        case '(':
+          marks_.push_back(stack_.size());
+          break;  // MARK
+        case 'N':
+          push(make(Kind::None));
+          break;
+        case 0x88:
+          push_bool(true);
+          break;  // NEWTRUE
+        case 0x89:
+          push_bool(false);
+          break;  // NEWFALSE
+        case 'J':
+          push_int(static_cast<int32_t>(op.arg));
+          break;  // BININT
+        case 'K':
+        case 'M':
+          push_int(static_cast<int64_t>(op.arg));
+          break;  // BININT1, BININT2
+        case 0x8a:
+          push_int(long1(op.bytes));
+          break;     // LONG1
         case 'G': {  // BINFLOAT, big-endian double
           uint64_t bits = 0;
           for (const char c : op.bytes) bits = (bits << 8) | static_cast<uint8_t>(c);
@@ -108,17 +138,33 @@ class Unpickler {
           break;
         }
         // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8, BINSTRING, SHORT_BINSTRING, BINBYTES, SHORT_BINBYTES
-        case 'X': case 0x8c: case 0x8d: case 'T': case 'U': case 'B': case 'C': push_str(op.bytes); break;
-        case ')': push(make(Kind::Tuple)); break;
-        case ']': push(make(Kind::List)); break;
-        case '}': push(make(Kind::Dict)); break;
+        case 'X':
+        case 0x8c:
+        case 0x8d:
+        case 'T':
+        case 'U':
+        case 'B':
+        case 'C':
+          push_str(op.bytes);
+          break;
+        case ')':
+          push(make(Kind::Tuple));
+          break;
+        case ']':
+          push(make(Kind::List));
+          break;
+        case '}':
+          push(make(Kind::Dict));
+          break;
         case 't': {  // TUPLE
           auto r = make(Kind::Tuple);
           r->items = pop_to_mark();
           push(r);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           const size_t k = op.code - 0x84;
           if (stack_.size() < k + base()) fail("tuple needs more items than the stack holds");
           auto r = make(Kind::Tuple);
@@ -151,7 +197,9 @@ class Unpickler {
           for (size_t k = 0; k < kv.size(); k += 2) d.emplace_back(kv[k], kv[k + 1]);
           break;
         }
-        case 'c': push(global(op.bytes)); break;  // GLOBAL "module\nname\n"
+        case 'c':
+          push(global(op.bytes));
+          break;      // GLOBAL "module\nname\n"
         case 0x93: {  // STACK_GLOBAL
           auto nm = expect(pop(), Kind::Str, "STACK_GLOBAL");
           auto mod = expect(pop(), Kind::Str, "STACK_GLOBAL");
@@ -172,14 +220,31 @@ class Unpickler {
           push(make(Kind::Opaque));
           break;
         }
-        case 'b': pop(); break;  // BUILD: the state (an OrderedDict's _metadata) is not needed
-        case 'Q': push(persistent_load(pop())); break;  // BINPERSID
-        case 'q': case 'r': memo_[op.arg] = top(); break;      // BINPUT, LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;         // MEMOIZE
-        case 'h': case 'j': push(memo_get(op.arg)); break;     // BINGET, LONG_BINGET
-        case '0': pop(); break;                              // POP
-        case '2': push(top()); break;                        // DUP
-        default: fail("unsupported pickle opcode 0x" + hex(op.code));
+        case 'b':
+          pop();
+          break;  // BUILD: the state (an OrderedDict's _metadata) is not needed
+        case 'Q':
+          push(persistent_load(pop()));
+          break;  // BINPERSID
+        case 'q':
+        case 'r':
+          memo_[op.arg] = top();
+          break;  // BINPUT, LONG_BINPUT
+        case 0x94:
+          memo_[memo_.size()] = top();
+          break;  // MEMOIZE
+        case 'h':
+        case 'j':
+          push(memo_get(op.arg));
+          break;  // BINGET, LONG_BINGET
+        case '0':
+          pop();
+          break;  // POP
+        case '2':
+          push(top());
+          break;  // DUP
+        default:
+          fail("unsupported pickle opcode 0x" + hex(op.code));
       }
     }
   }
@@ -252,8 +317,7 @@ class Unpickler {
     return it->second;
   }
   const Ref& expect(const Ref& r, Kind k, const char* what) {
-    if (r->kind != k)
-      fail(std::string(what) + " expected a " + kind_name(k) + ", found a " + kind_name(r->kind));
+    if (r->kind != k) fail(std::string(what) + " expected a " + kind_name(k) + ", found a " + kind_name(r->kind));
     return r;
   }
   int64_t int_arg(const Ref& r, const char* what) { return expect(r, Kind::Int, what)->i; }
@@ -269,8 +333,7 @@ class Unpickler {
       if (args.size() < 4) fail(f + " with too few arguments");
       return rebuild_tensor(args);
     }
-    if (f == "torch._utils._rebuild_parameter" ||
-        f == "torch._utils._rebuild_parameter_with_state") {
+    if (f == "torch._utils._rebuild_parameter" || f == "torch._utils._rebuild_parameter_with_state") {
       if (args.empty() || args[0]->kind != Kind::Tensor) fail(f + " without a tensor");
       return args[0];
     }
@@ -292,11 +355,11 @@ class Unpickler {
 
   at::ScalarType storage_dtype(const std::string& type) {
     static const std::map<std::string, at::ScalarType> types = {
-        {"torch.FloatStorage", at::kFloat},   {"torch.DoubleStorage", at::kDouble},
-        {"torch.HalfStorage", at::kHalf},     {"torch.BFloat16Storage", at::kBFloat16},
-        {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
-        {"torch.ShortStorage", at::kShort},   {"torch.CharStorage", at::kChar},
-        {"torch.ByteStorage", at::kByte},     {"torch.BoolStorage", at::kBool},
+        {"torch.FloatStorage", at::kFloat}, {"torch.DoubleStorage", at::kDouble},
+        {"torch.HalfStorage", at::kHalf},   {"torch.BFloat16Storage", at::kBFloat16},
+        {"torch.LongStorage", at::kLong},   {"torch.IntStorage", at::kInt},
+        {"torch.ShortStorage", at::kShort}, {"torch.CharStorage", at::kChar},
+        {"torch.ByteStorage", at::kByte},   {"torch.BoolStorage", at::kBool},
         {"torch.UntypedStorage", at::kByte}};
     auto it = types.find(type);
     if (it == types.end()) fail("unsupported storage type " + type);
@@ -381,7 +444,8 @@ NamedTensors to_named_tensors(const Ref& root, const std::string& name) {
     if (k->kind == Kind::Str && k->s == "state_dict" && v->kind == Kind::Dict) return to_named_tensors(v, name);
   NamedTensors out;
   for (const auto& [k, v] : root->dict) {
-    if (k->kind != Kind::Str) throw Error(ErrorKind::kModel, name + ": a state_dict key is a " + std::string(kind_name(k->kind)));
+    if (k->kind != Kind::Str)
+      throw Error(ErrorKind::kModel, name + ": a state_dict key is a " + std::string(kind_name(k->kind)));
     if (v->kind != Kind::Tensor)
       throw Error(ErrorKind::kModel, name + ": entry '" + k->s + "' is a " + kind_name(v->kind) + ", not a tensor");
     out.emplace_back(k->s, v->tensor);
@@ -394,14 +458,16 @@ NamedTensors to_named_tensors(const Ref& root, const std::string& name) {
 NamedTensors read_state_dict_bytes(const void* data, size_t size, const std::string& name) {
   const auto* p = static_cast<const uint8_t*>(data);
   if (is_legacy_torch_file(p, size))
-    throw Error(ErrorKind::kModel, name + ": saved in PyTorch's legacy (pre-1.6) format; re-save it once with: "
-                         "python3 -c \"import torch; torch.save(torch.load('" + name +
-                         "', map_location='cpu'), 'resaved.pth')\"");
+    throw Error(ErrorKind::kModel, name +
+                                       ": saved in PyTorch's legacy (pre-1.6) format; re-save it once with: "
+                                       "python3 -c \"import torch; torch.save(torch.load('" +
+                                       name + "', map_location='cpu'), 'resaved.pth')\"");
   if (size < 4 || std::memcmp(p, "PK\x03\x04", 4) != 0)
     throw Error(ErrorKind::kModel, name + ": not a PyTorch file (expected the zip archive torch.save writes)");
   try {
     caffe2::serialize::PyTorchStreamReader zip(std::make_shared<MemoryAdapter>(data, size));
-    if (!zip.hasRecord("data.pkl")) throw Error(ErrorKind::kModel, name + ": no data.pkl in the archive (is it a TorchScript file?)");
+    if (!zip.hasRecord("data.pkl"))
+      throw Error(ErrorKind::kModel, name + ": no data.pkl in the archive (is it a TorchScript file?)");
     auto [pkl, pkl_size] = zip.getRecord("data.pkl");
     Unpickler u(name, static_cast<const uint8_t*>(pkl.get()), pkl_size, zip);
     return to_named_tensors(u.run(), name);

@@ -15,7 +15,6 @@
 
 namespace cg {
 
-
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // Keys in file order; tensors on the CPU, contiguous, owning their memory.

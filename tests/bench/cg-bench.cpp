@@ -4,14 +4,14 @@
 // the Python reference by bench_inference.py; on its own it is a quick probe.
 #include "engine/engine.h"
 
-#include <CLI/CLI.hpp>
 #include <gst/gst.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <sstream>
-#include <fstream>
 #include <vector>
 
 namespace {
@@ -74,8 +74,9 @@ std::vector<double> bench_element(const BenchOptions& o) {
   std::ostringstream launch;
   // A queue puts the test source on its own thread, as a decoder would be.
   const int batches = (o.frames + o.batch - 1) / o.batch + o.warmup + 1;
-  launch << "videotestsrc num-buffers=" << batches * o.batch << " pattern=snow ! video/x-raw,format=RGBx,width="
-         << o.width << ",height=" << o.height << " ! queue ! cyclegan name=cg model=\"" << o.model << "\" device=" << o.device
+  launch << "videotestsrc num-buffers=" << batches * o.batch
+         << " pattern=snow ! video/x-raw,format=RGBx,width=" << o.width << ",height=" << o.height
+         << " ! queue ! cyclegan name=cg model=\"" << o.model << "\" device=" << o.device
          << " precision=" << o.precision << " threads=" << o.threads << " batch-size=" << o.batch
          << " ! fakesink sync=false";
   GError* err = nullptr;
@@ -87,7 +88,8 @@ std::vector<double> bench_element(const BenchOptions& o) {
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, &probe, nullptr);
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
   GstBus* bus = gst_element_get_bus(pipeline);
-  GstMessage* msg = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE, (GstMessageType)(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  GstMessage* msg =
+      gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE, (GstMessageType)(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
   std::string error;
   if (msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
     GError* e = nullptr;

@@ -8,11 +8,11 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include <unistd.h>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <unistd.h>
 
 namespace {
 

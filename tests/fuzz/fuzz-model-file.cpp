@@ -2,10 +2,10 @@
 // bytes, through the same path the element uses. Every input must load or give a cg::Error.
 #include "model/model-file.h"
 
+#include <unistd.h>
 #include <cstdint>
 #include <cstdio>
 #include <string>
-#include <unistd.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/cg-fuzz-model-" + std::to_string(::getpid()) + ".pt";

@@ -7,8 +7,8 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include <fstream>
 #include <sys/stat.h>
+#include <fstream>
 
 namespace cg {
 namespace {
@@ -80,9 +80,7 @@ TEST(ModelFile, MissingUnreadableAndCorruptFilesAreNamed) {
   test::TempDir dir;
   EXPECT_THAT(error_of([&] { load_generator(dir / "nope.pt"); }), HasSubstr("nope.pt: no such file"));
   EXPECT_THAT(error_of([&] { load_generator(dir.path.string()); }), HasSubstr("is a directory"));
-  {
-    std::ofstream(dir / "garbage.pt") << "definitely not a model";
-  }
+  { std::ofstream(dir / "garbage.pt") << "definitely not a model"; }
   EXPECT_THAT(error_of([&] { load_generator(dir / "garbage.pt"); }),
               HasSubstr("garbage.pt: not a loadable TorchScript model"));
 

@@ -59,8 +59,8 @@ TEST(Networks, BasicDiscriminatorMatchesOfficial) {
   NLayerDiscriminator d;
   EXPECT_EQ(count_parameters(*d), 2764737);
   const auto n = names(*d);
-  const std::vector<std::string> expected = {"model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias",
-                                             "model.5.weight", "model.5.bias", "model.8.weight", "model.8.bias",
+  const std::vector<std::string> expected = {"model.0.weight",  "model.0.bias", "model.2.weight", "model.2.bias",
+                                             "model.5.weight",  "model.5.bias", "model.8.weight", "model.8.bias",
                                              "model.11.weight", "model.11.bias"};
   EXPECT_EQ(n, expected);
   torch::NoGradGuard no_grad;
@@ -108,8 +108,8 @@ TEST(Networks, InitStatisticsAreOfficial) {
 
 TEST(FastOps, SubpixelEqualsConvTranspose) {
   torch::manual_seed(3);
-  auto ct = torch::nn::ConvTranspose2d(
-      torch::nn::ConvTranspose2dOptions(6, 5, 3).stride(2).padding(1).output_padding(1));
+  auto ct =
+      torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(6, 5, 3).stride(2).padding(1).output_padding(1));
   auto x = torch::randn({2, 6, 7, 9});
   torch::NoGradGuard no_grad;
   auto ref = ct->forward(x);

@@ -96,7 +96,8 @@ TEST(CycleGanInit, OfficialInitTypes) {
     return m.D_A->named_parameters()["model.0.weight"].detach().clone();
   };
   EXPECT_NEAR(first_conv("normal").std().item<double>(), 0.02, 0.02 * 0.05);
-  EXPECT_NEAR(first_conv("xavier").std().item<double>(), 0.02 * std::sqrt(2.0 / (48 + 1024)), 0.02 * std::sqrt(2.0 / 1072) * 0.05);
+  EXPECT_NEAR(first_conv("xavier").std().item<double>(), 0.02 * std::sqrt(2.0 / (48 + 1024)),
+              0.02 * std::sqrt(2.0 / 1072) * 0.05);
   EXPECT_NEAR(first_conv("kaiming").std().item<double>(), std::sqrt(2.0 / 48), std::sqrt(2.0 / 48) * 0.05);
   const auto w = first_conv("orthogonal").view({64, 48});
   EXPECT_TRUE(torch::allclose(w.t().mm(w), torch::eye(48) * (0.02 * 0.02), 1e-4, 1e-7));

@@ -1,7 +1,7 @@
 #include "trainer/data/dataset.h"
 #include "trainer/data/image-io.h"
-#include "trainer/train/options.h"
 #include "trainer/data/preprocess.h"
+#include "trainer/train/options.h"
 
 #include "tests/test-helpers.h"
 
@@ -25,14 +25,11 @@ cv::Mat noise_image(int w, int h, int seed = 1) {
   return m;
 }
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 TEST(ImageIo, ExtensionsInAnyCaseAndSorted) {
   TempDir d;
-  for (const char* f : {"b.Png", "a.JPG", "c.jpeg", "d.BMP", "e.webp", "notes.txt", "f.gif"})
-    write_bytes(d / f, "x");
+  for (const char* f : {"b.Png", "a.JPG", "c.jpeg", "d.BMP", "e.webp", "notes.txt", "f.gif"}) write_bytes(d / f, "x");
   fs::create_directory(d / "sub.png");
   const auto files = list_images(d.path.string());
   ASSERT_EQ(files.size(), 5u);
@@ -151,7 +148,8 @@ struct Folder {
   Folder(int nA, int nB) {
     for (const char* d : {"trainA", "trainB"}) fs::create_directories(dir / d);
     for (int i = 0; i < nA; ++i) cv::imwrite(dir / ("trainA/a" + std::to_string(i) + ".png"), noise_image(40, 40, i));
-    for (int i = 0; i < nB; ++i) cv::imwrite(dir / ("trainB/b" + std::to_string(i) + ".jpg"), noise_image(40, 40, 100 + i));
+    for (int i = 0; i < nB; ++i)
+      cv::imwrite(dir / ("trainB/b" + std::to_string(i) + ".jpg"), noise_image(40, 40, 100 + i));
   }
   DataOptions options() const {
     DataOptions o;

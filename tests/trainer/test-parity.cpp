@@ -41,12 +41,15 @@ TEST(TrainingStep, MatchesTheOfficialUpdateInPython) {
   CycleGan m(o, torch::kCPU, 11);
   const int steps = 2;
   c10::Dict<std::string, at::Tensor> init, after;
-  for (const auto& [name, net] : {std::pair<const char*, torch::nn::Module*>{"G_A", m.G_A.get()}, {"G_B", m.G_B.get()},
-                                  {"D_A", m.D_A.get()}, {"D_B", m.D_B.get()}})
+  for (const auto& [name, net] : {std::pair<const char*, torch::nn::Module*>{"G_A", m.G_A.get()},
+                                  {"G_B", m.G_B.get()},
+                                  {"D_A", m.D_A.get()},
+                                  {"D_B", m.D_B.get()}})
     put_parameters(init, name, *net);
-  const std::pair<const char*, double> cfg[] = {{"ngf", 4},      {"n_blocks", 2},   {"ndf", 8},
-                                                {"lambda_A", 10}, {"lambda_B", 7},  {"lambda_identity", o.lambda_identity},
-                                                {"lr", o.lr},     {"beta1", o.beta1}, {"steps", steps}};
+  const std::pair<const char*, double> cfg[] = {
+      {"ngf", 4},       {"n_blocks", 2},    {"ndf", 8},
+      {"lambda_A", 10}, {"lambda_B", 7},    {"lambda_identity", o.lambda_identity},
+      {"lr", o.lr},     {"beta1", o.beta1}, {"steps", steps}};
   for (const auto& [k, v] : cfg) init.insert(std::string("cfg.") + k, torch::tensor(v, torch::kDouble));
   std::vector<double> losses;
   for (int s = 0; s < steps; ++s) {
@@ -56,13 +59,16 @@ TEST(TrainingStep, MatchesTheOfficialUpdateInPython) {
     const auto l = m.step(A, B);
     losses.insert(losses.end(), l.values.begin(), l.values.end());
   }
-  for (const auto& [name, net] : {std::pair<const char*, torch::nn::Module*>{"G_A", m.G_A.get()}, {"G_B", m.G_B.get()},
-                                  {"D_A", m.D_A.get()}, {"D_B", m.D_B.get()}})
+  for (const auto& [name, net] : {std::pair<const char*, torch::nn::Module*>{"G_A", m.G_A.get()},
+                                  {"G_B", m.G_B.get()},
+                                  {"D_A", m.D_A.get()},
+                                  {"D_B", m.D_B.get()}})
     put_parameters(after, name, *net);
   after.insert("losses", torch::tensor(losses, torch::kDouble).view({steps, 8}));
   write_dict(dir / "init.pt", init);
   write_dict(dir / "after.pt", after);
-  const std::string cmd = std::string(python) + " " + script + " " + (dir / "init.pt") + " " + (dir / "after.pt") + " 2>&1";
+  const std::string cmd =
+      std::string(python) + " " + script + " " + (dir / "init.pt") + " " + (dir / "after.pt") + " 2>&1";
   std::string out;
   if (FILE* p = ::popen(cmd.c_str(), "r")) {
     char buf[512];

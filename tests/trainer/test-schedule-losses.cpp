@@ -38,8 +38,10 @@ TEST(Losses, LsganIsMeanSquaredErrorToOneOrZero) {
 TEST(Losses, VanillaIsBinaryCrossEntropyOnLogits) {
   const auto pred = t({0.0f, 2.0f});
   // real: (ln 2 + ln(1 + e^-2)) / 2 ; fake: (ln 2 + ln(1 + e^2)) / 2
-  EXPECT_NEAR(gan_loss(pred, true, GanMode::vanilla).item<double>(), (std::log(2.0) + std::log1p(std::exp(-2.0))) / 2, 1e-6);
-  EXPECT_NEAR(gan_loss(pred, false, GanMode::vanilla).item<double>(), (std::log(2.0) + std::log1p(std::exp(2.0))) / 2, 1e-6);
+  EXPECT_NEAR(gan_loss(pred, true, GanMode::vanilla).item<double>(), (std::log(2.0) + std::log1p(std::exp(-2.0))) / 2,
+              1e-6);
+  EXPECT_NEAR(gan_loss(pred, false, GanMode::vanilla).item<double>(), (std::log(2.0) + std::log1p(std::exp(2.0))) / 2,
+              1e-6);
 }
 
 TEST(Losses, CycleIsWeightedL1) {

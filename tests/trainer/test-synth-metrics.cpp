@@ -1,14 +1,14 @@
-#include "trainer/data/image-io.h"
 #include "engine/cv-frame.h"
-#include "trainer/report/metrics.h"
 #include "model/model-file.h"
+#include "trainer/data/image-io.h"
 #include "trainer/data/synth.h"
+#include "trainer/report/metrics.h"
 
 #include "tests/test-helpers.h"
 
 #include <gtest/gtest.h>
-#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
+#include <opencv2/imgproc.hpp>
 
 #include <cmath>
 

@@ -1,14 +1,14 @@
 // End-to-end tests of cg-trainer train/test/synth/eval, run as a user runs them.
+#include "trainer/report/report.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/cycle-gan.h"
 #include "trainer/train/options.h"
-#include "trainer/report/report.h"
 
 #include "tests/trainer/trainer-helpers.h"
 
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -60,7 +60,9 @@ class TrainCli : public ::testing::Test {
     data_ = test::make_synth(*dir_, 4, 40);  // 4 iterations per epoch
   }
   static void TearDownTestSuite() { delete dir_; }
-  std::vector<std::string> args(const std::string& name) const { return tiny_train_args(data_, ck_.path.string(), name); }
+  std::vector<std::string> args(const std::string& name) const {
+    return tiny_train_args(data_, ck_.path.string(), name);
+  }
   std::string exp(const std::string& name) const { return ck_ / name; }
 
   static TempDir* dir_;
@@ -143,8 +145,8 @@ TEST_F(TrainCli, ContradictingOptionsAreRefused) {
   EXPECT_EQ(e.status, 1) << e.output;
   EXPECT_TRUE(contains(e.output, "resumes at epoch 1")) << e.output;
   // Without the options, a resume takes them all from the checkpoint (the dataroot included).
-  auto plain = run_trainer({"train", "--checkpoints-dir", ck_.path.string(), "--name", "x", "--continue-train", "--max-iters", "2",
-                            "--threads", "1", "--device", "cpu"});
+  auto plain = run_trainer({"train", "--checkpoints-dir", ck_.path.string(), "--name", "x", "--continue-train",
+                            "--max-iters", "2", "--threads", "1", "--device", "cpu"});
   ASSERT_EQ(plain.status, 0) << plain.output;
   const auto info = read_checkpoint_info(exp("x") + "/latest_checkpoint.pt");
   EXPECT_EQ(info.state.total_iters, 2);
@@ -175,11 +177,13 @@ TEST_F(TrainCli, BadInputGetsAClearMessage) {
       {train_on(data_) + std::vector<std::string>{"--continue-train"}, "no checkpoint"},
       {train_on(data_) + std::vector<std::string>{"--netG", "unet_256"}, "--netG unet_256 is not supported"},
       {train_on(data_) + std::vector<std::string>{"--preprocess", "zoom"}, "--preprocess zoom is not one of"},
-      {train_on(data_) + std::vector<std::string>{"--load-size", "16"}, "--load-size (16) must be at least --crop-size (32)"},
+      {train_on(data_) + std::vector<std::string>{"--load-size", "16"},
+       "--load-size (16) must be at least --crop-size (32)"},
       {train_on(data_) + std::vector<std::string>{"--device", "cuda:99"}, "cuda"},
       {{"train", "--checkpoints-dir", ck}, "--dataroot is required"},
       {{"test", "--model", d / "none.pt", "--input", data_ + "/testA", "--output", d / "out"}, "none.pt: no such file"},
-      {{"eval", "--dataroot", d / "empty", "--model-a", d / "a.pt", "--model-b", d / "b.pt", "--device", "cpu"}, "testA"},
+      {{"eval", "--dataroot", d / "empty", "--model-a", d / "a.pt", "--model-b", d / "b.pt", "--device", "cpu"},
+       "testA"},
   };
   for (const auto& c : cases) {
     const auto r = run_trainer(c.argv);
@@ -199,9 +203,12 @@ TEST_F(TrainCli, CorruptImagesAreSkippedWithAWarning) {
   TempDir d;
   fs::copy(data_, d / "data", fs::copy_options::recursive);
   std::ofstream(d / "data/trainA/00002-broken.png") << "truncated";
-  auto r = run_trainer(tiny_train_args(d / "data", ck_.path.string(), "corrupt") + std::vector<std::string>{"--max-iters", "5"});
+  auto r = run_trainer(tiny_train_args(d / "data", ck_.path.string(), "corrupt") +
+                       std::vector<std::string>{"--max-iters", "5"});
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "warning: skipped " + (d / "data/trainA/00002-broken.png") + " (unreadable or corrupt")) << r.output;
+  EXPECT_TRUE(
+      contains(r.output, "warning: skipped " + (d / "data/trainA/00002-broken.png") + " (unreadable or corrupt"))
+      << r.output;
   EXPECT_TRUE(contains(r.output, "1 unreadable or corrupt image(s) skipped so far")) << r.output;
 }
 
@@ -209,8 +216,8 @@ TEST_F(TrainCli, CorruptImagesAreSkippedWithAWarning) {
 // the schedule: the first epoch of a run with epoch_count 3, n_epochs 2, n_epochs_decay 2 is
 // absolute epoch 3, at lr * (1 - 1/3).
 TEST_F(TrainCli, SnakeCaseAndEpochCount) {
-  auto r = run_trainer(args("s") + std::vector<std::string>{"--n_epochs", "2", "--n_epochs_decay", "2", "--epoch_count", "3",
-                                                            "--lambda_A", "9", "--max-iters", "5"});
+  auto r = run_trainer(args("s") + std::vector<std::string>{"--n_epochs", "2", "--n_epochs_decay", "2", "--epoch_count",
+                                                            "3", "--lambda_A", "9", "--max-iters", "5"});
   ASSERT_EQ(r.status, 0) << r.output;
   std::ifstream opt(exp("s") + "/train_opt.txt");
   std::stringstream text;
@@ -287,8 +294,8 @@ TEST(TrainHelp, ListsEveryOptionWithItsDefault) {
 TEST(TrainAndEval, ShortRunBeatsTheIdentityBaseline) {
   TempDir d;
   const std::string data = test::make_synth(d, 40, 64, 8, 3);
-  auto r = run_trainer({"train", "--dataroot", data, "--checkpoints-dir", d / "ck", "--name", "syn", "--netG", "resnet_6blocks",
-                        "--ngf", "8", "--ndf", "8", "--preprocess", "none", "--n-epochs", "1",
+  auto r = run_trainer({"train", "--dataroot", data, "--checkpoints-dir", d / "ck", "--name", "syn", "--netG",
+                        "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--preprocess", "none", "--n-epochs", "1",
                         "--n-epochs-decay", "1", "--seed", "1", "--device", "cpu",
                         // One compute thread: OpenMP's spinning threads slow to a crawl when the
                         // cores are shared with other tests or builds.
@@ -311,7 +318,8 @@ TEST(TrainAndEval, ShortRunBeatsTheIdentityBaseline) {
   EXPECT_TRUE(contains(run_trainer({"info", d / "ck/syn/G_B.pt"}).output, "\"direction\": \"BtoA\""));
 
   // The test command translates a folder and writes a page.
-  auto t = run_trainer({"test", "--model", d / "ck/syn/G_A.pt", "--input", data + "/testA", "--output", d / "out", "--device", "cpu"});
+  auto t = run_trainer(
+      {"test", "--model", d / "ck/syn/G_A.pt", "--input", data + "/testA", "--output", d / "out", "--device", "cpu"});
   ASSERT_EQ(t.status, 0) << t.output;
   EXPECT_TRUE(fs::exists(d / "out/00000.png"));
   EXPECT_TRUE(fs::exists(d / "out/index.html"));

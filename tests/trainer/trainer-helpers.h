@@ -16,8 +16,8 @@
 namespace cg::test {
 
 struct CliResult {
-  int status = -1;      // exit code, or -signal when killed
-  std::string output;   // stdout and stderr together
+  int status = -1;     // exit code, or -signal when killed
+  std::string output;  // stdout and stderr together
 };
 
 inline std::string trainer_path() {
@@ -49,7 +49,8 @@ inline CliResult run_trainer(const std::vector<std::string>& args, const std::ve
   ::close(fds[1]);
   CliResult r;
   std::array<char, 4096> buf;
-  for (ssize_t n; (n = ::read(fds[0], buf.data(), buf.size())) > 0;) r.output.append(buf.data(), static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf.data(), buf.size())) > 0;)
+    r.output.append(buf.data(), static_cast<size_t>(n));
   ::close(fds[0]);
   int st = 0;
   ::waitpid(pid, &st, 0);
@@ -60,8 +61,8 @@ inline CliResult run_trainer(const std::vector<std::string>& args, const std::ve
 // A synthetic facades dataset: `count` training images per domain, `size` pixels square.
 inline std::string make_synth(const TempDir& dir, int count, int size, int test_count = 4, int seed = 1) {
   const std::string out = dir / "data";
-  auto r = run_trainer({"synth", "--out", out, "--count", std::to_string(count), "--test-count", std::to_string(test_count),
-                        "--size", std::to_string(size), "--seed", std::to_string(seed)});
+  auto r = run_trainer({"synth", "--out", out, "--count", std::to_string(count), "--test-count",
+                        std::to_string(test_count), "--size", std::to_string(size), "--seed", std::to_string(seed)});
   if (r.status != 0) throw std::runtime_error("synth failed: " + r.output);
   return out;
 }
@@ -69,9 +70,35 @@ inline std::string make_synth(const TempDir& dir, int count, int size, int test_
 // Arguments for a tiny, quick, deterministic training run.
 inline std::vector<std::string> tiny_train_args(const std::string& dataroot, const std::string& checkpoints,
                                                 const std::string& name) {
-  return {"train", "--dataroot", dataroot, "--checkpoints-dir", checkpoints, "--name", name, "--netG", "resnet_1blocks",
-          "--ngf", "4", "--ndf", "4", "--load-size", "36", "--crop-size", "32", "--seed", "7", "--threads", "1",
-          "--num-threads", "2", "--device", "cpu", "--print-freq", "1", "--display-freq", "1000"};
+  return {"train",
+          "--dataroot",
+          dataroot,
+          "--checkpoints-dir",
+          checkpoints,
+          "--name",
+          name,
+          "--netG",
+          "resnet_1blocks",
+          "--ngf",
+          "4",
+          "--ndf",
+          "4",
+          "--load-size",
+          "36",
+          "--crop-size",
+          "32",
+          "--seed",
+          "7",
+          "--threads",
+          "1",
+          "--num-threads",
+          "2",
+          "--device",
+          "cpu",
+          "--print-freq",
+          "1",
+          "--display-freq",
+          "1000"};
 }
 
 inline std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {

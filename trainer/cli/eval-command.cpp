@@ -20,34 +20,45 @@ void add_eval_command(CLI::App& app) {
     std::string dataroot, name, checkpoints_dir = "./checkpoints", model_A, model_B, device = "auto", json;
   };
   auto opt = std::make_shared<Opt>();
-  auto* cmd = app.add_subcommand("eval",
-                                 "Score generators on a synthetic dataset (cg-trainer synth): PSNR and SSIM of G_A(testA) "
-                                 "against the true renderings, per-pixel label accuracy of G_B(testB)");
+  auto* cmd =
+      app.add_subcommand("eval",
+                         "Score generators on a synthetic dataset (cg-trainer synth): PSNR and SSIM of G_A(testA) "
+                         "against the true renderings, per-pixel label accuracy of G_B(testB)");
   cmd->add_option("--dataroot", opt->dataroot, "dataset made by cg-trainer synth")->required();
   cmd->add_option("--name", opt->name, "experiment whose G_A.pt and G_B.pt to score");
-  cmd->add_option("--checkpoints-dir,--checkpoints_dir", opt->checkpoints_dir, "where experiments are saved")->capture_default_str();
-  cmd->add_option("--model-a,--model_A", opt->model_A, "labels -> photo generator (default CHECKPOINTS_DIR/NAME/G_A.pt)");
-  cmd->add_option("--model-b,--model_B", opt->model_B, "photo -> labels generator (default CHECKPOINTS_DIR/NAME/G_B.pt)");
+  cmd->add_option("--checkpoints-dir,--checkpoints_dir", opt->checkpoints_dir, "where experiments are saved")
+      ->capture_default_str();
+  cmd->add_option("--model-a,--model_A", opt->model_A,
+                  "labels -> photo generator (default CHECKPOINTS_DIR/NAME/G_A.pt)");
+  cmd->add_option("--model-b,--model_B", opt->model_B,
+                  "photo -> labels generator (default CHECKPOINTS_DIR/NAME/G_B.pt)");
   cmd->add_option("--device", opt->device, "cpu | cuda | cuda:N | auto")->capture_default_str();
   cmd->add_option("--json", opt->json, "also write the scores to this JSON file");
   cmd->callback([opt] {
     const fs::path exp = fs::path(opt->checkpoints_dir) / opt->name;
     std::string a = opt->model_A, b = opt->model_B;
     if (a.empty() || b.empty()) {
-      if (opt->name.empty()) throw Error(ErrorKind::kUsage, "eval: give --name (an experiment) or both --model-a and --model-b");
+      if (opt->name.empty())
+        throw Error(ErrorKind::kUsage, "eval: give --name (an experiment) or both --model-a and --model-b");
       if (a.empty()) a = (exp / "G_A.pt").string();
       if (b.empty()) b = (exp / "G_B.pt").string();
     }
     const EvalScores s = evaluate(opt->dataroot, a, b, opt->device);
     std::cout << std::fixed << std::setprecision(4) << "labels -> photo (G_A, " << s.images_A << " images): PSNR "
-              << std::setprecision(2) << s.psnr << " dB, SSIM " << std::setprecision(4) << s.ssim << "   (identity: PSNR "
-              << std::setprecision(2) << s.identity_psnr << " dB, SSIM " << std::setprecision(4) << s.identity_ssim << ")\n"
+              << std::setprecision(2) << s.psnr << " dB, SSIM " << std::setprecision(4) << s.ssim
+              << "   (identity: PSNR " << std::setprecision(2) << s.identity_psnr << " dB, SSIM "
+              << std::setprecision(4) << s.identity_ssim << ")\n"
               << "photo -> labels (G_B, " << s.images_B << " images): per-pixel accuracy " << s.accuracy
               << "   (identity: " << s.identity_accuracy << ")\n";
     if (!opt->json.empty()) {
-      nlohmann::ordered_json j = {{"images_A", s.images_A}, {"images_B", s.images_B}, {"psnr", s.psnr}, {"ssim", s.ssim},
-                                  {"accuracy", s.accuracy}, {"identity_psnr", s.identity_psnr},
-                                  {"identity_ssim", s.identity_ssim}, {"identity_accuracy", s.identity_accuracy}};
+      nlohmann::ordered_json j = {{"images_A", s.images_A},
+                                  {"images_B", s.images_B},
+                                  {"psnr", s.psnr},
+                                  {"ssim", s.ssim},
+                                  {"accuracy", s.accuracy},
+                                  {"identity_psnr", s.identity_psnr},
+                                  {"identity_ssim", s.identity_ssim},
+                                  {"identity_accuracy", s.identity_accuracy}};
       std::ofstream out(opt->json);
       out << j.dump(2) << "\n";
       if (!out) throw Error(ErrorKind::kUsage, opt->json + ": cannot write");

@@ -44,8 +44,8 @@ void run_export(const ExportOptions& opt) {
   meta.crop_size = opt.crop_size;
   meta.source = "official state_dict " + std::filesystem::path(opt.from).filename().string();
   save_generator(g, meta, opt.to);
-  std::cout << "wrote " << opt.to << ": " << meta.architecture << ", ngf " << meta.ngf << ", "
-            << count_parameters(*g) << " parameters, " << meta.direction << "\n";
+  std::cout << "wrote " << opt.to << ": " << meta.architecture << ", ngf " << meta.ngf << ", " << count_parameters(*g)
+            << " parameters, " << meta.direction << "\n";
 }
 
 }  // namespace
@@ -53,14 +53,16 @@ void run_export(const ExportOptions& opt) {
 void add_export_command(CLI::App& app) {
   auto opt = std::make_shared<ExportOptions>();
   auto* cmd = app.add_subcommand("export",
-                                  "Convert an official generator state_dict (.pth) into a G.pt model file, or copy a "
-                                  "G.pt with corrected --direction/--crop-size metadata");
+                                 "Convert an official generator state_dict (.pth) into a G.pt model file, or copy a "
+                                 "G.pt with corrected --direction/--crop-size metadata");
   cmd->add_option("--from", opt->from, "official generator weights (e.g. latest_net_G_A.pth) or a G.pt")->required();
   cmd->add_option("--to", opt->to, "model file to write")->required();
   cmd->add_option("--direction", opt->direction, "translation recorded in the metadata")
-      ->check(CLI::IsMember({"AtoB", "BtoA"}))->capture_default_str();
+      ->check(CLI::IsMember({"AtoB", "BtoA"}))
+      ->capture_default_str();
   cmd->add_option("--crop-size,--crop_size", opt->crop_size, "training crop recorded in the metadata")
-      ->check(CLI::Range(8, 8192))->capture_default_str();
+      ->check(CLI::Range(8, 8192))
+      ->capture_default_str();
   cmd->callback([opt, cmd] {
     // A .pth is a pickle zip without TorchScript code; try the G.pt route only for TorchScript.
     if (is_torchscript(opt->from))
@@ -76,7 +78,8 @@ void add_info_command(CLI::App& app) {
   cmd->add_option("model", *path, "model file")->required();
   cmd->callback([path] {
     auto m = load_generator(*path);
-    std::cout << (m.has_metadata ? m.metadata.to_json() : std::string("(no metadata: a TorchScript generator from elsewhere)"))
+    std::cout << (m.has_metadata ? m.metadata.to_json()
+                                 : std::string("(no metadata: a TorchScript generator from elsewhere)"))
               << "\n";
   });
 }

@@ -9,13 +9,20 @@ namespace cg {
 
 void add_synth_command(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
-  auto* cmd = app.add_subcommand("synth",
-                                 "Write the synthetic facades task: label maps (A) and rendered photos (B), unpaired for "
-                                 "training, with ground truth for cg-trainer eval");
+  auto* cmd =
+      app.add_subcommand("synth",
+                         "Write the synthetic facades task: label maps (A) and rendered photos (B), unpaired for "
+                         "training, with ground truth for cg-trainer eval");
   cmd->add_option("--out", o->out, "dataset folder to write")->required();
-  cmd->add_option("--count", o->count, "training images per domain")->check(CLI::Range(1, 1000000))->capture_default_str();
-  cmd->add_option("--test-count,--test_count", o->test_count, "test images per domain")->check(CLI::Range(1, 1000000))->capture_default_str();
-  cmd->add_option("--size", o->size, "image side in pixels (a multiple of 4)")->check(CLI::Range(32, 4096))->capture_default_str();
+  cmd->add_option("--count", o->count, "training images per domain")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--test-count,--test_count", o->test_count, "test images per domain")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--size", o->size, "image side in pixels (a multiple of 4)")
+      ->check(CLI::Range(32, 4096))
+      ->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   cmd->callback([o] {
     write_synthetic_dataset(*o);

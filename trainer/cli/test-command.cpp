@@ -70,8 +70,9 @@ void run_test(const TestOptions& o) {
        << "</h1>\n<table><tr><th>input</th><th>output</th><th>file</th></tr>\n"
        << rows.str() << "</table></body></html>\n";
   if (!html) throw Error(ErrorKind::kUsage, (out / "index.html").string() + ": cannot write");
-  std::cout << "translated " << done << " image(s) into " << o.output << (failed ? ", skipped " + std::to_string(failed) + " unreadable" : "")
-            << "; see " << (out / "index.html").string() << "\n";
+  std::cout << "translated " << done << " image(s) into " << o.output
+            << (failed ? ", skipped " + std::to_string(failed) + " unreadable" : "") << "; see "
+            << (out / "index.html").string() << "\n";
   if (done == 0) throw Error(ErrorKind::kUsage, o.input + ": none of the images could be read");
 }
 
@@ -84,8 +85,10 @@ void add_test_command(CLI::App& app) {
   cmd->add_option("--input", o->input, "folder of images")->required();
   cmd->add_option("--output", o->output, "folder for the results")->required();
   cmd->add_option("--load-size,--load_size", o->load_size,
-                  "resize to this square size first (0: native size, replicate-padded to the model's multiple as the element does)")
-      ->check(CLI::Range(int64_t{0}, int64_t{16384}))->capture_default_str();
+                  "resize to this square size first (0: native size, replicate-padded to the model's multiple as the "
+                  "element does)")
+      ->check(CLI::Range(int64_t{0}, int64_t{16384}))
+      ->capture_default_str();
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N | auto")->capture_default_str();
   cmd->callback([o] { run_test(*o); });
 }

@@ -22,7 +22,8 @@ std::vector<std::string> domain_files(const DataOptions& o, const std::string& d
   const std::string dir = (fs::path(o.dataroot) / (o.phase + domain)).string();
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw Error(ErrorKind::kUsage, dir + ": no such folder (a dataset needs " + o.phase + "A and " + o.phase + "B, as the official layout)");
+    throw Error(ErrorKind::kUsage, dir + ": no such folder (a dataset needs " + o.phase + "A and " + o.phase +
+                                       "B, as the official layout)");
   std::vector<std::string> files = list_images(dir);
   if (files.empty()) throw Error(ErrorKind::kUsage, dir + ": no images (jpg, jpeg, png, bmp or webp)");
   if (static_cast<int64_t>(files.size()) > o.max_dataset_size) files.resize(static_cast<size_t>(o.max_dataset_size));
@@ -34,15 +35,14 @@ std::vector<std::string> domain_files(const DataOptions& o, const std::string& d
 UnalignedDataset::UnalignedDataset(const DataOptions& o) : o_(o) {
   std::error_code ec;
   if (o.dataroot.empty()) throw Error(ErrorKind::kUsage, "--dataroot is required");
-  if (!fs::is_directory(o.dataroot, ec)) throw Error(ErrorKind::kUsage, o.dataroot + ": dataroot is not an existing folder");
+  if (!fs::is_directory(o.dataroot, ec))
+    throw Error(ErrorKind::kUsage, o.dataroot + ": dataroot is not an existing folder");
   files_A_ = domain_files(o, "A");
   files_B_ = domain_files(o, "B");
   if (o.swap_domains) std::swap(files_A_, files_B_);
 }
 
-int64_t UnalignedDataset::size() const {
-  return static_cast<int64_t>(std::max(files_A_.size(), files_B_.size()));
-}
+int64_t UnalignedDataset::size() const { return static_cast<int64_t>(std::max(files_A_.size(), files_B_.size())); }
 
 int64_t UnalignedDataset::batches_per_epoch() const { return (size() + o_.batch_size - 1) / o_.batch_size; }
 
@@ -97,7 +97,8 @@ Batch UnalignedDataset::batch(uint64_t seed, int epoch, int64_t index) const {
     const int64_t item = ord[static_cast<size_t>(k)];
     const uint64_t pos = static_cast<uint64_t>(k), ep = static_cast<uint64_t>(epoch);
     int64_t ib = item % nB;
-    if (!o_.serial_batches) ib = static_cast<int64_t>(Rng(derive_seed(seed, kPickB, ep, pos)).below(static_cast<uint64_t>(nB)));
+    if (!o_.serial_batches)
+      ib = static_cast<int64_t>(Rng(derive_seed(seed, kPickB, ep, pos)).below(static_cast<uint64_t>(nB)));
     Rng ra(derive_seed(seed, kAugmentA, ep, pos)), rb(derive_seed(seed, kAugmentB, ep, pos));
     auto a = load(false, item % nA, ra);
     auto bb = load(true, ib, rb);
@@ -110,7 +111,7 @@ Batch UnalignedDataset::batch(uint64_t seed, int epoch, int64_t index) const {
     for (const auto& t : *v)
       if (t.sizes() != as[0].sizes())
         throw Error(ErrorKind::kUsage, "images of different sizes in one batch (" + b.paths_A[0] +
-                         "); use --batch-size 1 with --preprocess none or scale_width");
+                                           "); use --batch-size 1 with --preprocess none or scale_width");
   // Copied by hand: at::stack would run on LibTorch's OpenMP pool from this loader thread, and
   // libgomp gives every such thread a team of its own, oversubscribing the cores.
   auto stack = [](const std::vector<at::Tensor>& v) {
@@ -118,7 +119,8 @@ Batch UnalignedDataset::batch(uint64_t seed, int epoch, int64_t index) const {
     for (auto s : v[0].sizes()) shape.push_back(s);
     auto out = at::empty(shape, at::kFloat);
     const size_t n = static_cast<size_t>(v[0].numel());
-    for (size_t i = 0; i < v.size(); ++i) std::memcpy(out.data_ptr<float>() + i * n, v[i].data_ptr<float>(), n * sizeof(float));
+    for (size_t i = 0; i < v.size(); ++i)
+      std::memcpy(out.data_ptr<float>() + i * n, v[i].data_ptr<float>(), n * sizeof(float));
     return out;
   };
   b.A = stack(as);

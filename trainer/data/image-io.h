@@ -1,9 +1,9 @@
 // Reading images of any common kind into 8-bit RGB, and converting between images and tensors.
 #pragma once
 
-#include "common/error.h"
 #include <ATen/core/Tensor.h>
 #include <opencv2/core.hpp>
+#include "common/error.h"
 
 #include <filesystem>
 #include <stdexcept>

@@ -2,8 +2,15 @@
 
 namespace cg {
 
-Loader::Loader(const UnalignedDataset& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers, int ahead)
-    : data_(data), seed_(seed), epoch_(epoch), end_(end), ahead_(std::max(1, ahead)), next_to_build_(first), next_to_hand_(first) {
+Loader::Loader(const UnalignedDataset& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers,
+               int ahead)
+    : data_(data),
+      seed_(seed),
+      epoch_(epoch),
+      end_(end),
+      ahead_(std::max(1, ahead)),
+      next_to_build_(first),
+      next_to_hand_(first) {
   for (int i = 0; i < std::max(1, workers); ++i) threads_.emplace_back([this] { work(); });
 }
 

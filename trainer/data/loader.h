@@ -16,7 +16,8 @@ class Loader {
  public:
   // Batches [first, end) of `epoch`; at most `ahead` batches are prepared beyond the one
   // being consumed.
-  Loader(const UnalignedDataset& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers, int ahead = 4);
+  Loader(const UnalignedDataset& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers,
+         int ahead = 4);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;

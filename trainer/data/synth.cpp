@@ -39,7 +39,8 @@ void fill(cv::Mat& m, int x0, int y0, int x1, int y1, uint8_t c) {
 
 const std::array<cv::Vec3b, kFacadeClasses>& facade_palette() {
   // CMP numbering: background 1, facade 2, window 3, door 4, cornice 5, sill 6, balcony 7, pillar 11.
-  static const std::array<cv::Vec3b, kFacadeClasses> p = {jet(1), jet(2), jet(3), jet(4), jet(5), jet(6), jet(7), jet(11)};
+  static const std::array<cv::Vec3b, kFacadeClasses> p = {jet(1), jet(2), jet(3), jet(4),
+                                                          jet(5), jet(6), jet(7), jet(11)};
   return p;
 }
 
@@ -110,7 +111,9 @@ cv::Mat render_facade(const cv::Mat& cls, uint64_t noise_seed) {
       const uint8_t c = cls.at<uint8_t>(y, x);
       cv::Vec3f v;
       switch (c) {
-        case kSky: v = cv::Vec3f(150 + 60.f * y / H, 185 + 40.f * y / H, 235); break;
+        case kSky:
+          v = cv::Vec3f(150 + 60.f * y / H, 185 + 40.f * y / H, 235);
+          break;
         case kWall: {
           const bool mortar = static_cast<int>(y / (3 * unit)) % 2 == 0 && static_cast<int>(x / (6 * unit)) % 2 == 0;
           v = cv::Vec3f(190, 150, 115) * (mortar ? 0.93f : 1.0f);
@@ -129,15 +132,27 @@ cv::Mat render_facade(const cv::Mat& cls, uint64_t noise_seed) {
           if (d <= 2 * unit)
             v = cv::Vec3f(235, 232, 225);  // frame
           else
-            v = cv::Vec3f(45, 65, 90) + cv::Vec3f(30, 30, 30) * static_cast<float>(1.0 - std::min(1.0, (d - 2 * unit) / (8 * unit)));
+            v = cv::Vec3f(45, 65, 90) +
+                cv::Vec3f(30, 30, 30) * static_cast<float>(1.0 - std::min(1.0, (d - 2 * unit) / (8 * unit)));
           break;
         }
-        case kDoor: v = (static_cast<int>(x / (2 * unit)) % 3 == 0) ? cv::Vec3f(80, 45, 25) : cv::Vec3f(110, 65, 35); break;
-        case kCornice: v = cv::Vec3f(228, 220, 200); break;
-        case kSill: v = cv::Vec3f(215, 210, 200); break;
-        case kBalcony: v = (static_cast<int>(x / unit) % 3 == 0) ? cv::Vec3f(90, 90, 95) : cv::Vec3f(40, 40, 45); break;
-        case kPillar: v = cv::Vec3f(215, 200, 175); break;
-        default: v = cv::Vec3f(0, 0, 0);
+        case kDoor:
+          v = (static_cast<int>(x / (2 * unit)) % 3 == 0) ? cv::Vec3f(80, 45, 25) : cv::Vec3f(110, 65, 35);
+          break;
+        case kCornice:
+          v = cv::Vec3f(228, 220, 200);
+          break;
+        case kSill:
+          v = cv::Vec3f(215, 210, 200);
+          break;
+        case kBalcony:
+          v = (static_cast<int>(x / unit) % 3 == 0) ? cv::Vec3f(90, 90, 95) : cv::Vec3f(40, 40, 45);
+          break;
+        case kPillar:
+          v = cv::Vec3f(215, 200, 175);
+          break;
+        default:
+          v = cv::Vec3f(0, 0, 0);
       }
       out.at<cv::Vec3f>(y, x) = v * static_cast<float>(shade);
     }
@@ -171,8 +186,10 @@ cv::Mat nearest_classes(const cv::Mat& rgb) {
 
 void write_synthetic_dataset(const SynthOptions& o) {
   if (o.out.empty()) throw Error(ErrorKind::kUsage, "synth: --out is required");
-  if (o.size < 32 || o.size % 4 != 0) throw Error(ErrorKind::kUsage, "synth: --size must be a multiple of 4 and at least 32");
-  if (o.count < 1 || o.test_count < 1) throw Error(ErrorKind::kUsage, "synth: --count and --test-count must be positive");
+  if (o.size < 32 || o.size % 4 != 0)
+    throw Error(ErrorKind::kUsage, "synth: --size must be a multiple of 4 and at least 32");
+  if (o.count < 1 || o.test_count < 1)
+    throw Error(ErrorKind::kUsage, "synth: --count and --test-count must be positive");
   enum Stream : uint64_t { kTrainA = 1, kTrainB, kTestA, kTestB, kNoise };
   const fs::path root(o.out);
   for (const char* d : {"trainA", "trainB", "testA", "testB", "testA_truth", "testB_truth"}) {
@@ -186,7 +203,9 @@ void write_synthetic_dataset(const SynthOptions& o) {
     return std::string(b);
   };
   auto noise = [&](uint64_t stream, int i) { return derive_seed(o.seed, kNoise, stream, static_cast<uint64_t>(i)); };
-  auto layout = [&](uint64_t stream, int i) { return facade_layout(derive_seed(o.seed, stream, static_cast<uint64_t>(i)), o.size); };
+  auto layout = [&](uint64_t stream, int i) {
+    return facade_layout(derive_seed(o.seed, stream, static_cast<uint64_t>(i)), o.size);
+  };
   try {
     for (int i = 0; i < o.count; ++i) {
       write_rgb((root / "trainA" / name(i)).string(), colour_labels(layout(kTrainA, i)));

@@ -29,8 +29,8 @@ cv::Mat nearest_classes(const cv::Mat& rgb);
 
 struct SynthOptions {
   std::string out;
-  int count = 200;       // training images per domain
-  int test_count = 50;   // test images per domain
+  int count = 200;      // training images per domain
+  int test_count = 50;  // test images per domain
   int size = 256;
   uint64_t seed = 1;
 };

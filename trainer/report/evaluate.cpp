@@ -47,21 +47,21 @@ EvalScores evaluate(const std::string& dataroot, const std::string& model_A, con
   Engine G_B(options);
   EvalScores s;
   for (const auto& [in, truth] : a_pairs) {
-      const cv::Mat x = read_rgb(in), t = read_rgb(truth);
-      if (x.size() != t.size()) throw Error(ErrorKind::kUsage, truth + ": not the size of " + in);
-      const cv::Mat y = translate_image(G_A, x);
-      s.psnr += psnr(y, t);
-      s.ssim += ssim(y, t);
-      s.identity_psnr += psnr(x, t);
-      s.identity_ssim += ssim(x, t);
-    }
-    for (const auto& [in, truth] : b_pairs) {
-      const cv::Mat x = read_rgb(in), t = read_rgb(truth);
-      if (x.size() != t.size()) throw Error(ErrorKind::kUsage, truth + ": not the size of " + in);
-      const cv::Mat truth_classes = nearest_classes(t);
-      s.accuracy += pixel_accuracy(nearest_classes(translate_image(G_B, x)), truth_classes);
-      s.identity_accuracy += pixel_accuracy(nearest_classes(x), truth_classes);
-    }
+    const cv::Mat x = read_rgb(in), t = read_rgb(truth);
+    if (x.size() != t.size()) throw Error(ErrorKind::kUsage, truth + ": not the size of " + in);
+    const cv::Mat y = translate_image(G_A, x);
+    s.psnr += psnr(y, t);
+    s.ssim += ssim(y, t);
+    s.identity_psnr += psnr(x, t);
+    s.identity_ssim += ssim(x, t);
+  }
+  for (const auto& [in, truth] : b_pairs) {
+    const cv::Mat x = read_rgb(in), t = read_rgb(truth);
+    if (x.size() != t.size()) throw Error(ErrorKind::kUsage, truth + ": not the size of " + in);
+    const cv::Mat truth_classes = nearest_classes(t);
+    s.accuracy += pixel_accuracy(nearest_classes(translate_image(G_B, x)), truth_classes);
+    s.identity_accuracy += pixel_accuracy(nearest_classes(x), truth_classes);
+  }
   s.images_A = static_cast<int>(a_pairs.size());
   s.images_B = static_cast<int>(b_pairs.size());
   s.psnr /= s.images_A;

@@ -7,7 +7,7 @@ namespace cg {
 
 struct EvalScores {
   int images_A = 0, images_B = 0;
-  double psnr = 0, ssim = 0, accuracy = 0;                    // of the generators
+  double psnr = 0, ssim = 0, accuracy = 0;                             // of the generators
   double identity_psnr = 0, identity_ssim = 0, identity_accuracy = 0;  // of returning the input unchanged
 };
 
@@ -15,6 +15,5 @@ struct EvalScores {
 // by `cg-trainer synth`). Throws Error.
 EvalScores evaluate(const std::string& dataroot, const std::string& model_A, const std::string& model_B,
                     const std::string& device);
-
 
 }  // namespace cg

@@ -79,7 +79,9 @@ OptionRow row(const char* key, T TrainOptions::*member, const char* help) {
       return app.add_flag(names, o.*member);
     } else {
       // The last occurrence wins, as with argparse, so scripts can append overrides.
-      return app.add_option(names, o.*member)->capture_default_str()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      return app.add_option(names, o.*member)
+          ->capture_default_str()
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     }
   };
   return r;
@@ -97,8 +99,10 @@ const std::vector<OptionRow>& table() {
       row("crop_size", &O::crop_size, "then crop to this size"),
       row("preprocess", &O::preprocess, "resize_and_crop | crop | scale_width | scale_width_and_crop | none"),
       row("no_flip", &O::no_flip, "do not flip images horizontally for augmentation"),
-      row("max_dataset_size", &O::max_dataset_size, "use at most this many images per domain, the first in sorted order (default: all)"),
-      row("serial_batches", &O::serial_batches, "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random"),
+      row("max_dataset_size", &O::max_dataset_size,
+          "use at most this many images per domain, the first in sorted order (default: all)"),
+      row("serial_batches", &O::serial_batches,
+          "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random"),
       row("num_threads", &O::num_threads, "threads decoding and augmenting images"),
       row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks)"),
       row("netD", &O::netD, "discriminator: basic (70x70 PatchGAN) | n_layers"),
@@ -150,12 +154,11 @@ int TrainOptions::n_blocks() const {
     if (digits.size() <= 2 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return std::stoi(digits);
   }
-  throw Error(ErrorKind::kUsage, "--netG " + netG + " is not supported (resnet_9blocks, resnet_6blocks or another resnet_Nblocks)");
+  throw Error(ErrorKind::kUsage,
+              "--netG " + netG + " is not supported (resnet_9blocks, resnet_6blocks or another resnet_Nblocks)");
 }
 
-std::string TrainOptions::experiment_dir() const {
-  return (std::filesystem::path(checkpoints_dir) / name).string();
-}
+std::string TrainOptions::experiment_dir() const { return (std::filesystem::path(checkpoints_dir) / name).string(); }
 
 void TrainOptions::validate() const {
   auto need = [](bool ok, const std::string& what) {
@@ -186,7 +189,8 @@ void TrainOptions::validate() const {
   need(pool_size >= 0, "--pool-size must not be negative");
   need(lambda_A >= 0 && lambda_B >= 0 && lambda_identity >= 0, "the lambdas must not be negative");
   need(lr > 0 && beta1 >= 0 && beta1 < 1, "--lr must be positive and --beta1 in [0, 1)");
-  need(n_epochs >= 0 && n_epochs_decay >= 0 && n_epochs + n_epochs_decay >= 1, "--n-epochs + --n-epochs-decay must be at least 1");
+  need(n_epochs >= 0 && n_epochs_decay >= 0 && n_epochs + n_epochs_decay >= 1,
+       "--n-epochs + --n-epochs-decay must be at least 1");
   need(epoch_count >= 1, "--epoch-count must be at least 1");
   need(epoch_count <= last_epoch(), "--epoch-count " + std::to_string(epoch_count) + " is past the last epoch (" +
                                         std::to_string(last_epoch()) + " = n_epochs + n_epochs_decay)");
@@ -231,15 +235,34 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt) {
   static bool no_dropout = true, no_html = false;
   static int64_t display_id = 1;
   auto* g = &cmd;
-  g->add_option("--model", model, "only cycle_gan")->check(CLI::IsMember({"cycle_gan"}))->capture_default_str()->group("Accepted for compatibility");
-  g->add_option("--dataset-mode,--dataset_mode", dataset_mode, "only unaligned")->check(CLI::IsMember({"unaligned"}))->capture_default_str()->group("Accepted for compatibility");
-  g->add_option("--phase", phase, "only train")->check(CLI::IsMember({"train"}))->capture_default_str()->group("Accepted for compatibility");
-  g->add_option("--input-nc,--input_nc", input_nc, "only 3 (RGB)")->check(CLI::Range(3, 3))->capture_default_str()->group("Accepted for compatibility");
-  g->add_option("--output-nc,--output_nc", output_nc, "only 3 (RGB)")->check(CLI::Range(3, 3))->capture_default_str()->group("Accepted for compatibility");
-  g->add_flag("--no-dropout,--no_dropout", no_dropout, "always: cycle_gan trains without dropout")->group("Accepted for compatibility");
-  g->add_flag("--no-html,--no_html", no_html, "ignored: the HTML page costs nothing")->group("Accepted for compatibility");
-  g->add_option("--display-id,--display_id", display_id, "ignored: no visdom; see loss_log.csv and web/index.html")->group("Accepted for compatibility");
-  g->add_option("--gpu-ids,--gpu_ids", gpu_ids, "-1 means --device cpu, N means --device cuda:N (when --device is not given)")
+  g->add_option("--model", model, "only cycle_gan")
+      ->check(CLI::IsMember({"cycle_gan"}))
+      ->capture_default_str()
+      ->group("Accepted for compatibility");
+  g->add_option("--dataset-mode,--dataset_mode", dataset_mode, "only unaligned")
+      ->check(CLI::IsMember({"unaligned"}))
+      ->capture_default_str()
+      ->group("Accepted for compatibility");
+  g->add_option("--phase", phase, "only train")
+      ->check(CLI::IsMember({"train"}))
+      ->capture_default_str()
+      ->group("Accepted for compatibility");
+  g->add_option("--input-nc,--input_nc", input_nc, "only 3 (RGB)")
+      ->check(CLI::Range(3, 3))
+      ->capture_default_str()
+      ->group("Accepted for compatibility");
+  g->add_option("--output-nc,--output_nc", output_nc, "only 3 (RGB)")
+      ->check(CLI::Range(3, 3))
+      ->capture_default_str()
+      ->group("Accepted for compatibility");
+  g->add_flag("--no-dropout,--no_dropout", no_dropout, "always: cycle_gan trains without dropout")
+      ->group("Accepted for compatibility");
+  g->add_flag("--no-html,--no_html", no_html, "ignored: the HTML page costs nothing")
+      ->group("Accepted for compatibility");
+  g->add_option("--display-id,--display_id", display_id, "ignored: no visdom; see loss_log.csv and web/index.html")
+      ->group("Accepted for compatibility");
+  g->add_option("--gpu-ids,--gpu_ids", gpu_ids,
+                "-1 means --device cpu, N means --device cuda:N (when --device is not given)")
       ->group("Accepted for compatibility")
       ->each([&opt, &cmd](const std::string& v) {
         if (cmd.count("--device") > 0) return;
@@ -253,18 +276,37 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt) {
 }
 
 bool is_fixed_by_checkpoint(const std::string& key) {
-  static const char* fixed[] = {"direction", "batch_size", "load_size", "crop_size", "preprocess",
-                                "no_flip", "max_dataset_size", "serial_batches", "netG", "netD", "ngf", "ndf",
-                                "n_layers_D", "norm", "init_type", "init_gain", "gan_mode", "lambda_A", "lambda_B",
-                                "lambda_identity", "pool_size", "lr", "beta1", "lr_policy", "seed"};
+  static const char* fixed[] = {"direction",
+                                "batch_size",
+                                "load_size",
+                                "crop_size",
+                                "preprocess",
+                                "no_flip",
+                                "max_dataset_size",
+                                "serial_batches",
+                                "netG",
+                                "netD",
+                                "ngf",
+                                "ndf",
+                                "n_layers_D",
+                                "norm",
+                                "init_type",
+                                "init_gain",
+                                "gan_mode",
+                                "lambda_A",
+                                "lambda_B",
+                                "lambda_identity",
+                                "pool_size",
+                                "lr",
+                                "beta1",
+                                "lr_policy",
+                                "seed"};
   for (const char* f : fixed)
     if (key == f) return true;
   return false;
 }
 
-void set_option(TrainOptions& opt, const std::string& key, const std::string& value) {
-  find_row(key).set(opt, value);
-}
+void set_option(TrainOptions& opt, const std::string& key, const std::string& value) { find_row(key).set(opt, value); }
 
 std::map<std::string, bool> given_options(const CLI::App& cmd) {
   std::map<std::string, bool> given;

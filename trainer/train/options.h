@@ -2,8 +2,8 @@
 // this trainer adds (seed, device, threads, max-iters).
 #pragma once
 
-#include "common/error.h"
 #include <CLI/CLI.hpp>
+#include "common/error.h"
 
 #include <cstdint>
 #include <map>
@@ -57,7 +57,7 @@ struct TrainOptions {
   // additions
   int64_t seed = -1;  // -1: drawn at start and recorded, so a resume still continues exactly
   std::string device = "auto";
-  int threads = 0;  // compute threads; 0 = LibTorch's default
+  int threads = 0;        // compute threads; 0 = LibTorch's default
   int64_t max_iters = 0;  // stop (saving latest) once this many iterations are done in total; 0 = no limit
 
   int n_blocks() const;
