@@ -45,12 +45,9 @@ void check_frame(const FrameView& f, const char* what) {
 
 const char* precision_name(Precision p) {
   switch (p) {
-    case Precision::kFP32:
-      return "fp32";
-    case Precision::kFP16:
-      return "fp16";
-    case Precision::kBF16:
-      return "bf16";
+    case Precision::kFP32: return "fp32";
+    case Precision::kFP16: return "fp16";
+    case Precision::kBF16: return "bf16";
   }
   return "?";
 }

@@ -25,22 +25,15 @@ class ScriptWriter {
       const Layer& l = layers[i];
       const std::string name = prefix + "_" + std::to_string(i);
       switch (l.kind) {
-        case LayerKind::kReflectPad:
-          line(v, "torch.reflection_pad2d(" + v + ", " + quad(l.padding) + ")");
-          break;
+        case LayerKind::kReflectPad: line(v, "torch.reflection_pad2d(" + v + ", " + quad(l.padding) + ")"); break;
         case LayerKind::kConv: {
           const auto* c = seq[i]->as<nn::Conv2dImpl>();
           line(v, conv(v, name, c->weight, c->bias) + ", " + pair(l.stride) + ", " + pair(l.padding) + ")");
           break;
         }
-        case LayerKind::kNorm:
-          line(v, "self._norm(" + v + ")");
-          break;
-        case LayerKind::kRelu:
-          line(v, "torch.relu(" + v + ")");
-          break;
-        case LayerKind::kDropout:
-          break;  // a G.pt runs in eval mode
+        case LayerKind::kNorm: line(v, "self._norm(" + v + ")"); break;
+        case LayerKind::kRelu: line(v, "torch.relu(" + v + ")"); break;
+        case LayerKind::kDropout: break;  // a G.pt runs in eval mode
         case LayerKind::kResidual: {
           const auto* b = seq[i]->as<ResnetBlockImpl>();
           line("y", v);
@@ -56,9 +49,7 @@ class ScriptWriter {
                       conv(padded, name + "_subpixel", subpixel_weight(t->weight), subpixel_bias(t->bias)) + "), 2)");
           break;
         }
-        case LayerKind::kTanh:
-          line(v, "torch.tanh(" + v + ")");
-          break;
+        case LayerKind::kTanh: line(v, "torch.tanh(" + v + ")"); break;
       }
     }
   }

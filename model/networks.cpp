@@ -22,33 +22,21 @@ nn::Sequential build(const Layers& layers, bool use_dropout) {
   nn::Sequential seq;
   for (const Layer& l : layers) {
     switch (l.kind) {
-      case LayerKind::kReflectPad:
-        seq->push_back(nn::ReflectionPad2d(l.padding));
-        break;
+      case LayerKind::kReflectPad: seq->push_back(nn::ReflectionPad2d(l.padding)); break;
       case LayerKind::kConv:
         seq->push_back(nn::Conv2d(nn::Conv2dOptions(l.in, l.out, l.kernel).stride(l.stride).padding(l.padding)));
         break;
-      case LayerKind::kNorm:
-        seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(l.out)));
-        break;
-      case LayerKind::kRelu:
-        seq->push_back(nn::ReLU(true));
-        break;
-      case LayerKind::kDropout:
-        seq->push_back(nn::Dropout(0.5));
-        break;
-      case LayerKind::kResidual:
-        seq->push_back(ResnetBlock(l.out, use_dropout));
-        break;
+      case LayerKind::kNorm: seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(l.out))); break;
+      case LayerKind::kRelu: seq->push_back(nn::ReLU(true)); break;
+      case LayerKind::kDropout: seq->push_back(nn::Dropout(0.5)); break;
+      case LayerKind::kResidual: seq->push_back(ResnetBlock(l.out, use_dropout)); break;
       case LayerKind::kUpConv:
         seq->push_back(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(l.in, l.out, l.kernel)
                                                .stride(l.stride)
                                                .padding(l.padding)
                                                .output_padding(l.stride - 1)));
         break;
-      case LayerKind::kTanh:
-        seq->push_back(nn::Tanh());
-        break;
+      case LayerKind::kTanh: seq->push_back(nn::Tanh()); break;
     }
   }
   return seq;
@@ -59,23 +47,15 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsamplin
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& l = layers[i];
     switch (l.kind) {
-      case LayerKind::kReflectPad:
-        x = at::reflection_pad2d(x, {l.padding, l.padding, l.padding, l.padding});
-        break;
+      case LayerKind::kReflectPad: x = at::reflection_pad2d(x, {l.padding, l.padding, l.padding, l.padding}); break;
       case LayerKind::kConv: {
         const auto* c = seq[i]->as<nn::Conv2dImpl>();
         x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding);
         break;
       }
-      case LayerKind::kNorm:
-        x = instance_norm(x);
-        break;
-      case LayerKind::kRelu:
-        x = at::relu(x);
-        break;
-      case LayerKind::kDropout:
-        x = at::dropout(x, 0.5, training);
-        break;
+      case LayerKind::kNorm: x = instance_norm(x); break;
+      case LayerKind::kRelu: x = at::relu(x); break;
+      case LayerKind::kDropout: x = at::dropout(x, 0.5, training); break;
       case LayerKind::kResidual: {
         const auto* b = seq[i]->as<ResnetBlockImpl>();
         x = x + run(b->layers(), b->conv_block, x, up, training);
@@ -88,9 +68,7 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsamplin
                 : at::conv_transpose2d(x, t->weight, t->bias, l.stride, l.padding, l.stride - 1);
         break;
       }
-      case LayerKind::kTanh:
-        x = at::tanh(x);
-        break;
+      case LayerKind::kTanh: x = at::tanh(x); break;
     }
   }
   return x;

@@ -45,30 +45,18 @@ Ref make(Kind k) {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::None:
-      return "None";
-    case Kind::Bool:
-      return "bool";
-    case Kind::Int:
-      return "int";
-    case Kind::Float:
-      return "float";
-    case Kind::Str:
-      return "str";
-    case Kind::Tuple:
-      return "tuple";
-    case Kind::List:
-      return "list";
-    case Kind::Dict:
-      return "dict";
-    case Kind::Global:
-      return "class or function";
-    case Kind::Storage:
-      return "storage";
-    case Kind::Tensor:
-      return "tensor";
-    case Kind::Opaque:
-      return "object";
+    case Kind::None: return "None";
+    case Kind::Bool: return "bool";
+    case Kind::Int: return "int";
+    case Kind::Float: return "float";
+    case Kind::Str: return "str";
+    case Kind::Tuple: return "tuple";
+    case Kind::List: return "list";
+    case Kind::Dict: return "dict";
+    case Kind::Global: return "class or function";
+    case Kind::Storage: return "storage";
+    case Kind::Tensor: return "tensor";
+    case Kind::Opaque: return "object";
   }
   return "?";
 }
@@ -101,35 +89,18 @@ class Unpickler {
       const PickleRead read = read_pickle_op(p_, n_, pos_, op);
       if (read == PickleRead::kTruncated) fail("pickle data ends early");
       switch (op.code) {
-        case 0x80:
-          break;  // PROTO
-        case 0x95:
-          break;  // FRAME
-        case '.':
-          return pop();  // STOP
-        case '(':
-          marks_.push_back(stack_.size());
-          break;  // MARK
-        case 'N':
-          push(make(Kind::None));
-          break;
-        case 0x88:
-          push_bool(true);
-          break;  // NEWTRUE
-        case 0x89:
-          push_bool(false);
-          break;  // NEWFALSE
-        case 'J':
-          push_int(static_cast<int32_t>(op.arg));
-          break;  // BININT
+        case 0x80: break;                                  // PROTO
+        case 0x95: break;                                  // FRAME
+        case '.': return pop();                            // STOP
+        case '(': marks_.push_back(stack_.size()); break;  // MARK
+        case 'N': push(make(Kind::None)); break;
+        case 0x88: push_bool(true); break;                        // NEWTRUE
+        case 0x89: push_bool(false); break;                       // NEWFALSE
+        case 'J': push_int(static_cast<int32_t>(op.arg)); break;  // BININT
         case 'K':
-        case 'M':
-          push_int(static_cast<int64_t>(op.arg));
-          break;  // BININT1, BININT2
-        case 0x8a:
-          push_int(long1(op.bytes));
-          break;     // LONG1
-        case 'G': {  // BINFLOAT, big-endian double
+        case 'M': push_int(static_cast<int64_t>(op.arg)); break;  // BININT1, BININT2
+        case 0x8a: push_int(long1(op.bytes)); break;              // LONG1
+        case 'G': {                                               // BINFLOAT, big-endian double
           uint64_t bits = 0;
           for (const char c : op.bytes) bits = (bits << 8) | static_cast<uint8_t>(c);
           auto r = make(Kind::Float);
@@ -144,18 +115,10 @@ class Unpickler {
         case 'T':
         case 'U':
         case 'B':
-        case 'C':
-          push_str(op.bytes);
-          break;
-        case ')':
-          push(make(Kind::Tuple));
-          break;
-        case ']':
-          push(make(Kind::List));
-          break;
-        case '}':
-          push(make(Kind::Dict));
-          break;
+        case 'C': push_str(op.bytes); break;
+        case ')': push(make(Kind::Tuple)); break;
+        case ']': push(make(Kind::List)); break;
+        case '}': push(make(Kind::Dict)); break;
         case 't': {  // TUPLE
           auto r = make(Kind::Tuple);
           r->items = pop_to_mark();
@@ -197,10 +160,8 @@ class Unpickler {
           for (size_t k = 0; k < kv.size(); k += 2) d.emplace_back(kv[k], kv[k + 1]);
           break;
         }
-        case 'c':
-          push(global(op.bytes));
-          break;      // GLOBAL "module\nname\n"
-        case 0x93: {  // STACK_GLOBAL
+        case 'c': push(global(op.bytes)); break;  // GLOBAL "module\nname\n"
+        case 0x93: {                              // STACK_GLOBAL
           auto nm = expect(pop(), Kind::Str, "STACK_GLOBAL");
           auto mod = expect(pop(), Kind::Str, "STACK_GLOBAL");
           auto r = make(Kind::Global);
@@ -220,31 +181,16 @@ class Unpickler {
           push(make(Kind::Opaque));
           break;
         }
-        case 'b':
-          pop();
-          break;  // BUILD: the state (an OrderedDict's _metadata) is not needed
-        case 'Q':
-          push(persistent_load(pop()));
-          break;  // BINPERSID
+        case 'b': pop(); break;                         // BUILD: the state (an OrderedDict's _metadata) is not needed
+        case 'Q': push(persistent_load(pop())); break;  // BINPERSID
         case 'q':
-        case 'r':
-          memo_[op.arg] = top();
-          break;  // BINPUT, LONG_BINPUT
-        case 0x94:
-          memo_[memo_.size()] = top();
-          break;  // MEMOIZE
+        case 'r': memo_[op.arg] = top(); break;         // BINPUT, LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = top(); break;  // MEMOIZE
         case 'h':
-        case 'j':
-          push(memo_get(op.arg));
-          break;  // BINGET, LONG_BINGET
-        case '0':
-          pop();
-          break;  // POP
-        case '2':
-          push(top());
-          break;  // DUP
-        default:
-          fail("unsupported pickle opcode 0x" + hex(op.code));
+        case 'j': push(memo_get(op.arg)); break;  // BINGET, LONG_BINGET
+        case '0': pop(); break;                   // POP
+        case '2': push(top()); break;             // DUP
+        default: fail("unsupported pickle opcode 0x" + hex(op.code));
       }
     }
   }

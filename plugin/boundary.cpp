@@ -40,10 +40,8 @@ Message describe_current_exception() {
     switch (e.kind()) {
       case cg::ErrorKind::kModel:
         return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, std::string("Could not load model: ") + e.what()};
-      case cg::ErrorKind::kSettings:
-        return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, e.what()};
-      default:
-        return {GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, e.what()};
+      case cg::ErrorKind::kSettings: return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, e.what()};
+      default: return {GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, e.what()};
     }
   } catch (const std::exception& e) {
     return {GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, e.what()};

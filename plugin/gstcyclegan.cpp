@@ -414,27 +414,13 @@ static gboolean gst_cyclegan_store_setting(GstCycleGan* self, guint prop_id, con
   {
     ObjectLock lock(self);
     switch (prop_id) {
-      case PROP_MODEL:
-        s.model.swap(text);
-        break;
-      case PROP_DEVICE:
-        s.device.swap(text);
-        break;
-      case PROP_PRECISION:
-        s.precision = (cg::Precision)g_value_get_enum(value);
-        break;
-      case PROP_THREADS:
-        s.threads = g_value_get_uint(value);
-        break;
-      case PROP_PROCESS_SIZE:
-        s.process_size.swap(text);
-        break;
-      case PROP_BYPASS:
-        s.bypass = g_value_get_boolean(value);
-        return TRUE;
-      case PROP_BATCH_SIZE:
-        s.batch_size = g_value_get_uint(value);
-        return TRUE;
+      case PROP_MODEL: s.model.swap(text); break;
+      case PROP_DEVICE: s.device.swap(text); break;
+      case PROP_PRECISION: s.precision = (cg::Precision)g_value_get_enum(value); break;
+      case PROP_THREADS: s.threads = g_value_get_uint(value); break;
+      case PROP_PROCESS_SIZE: s.process_size.swap(text); break;
+      case PROP_BYPASS: s.bypass = g_value_get_boolean(value); return TRUE;
+      case PROP_BATCH_SIZE: s.batch_size = g_value_get_uint(value); return TRUE;
     }
     ++s.engine_version;
   }
@@ -449,16 +435,13 @@ bad_process_size:
 
 static void gst_cyclegan_apply_setting(GstCycleGan* self, guint prop_id) {
   switch (prop_id) {
-    case PROP_BYPASS:
-      break; /* applied to the next frame, in submit_input_buffer */
+    case PROP_BYPASS: break; /* applied to the next frame, in submit_input_buffer */
     case PROP_BATCH_SIZE:
       /* the frames held change the output buffers needed and the latency */
       gst_base_transform_reconfigure_src(GST_BASE_TRANSFORM(self));
       gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
       break;
-    default:
-      self->parts->reloader.request();
-      break;
+    default: self->parts->reloader.request(); break;
   }
 }
 
@@ -466,27 +449,13 @@ static void gst_cyclegan_read_setting(GstCycleGan* self, guint prop_id, GValue* 
   const Settings s = gst_cyclegan_settings(self);
 
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string(value, s.model.empty() ? NULL : s.model.c_str());
-      break;
-    case PROP_DEVICE:
-      g_value_set_string(value, s.device.c_str());
-      break;
-    case PROP_PRECISION:
-      g_value_set_enum(value, (gint)s.precision);
-      break;
-    case PROP_THREADS:
-      g_value_set_uint(value, s.threads);
-      break;
-    case PROP_PROCESS_SIZE:
-      g_value_set_string(value, s.process_size.c_str());
-      break;
-    case PROP_BYPASS:
-      g_value_set_boolean(value, s.bypass);
-      break;
-    case PROP_BATCH_SIZE:
-      g_value_set_uint(value, s.batch_size);
-      break;
+    case PROP_MODEL: g_value_set_string(value, s.model.empty() ? NULL : s.model.c_str()); break;
+    case PROP_DEVICE: g_value_set_string(value, s.device.c_str()); break;
+    case PROP_PRECISION: g_value_set_enum(value, (gint)s.precision); break;
+    case PROP_THREADS: g_value_set_uint(value, s.threads); break;
+    case PROP_PROCESS_SIZE: g_value_set_string(value, s.process_size.c_str()); break;
+    case PROP_BYPASS: g_value_set_boolean(value, s.bypass); break;
+    case PROP_BATCH_SIZE: g_value_set_uint(value, s.batch_size); break;
   }
 }
 

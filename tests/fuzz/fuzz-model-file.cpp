@@ -1,5 +1,6 @@
 // libFuzzer target: loading a G.pt (TorchScript archive, metadata, shape probe) from arbitrary
 // bytes, through the same path the element uses. Every input must load or give a cg::Error.
+#include "common/error.h"
 #include "model/model-file.h"
 
 #include <unistd.h>

@@ -45,37 +45,24 @@ cv::Mat read_rgb(const std::string& path) {
   }
   cv::Mat eight;
   switch (raw.depth()) {
-    case CV_8U:
-      eight = raw;
-      break;
-    case CV_16U:
-      raw.convertTo(eight, CV_8U, 1.0 / 257.0);
-      break;
-    case CV_32F:
-      raw.convertTo(eight, CV_8U, 255.0);
-      break;
+    case CV_8U: eight = raw; break;
+    case CV_16U: raw.convertTo(eight, CV_8U, 1.0 / 257.0); break;
+    case CV_32F: raw.convertTo(eight, CV_8U, 255.0); break;
     default:
       throw Error(ErrorKind::kImage, path + ": unsupported sample type (depth " + std::to_string(raw.depth()) + ")");
   }
   cv::Mat rgb;
   switch (eight.channels()) {
-    case 1:
-      cv::cvtColor(eight, rgb, cv::COLOR_GRAY2RGB);
-      break;
+    case 1: cv::cvtColor(eight, rgb, cv::COLOR_GRAY2RGB); break;
     case 2: {
       cv::Mat gray;
       cv::extractChannel(eight, gray, 0);
       cv::cvtColor(gray, rgb, cv::COLOR_GRAY2RGB);
       break;
     }
-    case 3:
-      cv::cvtColor(eight, rgb, cv::COLOR_BGR2RGB);
-      break;
-    case 4:
-      cv::cvtColor(eight, rgb, cv::COLOR_BGRA2RGB);
-      break;
-    default:
-      throw Error(ErrorKind::kImage, path + ": unsupported channel count " + std::to_string(eight.channels()));
+    case 3: cv::cvtColor(eight, rgb, cv::COLOR_BGR2RGB); break;
+    case 4: cv::cvtColor(eight, rgb, cv::COLOR_BGRA2RGB); break;
+    default: throw Error(ErrorKind::kImage, path + ": unsupported channel count " + std::to_string(eight.channels()));
   }
   return rgb;
 }

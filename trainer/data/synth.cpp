@@ -111,9 +111,7 @@ cv::Mat render_facade(const cv::Mat& cls, uint64_t noise_seed) {
       const uint8_t c = cls.at<uint8_t>(y, x);
       cv::Vec3f v;
       switch (c) {
-        case kSky:
-          v = cv::Vec3f(150 + 60.f * y / H, 185 + 40.f * y / H, 235);
-          break;
+        case kSky: v = cv::Vec3f(150 + 60.f * y / H, 185 + 40.f * y / H, 235); break;
         case kWall: {
           const bool mortar = static_cast<int>(y / (3 * unit)) % 2 == 0 && static_cast<int>(x / (6 * unit)) % 2 == 0;
           v = cv::Vec3f(190, 150, 115) * (mortar ? 0.93f : 1.0f);
@@ -139,20 +137,11 @@ cv::Mat render_facade(const cv::Mat& cls, uint64_t noise_seed) {
         case kDoor:
           v = (static_cast<int>(x / (2 * unit)) % 3 == 0) ? cv::Vec3f(80, 45, 25) : cv::Vec3f(110, 65, 35);
           break;
-        case kCornice:
-          v = cv::Vec3f(228, 220, 200);
-          break;
-        case kSill:
-          v = cv::Vec3f(215, 210, 200);
-          break;
-        case kBalcony:
-          v = (static_cast<int>(x / unit) % 3 == 0) ? cv::Vec3f(90, 90, 95) : cv::Vec3f(40, 40, 45);
-          break;
-        case kPillar:
-          v = cv::Vec3f(215, 200, 175);
-          break;
-        default:
-          v = cv::Vec3f(0, 0, 0);
+        case kCornice: v = cv::Vec3f(228, 220, 200); break;
+        case kSill: v = cv::Vec3f(215, 210, 200); break;
+        case kBalcony: v = (static_cast<int>(x / unit) % 3 == 0) ? cv::Vec3f(90, 90, 95) : cv::Vec3f(40, 40, 45); break;
+        case kPillar: v = cv::Vec3f(215, 200, 175); break;
+        default: v = cv::Vec3f(0, 0, 0);
       }
       out.at<cv::Vec3f>(y, x) = v * static_cast<float>(shade);
     }
