@@ -39,4 +39,18 @@ c10::Device parse_device(const std::string& name, std::string* fallback_note) {
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index < 0 ? 0 : index));
 }
 
+bool cpu_has_native_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+#else
+  return false;  // not measured on other processors: warn rather than promise speed
+#endif
+}
+
+std::string bf16_cpu_warning() {
+  if (cpu_has_native_bf16()) return {};
+  return "bf16 on this CPU: it has no native bfloat16 (AVX-512 BF16 or AMX), so bf16 is emulated and runs several "
+         "times slower than fp32 (5-10x measured on an AVX2 CPU); use fp32";
+}
+
 }  // namespace cg

@@ -12,4 +12,11 @@ namespace cg {
 // `fallback_note`, when given, is set to a sentence when "auto" falls back to the CPU.
 c10::Device parse_device(const std::string& name, std::string* fallback_note = nullptr);
 
+// Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX). Without it oneDNN emulates
+// bf16 through fp32 conversions and bf16 runs several times slower than fp32.
+bool cpu_has_native_bf16();
+
+// The sentence to warn with when bf16 is asked of a CPU without native support; empty otherwise.
+std::string bf16_cpu_warning();
+
 }  // namespace cg

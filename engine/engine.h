@@ -11,7 +11,15 @@
 
 namespace cg {
 
-enum class Precision { kFP32, kFP16, kBF16 };
+// fp32 is strict IEEE float on every device. tf32 lets CUDA's tensor cores round the
+// convolutions' inputs to 10-bit mantissas (Ampere and newer; cuDNN's own default), and is fp32
+// on the CPU. The values are the element's enum values: new ones go at the end.
+enum class Precision { kFP32, kFP16, kBF16, kTF32 };
+
+// How activations are laid out. auto: channels-last on the CPU (oneDNN runs NHWC without
+// reordering), contiguous NCHW on CUDA (its instance norm and reflection pad work in NCHW, so
+// NHWC there costs two copies per layer).
+enum class MemoryFormat { kAuto, kContiguous, kChannelsLast };
 
 struct EngineOptions {
   std::string model_path;
@@ -23,6 +31,11 @@ struct EngineOptions {
   int process_width = 0;
   int process_height = 0;
   bool process_at_model_crop = false;  // use the training crop recorded in the model
+  MemoryFormat memory_format = MemoryFormat::kAuto;
+  // The most elements the generator's largest tensor may hold in one forward pass; batches are
+  // split to stay under it. 0: the device's own limit (CUDA kernels index with 32 bits, so
+  // 2^31 - 1 there; none on the CPU). Tests set a small one.
+  int64_t max_elements = 0;
 };
 
 // A packed 8-bit frame with R, G and B at byte offsets r, g, b of each pixel_stride-byte pixel.
@@ -41,7 +54,9 @@ struct EngineInfo {
   std::string precision;
   std::string architecture;  // from the model's metadata, or "unknown"
   int64_t crop_size = 0;
+  std::string memory_format;  // "channels-last" or "contiguous"
   std::string fallback_note;  // set when device=auto fell back to the CPU
+  std::string warning;        // a setting that works but runs badly here (bf16 on most CPUs)
 };
 
 class Engine {
@@ -59,6 +74,16 @@ class Engine {
   // call from several threads; calls are serialised.
   void process_batch(const FrameView* in, const FrameView* out, size_t n);
 
+  // Prepares for frames of this size in batches of `batch`: on CUDA it runs the passes once so
+  // that cuDNN's autotuning, lazy kernel loading and TorchScript's profiling happen here rather
+  // than on the first real frames, and later batches of fewer frames are padded to `batch` so
+  // they reuse the tuned shapes. On the CPU it does nothing: a pass costs as much as a frame.
+  void warm_up(int width, int height, size_t batch);
+
+  // How many frames of this size one forward pass takes under the element-count limit; 0 when
+  // even one frame is over it.
+  int64_t frames_per_pass(int width, int height) const;
+
   const EngineInfo& info() const;
   const EngineOptions& options() const;
 
@@ -68,5 +93,10 @@ class Engine {
 };
 
 const char* precision_name(Precision p);
+// "fp32", "tf32", "fp16" or "bf16"; throws Error(kSettings) otherwise.
+Precision parse_precision(const std::string& name);
+const char* memory_format_name(MemoryFormat f);
+// "auto", "contiguous" or "channels-last"; throws Error(kSettings) otherwise.
+MemoryFormat parse_memory_format(const std::string& name);
 
 }  // namespace cg

@@ -33,6 +33,21 @@ at::Tensor subpixel_upsample(const at::Tensor& x, const at::Tensor& weight, cons
   return at::pixel_shuffle(at::conv2d(padded, weight, bias), 2);
 }
 
+namespace {
+// Reflects `p` entries at both ends of dimension `dim`, the edge itself not repeated.
+at::Tensor reflect_dim(const at::Tensor& x, int64_t dim, int64_t p) {
+  const int64_t n = x.size(dim);
+  auto before = x.narrow(dim, 1, p).flip(dim);
+  auto after = x.narrow(dim, n - 1 - p, p).flip(dim);
+  return at::cat({before, x, after}, dim);
+}
+}  // namespace
+
+at::Tensor reflect_pad(const at::Tensor& x, int64_t p) {
+  if (p == 0) return x;
+  return reflect_dim(reflect_dim(x, -1, p), -2, p);
+}
+
 at::Tensor instance_norm(const at::Tensor& x) { return at::group_norm(x, x.size(1), {}, {}, 1e-5); }
 
 }  // namespace cg

@@ -12,6 +12,11 @@ at::Tensor subpixel_weight(const at::Tensor& transposed_weight);
 at::Tensor subpixel_bias(const at::Tensor& transposed_bias);
 at::Tensor subpixel_upsample(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
+// reflection_pad2d by `p` on every side, built from narrow, flip and cat: the same values, but its
+// backward is plain copies, so it is deterministic on CUDA where reflection_pad2d's backward
+// accumulates with atomics. Needs p < height and p < width, as reflection_pad2d does.
+at::Tensor reflect_pad(const at::Tensor& x, int64_t p);
+
 // InstanceNorm2d(affine=False, track_running_stats=False) == group_norm with one group per channel.
 at::Tensor instance_norm(const at::Tensor& x);
 

@@ -1,5 +1,7 @@
 #include "model/generator-layout.h"
 
+#include <algorithm>
+
 namespace cg {
 
 namespace {
@@ -43,6 +45,34 @@ Layers residual_layers(int64_t dim, bool use_dropout) {
   l.push_back({LayerKind::kConv, dim, dim, 3, 1, 0});
   l.push_back({LayerKind::kNorm, dim, dim});
   return l;
+}
+
+int64_t largest_activation(const Layers& layers, int64_t c, int64_t h, int64_t w) {
+  int64_t largest = c * h * w;
+  for (const Layer& l : layers) {
+    switch (l.kind) {
+      case LayerKind::kReflectPad:
+        h += 2 * l.padding;
+        w += 2 * l.padding;
+        break;
+      case LayerKind::kConv:
+        c = l.out;
+        h = (h + 2 * l.padding - l.kernel) / l.stride + 1;
+        w = (w + 2 * l.padding - l.kernel) / l.stride + 1;
+        break;
+      case LayerKind::kUpConv:
+        c = l.out;
+        h *= l.stride;
+        w *= l.stride;
+        break;
+      case LayerKind::kResidual:
+        largest = std::max(largest, largest_activation(residual_layers(l.out, false), c, h, w));
+        break;
+      default: break;
+    }
+    largest = std::max(largest, c * h * w);
+  }
+  return largest;
 }
 
 std::vector<int64_t> positions_of(const Layers& layers, LayerKind kind) {

@@ -48,6 +48,11 @@ constexpr int64_t kMinSize = 2 * kSizeMultiple;
 Layers generator_layers(const GeneratorOptions& o);
 Layers residual_layers(int64_t dim, bool use_dropout);
 
+// The element count of the largest tensor one image of channels x height x width produces on its
+// way through `layers` (padded copies included). GPU kernels that index with 32 bits refuse
+// tensors over 2^31 - 1 elements, so this decides how many frames fit in one pass.
+int64_t largest_activation(const Layers& layers, int64_t channels, int64_t height, int64_t width);
+
 // Positions in `layers` of every layer of `kind`, in order.
 std::vector<int64_t> positions_of(const Layers& layers, LayerKind kind);
 

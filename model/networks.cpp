@@ -42,12 +42,19 @@ nn::Sequential build(const Layers& layers, bool use_dropout) {
   return seq;
 }
 
+// reflection_pad2d's CUDA backward accumulates with atomics; when the run asked for deterministic
+// algorithms (exact resume on CUDA) the copy-only formulation gives the same values.
+at::Tensor pad(const at::Tensor& x, int64_t p) {
+  if (x.is_cuda() && at::globalContext().deterministicAlgorithms()) return reflect_pad(x, p);
+  return at::reflection_pad2d(x, {p, p, p, p});
+}
+
 // The layers' mathematics as functional calls on the module's weights (see forward()).
 at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsampling up, bool training) {
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& l = layers[i];
     switch (l.kind) {
-      case LayerKind::kReflectPad: x = at::reflection_pad2d(x, {l.padding, l.padding, l.padding, l.padding}); break;
+      case LayerKind::kReflectPad: x = pad(x, l.padding); break;
       case LayerKind::kConv: {
         const auto* c = seq[i]->as<nn::Conv2dImpl>();
         x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding);

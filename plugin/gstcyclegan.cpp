@@ -42,6 +42,7 @@ using cg::plugin::Stream;
 #define DEFAULT_DEVICE "auto"
 #define DEFAULT_PRECISION cg::Precision::kFP32
 #define DEFAULT_THREADS 0
+#define DEFAULT_MEMORY_FORMAT cg::MemoryFormat::kAuto
 #define DEFAULT_PROCESS_SIZE "native"
 #define DEFAULT_BYPASS FALSE
 #define DEFAULT_BATCH_SIZE 1
@@ -57,12 +58,13 @@ enum {
   PROP_PROCESS_SIZE,
   PROP_BYPASS,
   PROP_BATCH_SIZE,
+  PROP_MEMORY_FORMAT,
   /* the statistics, read-only */
   PROP_FRAMES_PROCESSED,
   PROP_MEAN_INFERENCE_MS,
 };
 
-#define IS_SETTING(prop_id) ((prop_id) >= PROP_MODEL && (prop_id) <= PROP_BATCH_SIZE)
+#define IS_SETTING(prop_id) ((prop_id) >= PROP_MODEL && (prop_id) <= PROP_MEMORY_FORMAT)
 
 #define VIDEO_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }"
 
@@ -146,14 +148,20 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
       gobject_class, PROP_DEVICE,
       g_param_spec_string("device", "Device", "auto (CUDA when LibTorch sees a GPU, else CPU), cpu, cuda or cuda:N",
                           DEFAULT_DEVICE, rw));
-  g_object_class_install_property(gobject_class, PROP_PRECISION,
-                                  g_param_spec_enum("precision", "Precision", "Arithmetic of the generator",
-                                                    GST_TYPE_CYCLEGAN_PRECISION, (gint)DEFAULT_PRECISION, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_PRECISION,
+      g_param_spec_enum("precision", "Precision",
+                        "Arithmetic of the generator: fp32 is strict IEEE float everywhere; "
+                        "tf32 lets CUDA tensor cores round convolution inputs (faster on "
+                        "Ampere and newer); fp16 needs CUDA; bf16 is fast on GPUs and on "
+                        "CPUs with AVX-512 BF16 or AMX, several times slower elsewhere",
+                        GST_TYPE_CYCLEGAN_PRECISION, (gint)DEFAULT_PRECISION, rw));
   g_object_class_install_property(
       gobject_class, PROP_THREADS,
       g_param_spec_uint("threads", "Threads",
-                        "CPU threads for inference (0 = all cores), applied on the streaming thread", 0, 1024,
-                        DEFAULT_THREADS, rw));
+                        "CPU threads, applied on the streaming thread: for inference on the CPU (0 = all cores), "
+                        "for the frame copies on CUDA (0 = 2)",
+                        0, 1024, DEFAULT_THREADS, rw));
   g_object_class_install_property(
       gobject_class, PROP_PROCESS_SIZE,
       g_param_spec_string("process-size", "Processing size",
@@ -171,6 +179,12 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
                         "frames are held until the batch is full, and the latency query reports them. Needs a "
                         "fixed framerate; with a variable one frames go one by one",
                         1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_MEMORY_FORMAT,
+      g_param_spec_enum("memory-format", "Memory format",
+                        "Activation layout: auto (channels-last on the CPU, contiguous on CUDA), contiguous or "
+                        "channels-last",
+                        GST_TYPE_CYCLEGAN_MEMORY_FORMAT, (gint)DEFAULT_MEMORY_FORMAT, rw));
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64("frames-processed", "Frames processed", "Frames translated since the element started", 0,
@@ -199,6 +213,7 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
   filter_class->transform_frame = GST_DEBUG_FUNCPTR(gst_cyclegan_transform_frame);
 
   gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_PRECISION, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_MEMORY_FORMAT, (GstPluginAPIFlags)0);
 }
 
 static void gst_cyclegan_init(GstCycleGan* self) {
@@ -227,10 +242,26 @@ GType gst_cyclegan_precision_get_type(void) {
       {(gint)cg::Precision::kFP32, "32-bit float", "fp32"},
       {(gint)cg::Precision::kFP16, "16-bit float (CUDA only)", "fp16"},
       {(gint)cg::Precision::kBF16, "bfloat16", "bf16"},
+      {(gint)cg::Precision::kTF32, "32-bit float, TF32 convolutions on CUDA", "tf32"},
       {0, NULL, NULL},
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstCycleGanPrecision", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_cyclegan_memory_format_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {(gint)cg::MemoryFormat::kAuto, "Channels-last on the CPU, contiguous on CUDA", "auto"},
+      {(gint)cg::MemoryFormat::kContiguous, "NCHW", "contiguous"},
+      {(gint)cg::MemoryFormat::kChannelsLast, "NHWC", "channels-last"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstCycleGanMemoryFormat", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -303,6 +334,8 @@ static gboolean gst_cyclegan_set_info(GstVideoFilter* filter, GstCaps*, GstVideo
 
   try {
     self->parts->stream.set_framerate({GST_VIDEO_INFO_FPS_N(in_info), GST_VIDEO_INFO_FPS_D(in_info)});
+    self->parts->stream.warm_up(
+        {GST_VIDEO_INFO_WIDTH(in_info), GST_VIDEO_INFO_HEIGHT(in_info), gst_cyclegan_frame_settings(self).batch_size});
   } catch (...) {
     CG_POST_EXCEPTION(self, GST_MESSAGE_ERROR, "Negotiation failed");
     return FALSE;
@@ -421,6 +454,7 @@ static gboolean gst_cyclegan_store_setting(GstCycleGan* self, guint prop_id, con
       case PROP_PROCESS_SIZE: s.process_size.swap(text); break;
       case PROP_BYPASS: s.bypass = g_value_get_boolean(value); return TRUE;
       case PROP_BATCH_SIZE: s.batch_size = g_value_get_uint(value); return TRUE;
+      case PROP_MEMORY_FORMAT: s.memory_format = (cg::MemoryFormat)g_value_get_enum(value); break;
     }
     ++s.engine_version;
   }
@@ -456,6 +490,7 @@ static void gst_cyclegan_read_setting(GstCycleGan* self, guint prop_id, GValue* 
     case PROP_PROCESS_SIZE: g_value_set_string(value, s.process_size.c_str()); break;
     case PROP_BYPASS: g_value_set_boolean(value, s.bypass); break;
     case PROP_BATCH_SIZE: g_value_set_uint(value, s.batch_size); break;
+    case PROP_MEMORY_FORMAT: g_value_set_enum(value, (gint)s.memory_format); break;
   }
 }
 
@@ -497,8 +532,9 @@ static std::shared_ptr<cg::Engine> gst_cyclegan_load(GstCycleGan* self, const Se
   const cg::EngineInfo& info = engine->info();
 
   if (!info.fallback_note.empty()) GST_WARNING_OBJECT(self, "%s", info.fallback_note.c_str());
-  GST_INFO_OBJECT(self, "model %s (%s) on %s, %s", settings.model.c_str(), info.architecture.c_str(),
-                  info.device.c_str(), info.precision.c_str());
+  if (!info.warning.empty()) GST_WARNING_OBJECT(self, "%s", info.warning.c_str());
+  GST_INFO_OBJECT(self, "model %s (%s) on %s, %s, %s", settings.model.c_str(), info.architecture.c_str(),
+                  info.device.c_str(), info.precision.c_str(), info.memory_format.c_str());
   return engine;
 }
 

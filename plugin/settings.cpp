@@ -27,6 +27,7 @@ cg::EngineOptions engine_options(const Settings& settings) {
   o.device = settings.device;
   o.precision = settings.precision;
   o.threads = static_cast<int>(settings.threads);
+  o.memory_format = settings.memory_format;
   parse_process_size(settings.process_size, &o);  // stored only once it parsed
   return o;
 }

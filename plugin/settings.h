@@ -23,6 +23,7 @@ struct Settings {
   std::string process_size = "native";
   bool bypass = false;
   guint batch_size = 1;
+  cg::MemoryFormat memory_format = cg::MemoryFormat::kAuto;
   // Counts the changes that need a new engine, so that start() can tell whether one came in
   // while it was loading the model.
   uint64_t engine_version = 0;

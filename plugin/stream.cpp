@@ -22,14 +22,31 @@ void Stream::stop() {
     std::swap(held_, held);
     std::swap(ready_, ready);
     framerate_ = Framerate();
+    shape_ = FrameShape();
   }
 }
 
 bool Stream::replace_engine(std::shared_ptr<cg::Engine> engine) {
+  FrameShape shape;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shape = shape_;
+  }
+  engine->warm_up(shape.width, shape.height, shape.batch);  // on the reloader's thread: no frame waits
   std::lock_guard<std::mutex> lock(mutex_);
   if (!engine_) return false;
   std::swap(engine_, engine);
   return true;
+}
+
+void Stream::warm_up(FrameShape shape) {
+  std::shared_ptr<cg::Engine> engine;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shape_ = shape;
+    engine = engine_;
+  }
+  if (engine) engine->warm_up(shape.width, shape.height, shape.batch);
 }
 
 void Stream::translate(const cg::FrameView* in, const cg::FrameView* out, size_t n) {

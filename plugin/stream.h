@@ -26,6 +26,13 @@ struct Statistics {
   double total_ms = 0.0;
 };
 
+// The frames a stream expects, for the engine's warm-up.
+struct FrameShape {
+  int width = 0;
+  int height = 0;
+  guint batch = 1;
+};
+
 struct Framerate {
   gint n = 0;  // 0: unknown or variable
   gint d = 1;
@@ -41,8 +48,12 @@ class Stream {
   void start(std::shared_ptr<cg::Engine> engine);
   // Forgets the engine, the frames and the framerate: whatever a reload finishes later is dropped.
   void stop();
-  // Swaps in a reloaded engine; false (and the engine dropped) when the stream was stopped meanwhile.
+  // Swaps in a reloaded engine, warmed up for the stream's frames first; false (and the engine
+  // dropped) when the stream was stopped meanwhile. Throws cg::Error when the warm-up fails.
   bool replace_engine(std::shared_ptr<cg::Engine> engine);
+  // Remembers the frames to expect and warms the current engine up for them (see
+  // Engine::warm_up: work on CUDA only). Throws cg::Error.
+  void warm_up(FrameShape shape);
 
   // Translates n frames in one forward pass with the current engine and counts them. The engine
   // may be swapped meanwhile: this pass finishes on the old one. Throws cg::Error.
@@ -66,6 +77,7 @@ class Stream {
   std::deque<BufferPtr> held_;
   std::deque<BufferPtr> ready_;
   Framerate framerate_;
+  FrameShape shape_;
   Statistics statistics_;
 };
 

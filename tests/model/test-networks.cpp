@@ -135,6 +135,34 @@ TEST(FastOps, GroupNormEqualsInstanceNorm) {
   EXPECT_LT((instance_norm(x) - in->forward(x)).abs().max().item<double>(), 1e-5);
 }
 
+TEST(FastOps, ReflectPadEqualsReflectionPad2dForwardAndBackward) {
+  torch::manual_seed(5);
+  for (int64_t p : {1, 3}) {
+    auto x = torch::randn({2, 3, 5, 8}, torch::requires_grad());
+    auto y = x.detach().clone().set_requires_grad(true);
+    auto ref = at::reflection_pad2d(x, {p, p, p, p});
+    auto ours = reflect_pad(y, p);
+    ASSERT_EQ(ours.sizes(), ref.sizes());
+    EXPECT_TRUE(torch::equal(ours, ref)) << "p=" << p;
+    auto up = torch::randn(ref.sizes());
+    ref.backward(up);
+    ours.backward(up);
+    EXPECT_LT((x.grad() - y.grad()).abs().max().item<double>(), 1e-6) << "p=" << p;
+  }
+}
+
+TEST(GeneratorLayout, LargestActivationIsTheFinalPad) {
+  GeneratorOptions o;
+  o.ngf = 8;
+  // The last reflection pad holds ngf x (H + 6) x (W + 6); every other tensor is smaller: the
+  // first conv's output has ngf x H x W, the deeper ones fewer pixels for their channels.
+  EXPECT_EQ(largest_activation(generator_layers(o), 3, 32, 48), 8 * 38 * 54);
+  o.ngf = 64;
+  EXPECT_EQ(largest_activation(generator_layers(o), 3, 1080, 1920), int64_t{64} * 1086 * 1926);
+  // A 1-channel 8x8 image: the residual blocks' pads (256 x 4 x 4) still lose to the last pad.
+  EXPECT_EQ(largest_activation(generator_layers(o), 1, 8, 8), 64 * 14 * 14);
+}
+
 TEST(Networks, FastForwardEqualsOfficialLayers) {
   torch::manual_seed(11);
   GeneratorOptions o;

@@ -1,0 +1,169 @@
+// The engine on the CPU: settings errors, sub-batching under an element-count limit, warm-up.
+#include "engine/device.h"
+#include "engine/engine.h"
+#include "model/generator-layout.h"
+#include "model/model-file.h"
+#include "model/official-import.h"
+#include "tests/test-helpers.h"
+
+#include <gmock/gmock.h>
+
+#include <random>
+
+namespace cg {
+namespace {
+
+GeneratorOptions fixture_options() { return import_official_generator(test::fixture("g9.pth"))->options(); }
+
+std::string model_file() {
+  static test::TempDir* dir = [] {
+    auto* d = new test::TempDir();
+    auto g = import_official_generator(test::fixture("g9.pth"));
+    save_generator(g, ModelMetadata::for_generator(g->options()), (*d) / "G.pt");
+    return d;
+  }();
+  return (*dir) / "G.pt";
+}
+
+EngineOptions cpu_options() {
+  EngineOptions o;
+  o.model_path = model_file();
+  o.device = "cpu";
+  return o;
+}
+
+struct Frames {
+  int w, h;
+  std::vector<std::vector<uint8_t>> data;
+  Frames(int width, int height, int n, unsigned seed) : w(width), h(height), data(n) {
+    std::mt19937 rng(seed);
+    for (auto& f : data) {
+      f.resize(static_cast<size_t>(w) * h * 3);
+      for (auto& b : f) b = static_cast<uint8_t>(rng());
+    }
+  }
+  std::vector<FrameView> views() {
+    std::vector<FrameView> v;
+    for (auto& f : data) v.push_back({f.data(), w, h, w * 3, 3, 0, 1, 2});
+    return v;
+  }
+};
+
+double mean_abs(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += std::abs(int(a[i]) - int(b[i]));
+  return s / static_cast<double>(a.size());
+}
+
+// Frames translated one by one: the reference for batches.
+Frames one_by_one(Engine& e, Frames f) {
+  for (auto& v : f.views()) e.process(v, v);
+  return f;
+}
+
+int64_t per_frame_elements(int w, int h) {
+  return largest_activation(generator_layers(fixture_options()), 3, h, w);
+}
+
+TEST(Engine, Fp16OnTheCpuIsASettingsError) {
+  EngineOptions o;
+  o.model_path = model_file();
+  o.device = "cpu";
+  o.precision = Precision::kFP16;
+  try {
+    Engine e(o);
+    FAIL() << "fp16 on the CPU was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kSettings);
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("fp16"));
+  }
+}
+
+TEST(Engine, NamesParseAndBadNamesAreSettingsErrors) {
+  EXPECT_EQ(parse_precision("tf32"), Precision::kTF32);
+  EXPECT_EQ(parse_memory_format("channels-last"), MemoryFormat::kChannelsLast);
+  for (auto bad : {"fp64", "FP32", ""}) {
+    try {
+      parse_precision(bad);
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kSettings);
+      EXPECT_THAT(e.what(), ::testing::HasSubstr("fp32, tf32, fp16 or bf16"));
+    }
+  }
+  EXPECT_THROW(parse_memory_format("nhwc"), Error);
+}
+
+// The element-count limit (2^31 - 1 on CUDA) made small: a batch of 5 goes through in passes of
+// at most 2 frames and gives what single frames give.
+TEST(Engine, BatchesAreSplitUnderTheElementLimit) {
+  Frames frames(32, 24, 5, 7);
+  auto o = cpu_options();
+  o.max_elements = 2 * per_frame_elements(32, 24) + 1;
+  Engine limited(o);
+  EXPECT_EQ(limited.frames_per_pass(32, 24), 2);
+  Engine plain(cpu_options());
+  EXPECT_GT(plain.frames_per_pass(32, 24), 1000000);
+  const Frames reference = one_by_one(plain, frames);
+  auto views = frames.views();
+  limited.process_batch(views.data(), views.data(), views.size());
+  for (size_t i = 0; i < frames.data.size(); ++i)
+    EXPECT_LT(mean_abs(frames.data[i], reference.data[i]), 0.05) << "frame " << i;
+}
+
+TEST(Engine, AFrameOverTheLimitIsAClearErrorUnlessScaledDown) {
+  Frames frames(64, 48, 1, 3);
+  auto o = cpu_options();
+  o.max_elements = per_frame_elements(64, 48) - 1;
+  Engine e(o);
+  EXPECT_EQ(e.frames_per_pass(64, 48), 0);
+  auto v = frames.views();
+  try {
+    e.process(v[0], v[0]);
+    FAIL() << "a frame over the limit was accepted";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.kind(), ErrorKind::kRuntime);
+    EXPECT_THAT(err.what(), ::testing::HasSubstr("64x48 frame is too large"));
+    EXPECT_THAT(err.what(), ::testing::HasSubstr("process-width"));
+  }
+  o.process_width = 32;
+  o.process_height = 24;
+  Engine scaled(o);
+  EXPECT_GE(scaled.frames_per_pass(64, 48), 1);
+  scaled.process(v[0], v[0]);
+}
+
+TEST(Engine, MemoryFormatsGiveTheSameFrames) {
+  Frames frames(40, 28, 1, 11);
+  auto o = cpu_options();
+  Engine automatic(o);
+  EXPECT_EQ(automatic.info().memory_format, "channels-last");  // the CPU's choice
+  o.memory_format = MemoryFormat::kContiguous;
+  Engine contiguous(o);
+  EXPECT_EQ(contiguous.info().memory_format, "contiguous");
+  EXPECT_LT(mean_abs(one_by_one(automatic, frames).data[0], one_by_one(contiguous, frames).data[0]), 0.05);
+}
+
+// tf32 is a CUDA rounding mode; on the CPU it is fp32, to the bit, and says so.
+TEST(Engine, Tf32OnTheCpuIsFp32) {
+  Frames frames(32, 32, 1, 5);
+  auto o = cpu_options();
+  Engine fp32(o);
+  o.precision = Precision::kTF32;
+  Engine tf32(o);
+  EXPECT_EQ(tf32.info().precision, "fp32 (tf32 is for CUDA)");
+  EXPECT_EQ(one_by_one(fp32, frames).data[0], one_by_one(tf32, frames).data[0]);
+}
+
+TEST(Engine, Bf16OnACpuWithoutNativeSupportWarns) {
+  auto o = cpu_options();
+  o.precision = Precision::kBF16;
+  Engine e(o);
+  EXPECT_EQ(e.info().warning.empty(), cpu_has_native_bf16()) << e.info().warning;
+  if (!cpu_has_native_bf16()) EXPECT_THAT(e.info().warning, ::testing::HasSubstr("slower than fp32"));
+  Engine fp32(cpu_options());
+  EXPECT_TRUE(fp32.info().warning.empty());
+}
+
+}  // namespace
+}  // namespace cg
