@@ -345,6 +345,25 @@ int max_rgb_difference(const GstVideoInfo& info, GstBuffer* out, const std::vect
   return worst;
 }
 
+// tf32 and the memory format reach the engine: on the CPU tf32 is fp32 and both layouts compute
+// the same frame, so the element still matches the default engine.
+TEST_F(Element, Tf32AndMemoryFormatRunAsTheEngineDoes) {
+  for (const char* props : {"precision=tf32 memory-format=contiguous", "memory-format=channels-last"}) {
+    SCOPED_TRACE(props);
+    Harness hn(std::string("cyclegan device=cpu ") + props + " model=" + model("A.pt"), "RGB", 20, 12);
+    BufferPtr in = random_frame(hn.info, 8);
+    const auto ref = engine_rgb(model("A.pt"), hn.info, in.get());
+    BufferPtr out = hn.push_and_pull(in.release());
+    ASSERT_NE(out, nullptr);
+    EXPECT_LE(max_rgb_difference(hn.info, out.get(), ref), 1);
+  }
+  ObjectPtr<GstElement> element(GST_ELEMENT(gst_object_ref_sink(gst_element_factory_make("cyclegan", nullptr))));
+  gst_util_set_object_arg(G_OBJECT(element.get()), "memory-format", "channels-last");
+  gint value = -1;
+  g_object_get(element.get(), "memory-format", &value, nullptr);
+  EXPECT_EQ(value, static_cast<gint>(MemoryFormat::kChannelsLast));
+}
+
 TEST(Engine, BatchMatchesSingleFramesAndRejectsMixedSizes) {
   test::TempDir dir;
   auto g = import_official_generator(test::fixture("g2-ngf8-dropout.pth"));
