@@ -24,7 +24,7 @@ export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export CG_SANITIZED=1
 status=0
-meson test -C "$BUILD" --print-errorlogs --num-processes 1 model element || status=$?
+meson test -C "$BUILD" --print-errorlogs --num-processes 1 model engine element || status=$?
 read -r passed failed < <(scripts/summarize-tests.py "$BUILD/meson-logs/testlog.junit.xml" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
 
 # LeakSanitizer on the element: a short and a four-times-longer soak (frames and model swaps) must
