@@ -61,9 +61,7 @@ Frames one_by_one(Engine& e, Frames f) {
   return f;
 }
 
-int64_t per_frame_elements(int w, int h) {
-  return largest_activation(generator_layers(fixture_options()), 3, h, w);
-}
+int64_t per_frame_elements(int w, int h) { return largest_activation(generator_layers(fixture_options()), 3, h, w); }
 
 TEST(Engine, Fp16OnTheCpuIsASettingsError) {
   EngineOptions o;
@@ -160,7 +158,9 @@ TEST(Engine, Bf16OnACpuWithoutNativeSupportWarns) {
   o.precision = Precision::kBF16;
   Engine e(o);
   EXPECT_EQ(e.info().warning.empty(), cpu_has_native_bf16()) << e.info().warning;
-  if (!cpu_has_native_bf16()) EXPECT_THAT(e.info().warning, ::testing::HasSubstr("slower than fp32"));
+  if (!cpu_has_native_bf16()) {
+    EXPECT_THAT(e.info().warning, ::testing::HasSubstr("slower than fp32"));
+  }
   Engine fp32(cpu_options());
   EXPECT_TRUE(fp32.info().warning.empty());
 }

@@ -3,9 +3,12 @@
 
 #include "tests/trainer/trainer-helpers.h"
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 namespace cg {
 namespace {
@@ -52,13 +55,94 @@ TEST(Checkpoint, RoundTripContinuesBitwise) {
   EXPECT_EQ(info.options.at("ngf"), "4");
   ASSERT_EQ(b.pool_A.images().size(), 3u);
   for (int i = 0; i < 3; ++i) {
-    const auto la = a.step(A, B), lb = b.step(A, B);
+    const auto la = a.step(A, B).read(), lb = b.step(A, B).read();
     EXPECT_EQ(la.values, lb.values) << "step " << i;
   }
   expect_same_parameters(*a.G_A, *b.G_A);
   expect_same_parameters(*a.G_B, *b.G_B);
   expect_same_parameters(*a.D_A, *b.D_A);
   expect_same_parameters(*a.D_B, *b.D_B);
+}
+
+// Rewrites checkpoint `from` into `to`. "cuda": every storage claims to live on cuda:0, as in a
+// checkpoint saved during CUDA training (data.pkl names each storage's location in its persistent
+// id; the one 'cpu' string is memoised and shared by all). "no-tensors": the tensor records are
+// left out.
+void rewrite(const std::string& python, const std::string& from, const std::string& to, const std::string& how,
+             const TempDir& d) {
+  const std::string script = d / "rewrite.py";
+  std::ofstream(script) << "import sys, zipfile\n"
+                           "src, dst, how = sys.argv[1:4]\n"
+                           "old, new = b'X\\x03\\x00\\x00\\x00cpu', b'X\\x06\\x00\\x00\\x00cuda:0'\n"
+                           "with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w') as zout:\n"
+                           "    for info in zin.infolist():\n"
+                           "        data = zin.read(info.filename)\n"
+                           "        if how == 'cuda' and info.filename.endswith('/data.pkl'):\n"
+                           "            assert data.count(old) == 1, data.count(old)\n"
+                           "            data = data.replace(old, new)\n"
+                           "        if how == 'no-tensors' and '/data/' in info.filename:\n"
+                           "            continue\n"
+                           "        zout.writestr(info.filename, data)\n";
+  const std::string cmd = python + " " + script + " " + from + " " + to + " " + how + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr) << cmd;
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  ASSERT_EQ(::pclose(p), 0) << out;
+}
+
+// A checkpoint written on a GPU resumes on a machine without one (--continue-train --device cpu).
+TEST(Checkpoint, SavedOnCudaLoadsWithoutCuda) {
+  const char* python = std::getenv("CG_PYTHON");
+  if (!python) GTEST_SKIP() << "CG_PYTHON not set (run through meson test)";
+  if (torch::cuda::is_available()) GTEST_SKIP() << "needs a machine where LibTorch sees no CUDA";
+  torch::set_num_threads(1);
+  TempDir d;
+  const auto o = tiny();
+  torch::manual_seed(1);
+  CycleGan a(o, torch::kCPU, 1);
+  auto A = torch::rand({1, 3, 32, 32}) * 2 - 1, B = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  for (int i = 0; i < 4; ++i) a.step(A, B);
+  TrainState s;
+  s.total_iters = 4;
+  save_checkpoint(d / "cpu.pt", a, s, o);
+  rewrite(python, d / "cpu.pt", d / "cuda.pt", "cuda", d);
+  // The rewrite took: LibTorch, left to itself, puts the tensors back on CUDA and fails here.
+  torch::serialize::InputArchive plain;
+  EXPECT_THROW(plain.load_from(d / "cuda.pt"), c10::Error);
+
+  EXPECT_EQ(read_checkpoint_info(d / "cuda.pt").state.total_iters, 4);
+  torch::manual_seed(999);
+  CycleGan b(o, torch::kCPU, 77), c(o, torch::kCPU, 78);
+  EXPECT_EQ(load_checkpoint(d / "cuda.pt", b).state.total_iters, 4);
+  load_checkpoint(d / "cpu.pt", c);
+  expect_same_parameters(*a.G_A, *b.G_A);
+  expect_same_parameters(*a.D_B, *b.D_B);
+  ASSERT_EQ(b.pool_A.images().size(), 3u);
+  EXPECT_TRUE(b.pool_A.images()[0].device().is_cpu());
+  // Optimizer state and pools came along: the next step is the same as from the CPU file.
+  EXPECT_EQ(b.step(A, B).read().values, c.step(A, B).read().values);
+  expect_same_parameters(*b.G_B, *c.G_B);
+}
+
+// --continue-train reads the options before building anything: from the metadata alone, not
+// the hundreds of megabytes of tensors beside it.
+TEST(Checkpoint, InfoReadsNoTensors) {
+  const char* python = std::getenv("CG_PYTHON");
+  if (!python) GTEST_SKIP() << "CG_PYTHON not set (run through meson test)";
+  TempDir d;
+  const auto o = tiny();
+  torch::manual_seed(1);
+  CycleGan m(o, torch::kCPU, 1);
+  TrainState s;
+  s.epoch = 4;
+  save_checkpoint(d / "c.pt", m, s, o);
+  rewrite(python, d / "c.pt", d / "meta-only.pt", "no-tensors", d);
+  const auto info = read_checkpoint_info(d / "meta-only.pt");
+  EXPECT_EQ(info.state.epoch, 4);
+  EXPECT_EQ(info.options.at("ngf"), "4");
+  EXPECT_THROW(load_checkpoint(d / "meta-only.pt", m), Error);  // the tensors are really gone
 }
 
 TEST(Checkpoint, ErrorsNameTheFile) {

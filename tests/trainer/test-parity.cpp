@@ -56,7 +56,7 @@ TEST(TrainingStep, MatchesTheOfficialUpdateInPython) {
     auto A = torch::rand({1, 3, 32, 32}) * 2 - 1, B = torch::rand({1, 3, 32, 32}) * 2 - 1;
     init.insert("A." + std::to_string(s), A);
     init.insert("B." + std::to_string(s), B);
-    const auto l = m.step(A, B);
+    const auto l = m.step(A, B).read();
     losses.insert(losses.end(), l.values.begin(), l.values.end());
   }
   for (const auto& [name, net] : {std::pair<const char*, torch::nn::Module*>{"G_A", m.G_A.get()},

@@ -77,6 +77,7 @@ std::string TrainCli::data_;
 TEST_F(TrainCli, ResumeIsExact) {
   auto whole = run_trainer(args("whole") + std::vector<std::string>{"--max-iters", "7"});
   ASSERT_EQ(whole.status, 0) << whole.output;
+  EXPECT_TRUE(contains(whole.output, "fp32, Adam; resume is exact (CPU)")) << whole.output;
   auto first = run_trainer(args("split") + std::vector<std::string>{"--max-iters", "3"});
   ASSERT_EQ(first.status, 0) << first.output;
   EXPECT_TRUE(contains(first.output, "reached --max-iters 3")) << first.output;
@@ -106,7 +107,11 @@ TEST_F(TrainCli, ResumeIsExact) {
   // Every save exports both generators.
   EXPECT_TRUE(fs::exists(exp("split") + "/G_A.pt"));
   EXPECT_TRUE(fs::exists(exp("split") + "/G_B.pt"));
-  EXPECT_TRUE(fs::exists(exp("split") + "/train_opt.txt"));
+  std::ifstream opt_txt(exp("split") + "/train_opt.txt");
+  std::stringstream opt_text;
+  opt_text << opt_txt.rdbuf();
+  // --seed was given: a CUDA run would have been deterministic, and a resume there stays so.
+  EXPECT_TRUE(contains(opt_text.str(), "deterministic: on")) << opt_text.str();
   EXPECT_TRUE(fs::exists(exp("split") + "/web/index.html"));
   EXPECT_TRUE(fs::exists(exp("split") + "/web/images/epoch001_fake_B.png"));
   EXPECT_TRUE(fs::exists(exp("split") + "/loss_curve.png"));
@@ -180,6 +185,8 @@ TEST_F(TrainCli, BadInputGetsAClearMessage) {
       {train_on(data_) + std::vector<std::string>{"--load-size", "16"},
        "--load-size (16) must be at least --crop-size (32)"},
       {train_on(data_) + std::vector<std::string>{"--device", "cuda:99"}, "cuda"},
+      {train_on(data_) + std::vector<std::string>{"--amp", "fp16"}, "--amp fp16 needs CUDA"},
+      {train_on(data_) + std::vector<std::string>{"--amp", "fp8"}, "--amp fp8 is not one of off, bf16, fp16"},
       {{"train", "--checkpoints-dir", ck}, "--dataroot is required"},
       {{"test", "--model", d / "none.pt", "--input", data_ + "/testA", "--output", d / "out"}, "none.pt: no such file"},
       {{"eval", "--dataroot", d / "empty", "--model-a", d / "a.pt", "--model-b", d / "b.pt", "--device", "cpu"},

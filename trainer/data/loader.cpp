@@ -3,11 +3,12 @@
 namespace cg {
 
 Loader::Loader(const UnalignedDataset& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers,
-               int ahead)
+               bool pin, int ahead)
     : data_(data),
       seed_(seed),
       epoch_(epoch),
       end_(end),
+      pin_(pin),
       ahead_(std::max(1, ahead)),
       next_to_build_(first),
       next_to_hand_(first) {
@@ -36,6 +37,10 @@ void Loader::work() {
     std::exception_ptr err;
     try {
       b = data_.batch(seed_, epoch_, index);
+      if (pin_) {
+        b.A = b.A.pin_memory();
+        b.B = b.B.pin_memory();
+      }
     } catch (...) {
       err = std::current_exception();
     }

@@ -15,9 +15,10 @@ namespace cg {
 class Loader {
  public:
   // Batches [first, end) of `epoch`; at most `ahead` batches are prepared beyond the one
-  // being consumed.
+  // being consumed. `pin`: batches come in page-locked memory (for CUDA: the copy to the device
+  // then runs without blocking the host), pinned on the workers, off the training thread.
   Loader(const UnalignedDataset& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers,
-         int ahead = 4);
+         bool pin = false, int ahead = 4);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -32,6 +33,7 @@ class Loader {
   const uint64_t seed_;
   const int epoch_;
   const int64_t end_;
+  const bool pin_;
   const int ahead_;
   int64_t next_to_build_;
   int64_t next_to_hand_;

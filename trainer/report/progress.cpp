@@ -53,7 +53,7 @@ std::string Progress::status(int64_t iter, const Losses& l) const {
   return s.str();
 }
 
-void Progress::update(int64_t iter, const Losses& l) {
+void Progress::update(int64_t iter, const std::function<Losses()>& losses) {
   if (live_) {
     const auto now = std::chrono::steady_clock::now();
     if (drawn_ && iter < iters_ && now - last_draw_ < std::chrono::milliseconds(200)) return;
@@ -65,10 +65,10 @@ void Progress::update(int64_t iter, const Losses& l) {
     s << "\r\033[K"
       << "epoch " << epoch_ << "/" << last_epoch_ << " [" << std::string(static_cast<size_t>(filled), '#')
       << std::string(static_cast<size_t>(width - filled), '.') << "] " << iter << "/" << iters_ << " "
-      << status(iter, l);
+      << status(iter, losses());
     out_ << s.str() << std::flush;
   } else if (iter % print_freq_ == 0) {
-    out_ << "epoch " << epoch_ << " iter " << iter << "/" << iters_ << ": " << status(iter, l) << std::endl;
+    out_ << "epoch " << epoch_ << " iter " << iter << "/" << iters_ << ": " << status(iter, losses()) << std::endl;
   }
 }
 

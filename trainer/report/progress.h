@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 
@@ -18,8 +19,9 @@ class Progress {
   Progress(std::ostream& out, bool live, int64_t print_freq);
 
   void start_epoch(int epoch, int last_epoch, int64_t first_iter, int64_t iters_in_epoch, double lr);
-  // `iter` = batches done in the epoch so far.
-  void update(int64_t iter, const Losses& losses);
+  // `iter` = batches done in the epoch so far. `losses` is called only when a line is drawn:
+  // reading the losses waits for the device.
+  void update(int64_t iter, const std::function<Losses()>& losses);
   void end_epoch(const Losses& mean, double seconds);
   // Any other message: clears the live line first.
   void message(const std::string& text);

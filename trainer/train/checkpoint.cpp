@@ -4,9 +4,11 @@
 #include "model/torch-error.h"
 
 #include "common/atomic-file.h"
+#include "model/pickle-ops.h"
 #include "model/state-dict-reader.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +17,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string_view>
 
 namespace cg {
 
@@ -34,6 +38,10 @@ std::string meta_json(const TrainState& s, const TrainOptions& o, CycleGan& m) {
   j["options"] = o.to_map();
   j["pool_A"] = {{"count", m.pool_A.images().size()}, {"rng", m.pool_A.rng_state()}};
   j["pool_B"] = {{"count", m.pool_B.images().size()}, {"rng", m.pool_B.rng_state()}};
+  if (m.scaler.enabled()) {
+    const auto sc = m.scaler.state();
+    j["loss_scaler"] = {{"scale", sc.scale}, {"growth_tracker", sc.growth_tracker}};
+  }
   return j.dump();
 }
 
@@ -96,12 +104,38 @@ void open_archive(torch::serialize::InputArchive& ar, const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(ErrorKind::kCheckpoint, path + ": no such checkpoint");
   try {
-    ar.load_from(path);
+    // Every tensor comes to the CPU first, wherever it was saved: a checkpoint written on CUDA
+    // must load on a machine without it. The model's device is applied afterwards.
+    ar.load_from(path, torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
     std::string why = e.what_without_backtrace();
     if (why.size() > 200) why = why.substr(0, 200) + "...";
     throw Error(ErrorKind::kCheckpoint, path + ": unreadable checkpoint (" + why + ")");
   }
+}
+
+bool is_text_op(uint8_t code) { return code == 'X' || code == 0x8c || code == 0x8d; }
+
+// The "meta" string alone, without reading a tensor: the archive's data.pkl, walked for the
+// string that follows the key "meta". None when the file is not laid out so; the full load then
+// gives the reason.
+std::optional<std::string> read_meta_only(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    if (!reader.hasRecord("data.pkl")) return std::nullopt;
+    const auto [data, size] = reader.getRecord("data.pkl");
+    const auto* p = static_cast<const uint8_t*>(data.get());
+    std::string_view last;
+    for (size_t pos = 0; pos < size;) {
+      PickleOp op;
+      if (read_pickle_op(p, size, pos, op) != PickleRead::kOk || op.code == '.') return std::nullopt;
+      if (!is_text_op(op.code)) continue;
+      if (last == "meta") return std::string(op.bytes);
+      last = op.bytes;
+    }
+  } catch (const c10::Error&) {
+  }
+  return std::nullopt;
 }
 
 std::string read_meta_text(torch::serialize::InputArchive& ar, const std::string& path) {
@@ -154,6 +188,7 @@ void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& sta
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
+  if (const auto meta = read_meta_only(path)) return parse_meta(*meta, path);
   torch::serialize::InputArchive ar;
   open_archive(ar, path);
   return parse_meta(read_meta_text(ar, path), path);
@@ -193,6 +228,10 @@ CheckpointInfo load_checkpoint(const std::string& path, CycleGan& m) {
                      j.at("pool_A").at("rng").get<std::string>());
     m.pool_B.restore(read_pool(ar, "pool_B", j.at("pool_B").at("count").get<size_t>(), m.device),
                      j.at("pool_B").at("rng").get<std::string>());
+    // Absent when the checkpoint was not trained in fp16: the scaler then starts afresh.
+    if (m.scaler.enabled() && j.contains("loss_scaler"))
+      m.scaler.restore(
+          {j["loss_scaler"].at("scale").get<double>(), j["loss_scaler"].at("growth_tracker").get<int64_t>()});
     at::Tensor rng;
     ar.read("torch_cpu_rng", rng);
     at::Generator gen = at::detail::getDefaultCPUGenerator();

@@ -1,5 +1,7 @@
 #include "trainer/train/cycle-gan.h"
 
+#include "trainer/train/fused-adam.h"
+
 #include <torch/torch.h>
 
 namespace cg {
@@ -49,14 +51,31 @@ void initialise(torch::nn::Module& net, const std::string& type, double gain) {
   }
 }
 
+// Losses in fp32 whatever autocast computed the networks in; a no-op in fp32 training.
+at::Tensor fp32(const at::Tensor& t) { return t.to(at::kFloat); }
+
 }  // namespace
+
+Losses DeviceLosses::read() const {
+  const at::Tensor host = values.to(at::kCPU).contiguous();
+  Losses L;
+  std::copy_n(host.data_ptr<double>(), L.values.size(), L.values.begin());
+  return L;
+}
+
+DeviceLosses& DeviceLosses::operator+=(const DeviceLosses& other) {
+  values = values.defined() ? values + other.values : other.values;
+  return *this;
+}
 
 CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t seed)
     : pool_A(o.pool_size, derive_seed(seed, 101)),
       pool_B(o.pool_size, derive_seed(seed, 102)),
       device(dev),
+      mode(decide_run_mode(o, dev.is_cuda())),
+      scaler(mode.loss_scaling, dev),
       o_(o),
-      mode_(gan_mode_from(o.gan_mode)) {
+      gan_mode_(gan_mode_from(o.gan_mode)) {
   GeneratorOptions go;
   go.ngf = o.ngf;
   go.n_blocks = o.n_blocks();
@@ -78,8 +97,10 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
     m->to(device);
     m->train();
   }
-  auto adam = [&](std::vector<torch::Tensor> p) {
-    return std::make_unique<torch::optim::Adam>(std::move(p), torch::optim::AdamOptions(o.lr).betas({o.beta1, 0.999}));
+  auto adam = [&](std::vector<torch::Tensor> p) -> std::unique_ptr<torch::optim::Adam> {
+    const auto options = torch::optim::AdamOptions(o.lr).betas({o.beta1, 0.999});
+    if (mode.fused_adam) return std::make_unique<FusedAdam>(std::move(p), options);
+    return std::make_unique<torch::optim::Adam>(std::move(p), options);
   };
   optimizer_G = adam(params_of(*G_A, *G_B));
   optimizer_D = adam(params_of(*D_A, *D_B));
@@ -100,21 +121,24 @@ struct CycleGan::StepTensors {
   at::Tensor fake_B, fake_A, same_B, same_A, rec_A, rec_B;  // same_B = G_A(B), same_A = G_B(A)
   at::Tensor d_A, g_A, c_A, idt_A, d_B, g_B, c_B, idt_B;    // losses, in the official order
 
-  Losses losses() const {
-    auto value = [](const at::Tensor& t) { return t.defined() ? t.item<double>() : 0.0; };
-    Losses L;
-    L.values = {value(d_A), value(g_A), value(c_A), value(idt_A), value(d_B), value(g_B), value(c_B), value(idt_B)};
-    return L;
+  DeviceLosses losses() const {
+    auto value = [&](const at::Tensor& t) {
+      return t.defined() ? t.detach().to(at::kFloat) : at::zeros({}, real_A.options());
+    };
+    return {
+        at::stack({value(d_A), value(g_A), value(c_A), value(idt_A), value(d_B), value(g_B), value(c_B), value(idt_B)})
+            .to(at::kDouble)};
   }
 };
 
-Losses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
+DeviceLosses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   StepTensors t;
-  t.real_A = A_in.to(device);
-  t.real_B = B_in.to(device);
+  t.real_A = A_in.to(device, /*non_blocking=*/true);
+  t.real_B = B_in.to(device, /*non_blocking=*/true);
   forward(t);
   update_generators(t);
   update_discriminators(t);
+  scaler.update();
   return t.losses();
 }
 
@@ -122,6 +146,7 @@ Losses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
 // on B, G_B on B and on A) run as one batch: InstanceNorm works per image, so the results are
 // those of separate passes, and larger batches use the cores better.
 void CycleGan::forward(StepTensors& t) {
+  AutocastScope amp(device.type(), mode.amp);
   const bool identity = o_.lambda_identity > 0;
   const int64_t n = t.real_A.size(0);
   if (identity && t.real_A.sizes() == t.real_B.sizes()) {
@@ -148,19 +173,23 @@ void CycleGan::update_generators(StepTensors& t) {
   set_requires_grad(*D_A, false);
   set_requires_grad(*D_B, false);
   optimizer_G->zero_grad();
+  scaler.scale(generator_loss(t)).backward();
+  scaler.step(*optimizer_G);
+}
+
+at::Tensor CycleGan::generator_loss(StepTensors& t) {
+  AutocastScope amp(device.type(), mode.amp);
   auto loss_G = torch::zeros({}, t.real_A.options());
   if (o_.lambda_identity > 0) {
-    t.idt_A = identity_loss(t.same_B, t.real_B, o_.lambda_B, o_.lambda_identity);
-    t.idt_B = identity_loss(t.same_A, t.real_A, o_.lambda_A, o_.lambda_identity);
+    t.idt_A = identity_loss(fp32(t.same_B), t.real_B, o_.lambda_B, o_.lambda_identity);
+    t.idt_B = identity_loss(fp32(t.same_A), t.real_A, o_.lambda_A, o_.lambda_identity);
     loss_G = loss_G + t.idt_A + t.idt_B;
   }
-  t.g_A = gan_loss(D_A->forward(t.fake_B), true, mode_);
-  t.g_B = gan_loss(D_B->forward(t.fake_A), true, mode_);
-  t.c_A = cycle_loss(t.rec_A, t.real_A, o_.lambda_A);
-  t.c_B = cycle_loss(t.rec_B, t.real_B, o_.lambda_B);
-  loss_G = loss_G + t.g_A + t.g_B + t.c_A + t.c_B;
-  loss_G.backward();
-  optimizer_G->step();
+  t.g_A = gan_loss(fp32(D_A->forward(t.fake_B)), true, gan_mode_);
+  t.g_B = gan_loss(fp32(D_B->forward(t.fake_A)), true, gan_mode_);
+  t.c_A = cycle_loss(fp32(t.rec_A), t.real_A, o_.lambda_A);
+  t.c_B = cycle_loss(fp32(t.rec_B), t.real_B, o_.lambda_B);
+  return loss_G + t.g_A + t.g_B + t.c_A + t.c_B;
 }
 
 // On the pools' mix of new and older fakes.
@@ -168,13 +197,17 @@ void CycleGan::update_discriminators(StepTensors& t) {
   set_requires_grad(*D_A, true);
   set_requires_grad(*D_B, true);
   optimizer_D->zero_grad();
-  auto pooled_B = pool_B.query(t.fake_B.detach());
-  t.d_A = discriminator_loss(D_A->forward(t.real_B), D_A->forward(pooled_B), mode_);
-  t.d_A.backward();
-  auto pooled_A = pool_A.query(t.fake_A.detach());
-  t.d_B = discriminator_loss(D_B->forward(t.real_A), D_B->forward(pooled_A), mode_);
-  t.d_B.backward();
-  optimizer_D->step();
+  // The pools keep fp32 images whatever autocast made, so checkpoints do not depend on --amp.
+  t.d_A = discriminator_loss(D_A, t.real_B, pool_B.query(fp32(t.fake_B.detach())));
+  scaler.scale(t.d_A).backward();
+  t.d_B = discriminator_loss(D_B, t.real_A, pool_A.query(fp32(t.fake_A.detach())));
+  scaler.scale(t.d_B).backward();
+  scaler.step(*optimizer_D);
+}
+
+at::Tensor CycleGan::discriminator_loss(NLayerDiscriminator& D, const at::Tensor& real, const at::Tensor& fake) {
+  AutocastScope amp(device.type(), mode.amp);
+  return cg::discriminator_loss(fp32(D->forward(real)), fp32(D->forward(fake)), gan_mode_);
 }
 
 Visuals CycleGan::translate(const at::Tensor& A_in, const at::Tensor& B_in) {

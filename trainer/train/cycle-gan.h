@@ -5,7 +5,9 @@
 #include "model/networks.h"
 #include "trainer/data/image-pool.h"
 #include "trainer/train/losses.h"
+#include "trainer/train/mixed-precision.h"
 #include "trainer/train/options.h"
+#include "trainer/train/run-mode.h"
 
 #include <torch/optim/adam.h>
 
@@ -21,6 +23,16 @@ struct Losses {
   std::array<double, 8> values{};
 };
 
+// The losses of one step (or a sum of steps) as one float64 tensor of 8 on the model's device.
+// Reading values waits for the device, so the training loop reads only what it shows; float64
+// keeps sums and means what summing the values as doubles on the host gives.
+struct DeviceLosses {
+  at::Tensor values;
+
+  Losses read() const;  // one copy to the host
+  DeviceLosses& operator+=(const DeviceLosses& other);
+};
+
 struct Visuals {
   at::Tensor real_A, fake_B, rec_A, real_B, fake_A, rec_B;
 };
@@ -31,8 +43,9 @@ class CycleGan {
   // caller seeds) and the optimizers; pools are seeded from `seed`.
   CycleGan(const TrainOptions& o, const torch::Device& device, uint64_t seed);
 
-  // One iteration: generators (discriminators frozen), then discriminators.
-  Losses step(const at::Tensor& real_A, const at::Tensor& real_B);
+  // One iteration: generators (discriminators frozen), then discriminators. The batches may be
+  // in pinned host memory: they are copied to the device without blocking.
+  DeviceLosses step(const at::Tensor& real_A, const at::Tensor& real_B);
 
   // G_A(A), G_B(G_A(A)), G_B(B), G_A(G_B(B)) without gradients.
   Visuals translate(const at::Tensor& real_A, const at::Tensor& real_B);
@@ -45,6 +58,8 @@ class CycleGan {
   std::unique_ptr<torch::optim::Adam> optimizer_G, optimizer_D;
   ImagePool pool_A, pool_B;  // pool_A holds fakes of domain A (for D_B), pool_B fakes of B (for D_A)
   torch::Device device;
+  RunMode mode;       // from the options and the device; the process-wide part is train.cpp's
+  LossScaler scaler;  // enabled for fp16 only
 
  private:
   // One step in the official order: forward, then backward_G, then backward_D_A and _B.
@@ -52,9 +67,13 @@ class CycleGan {
   void forward(StepTensors& t);
   void update_generators(StepTensors& t);
   void update_discriminators(StepTensors& t);
+  // Under autocast when mode.amp says so; the backward passes run outside it, as torch.autocast
+  // asks.
+  at::Tensor generator_loss(StepTensors& t);
+  at::Tensor discriminator_loss(NLayerDiscriminator& D, const at::Tensor& real, const at::Tensor& fake);
 
   TrainOptions o_;
-  GanMode mode_;
+  GanMode gan_mode_;
 };
 
 }  // namespace cg

@@ -132,6 +132,11 @@ const std::vector<OptionRow>& table() {
       row("device", &O::device, "cpu | cuda | cuda:N | auto"),
       row("threads", &O::threads, "compute threads (0: LibTorch's default)"),
       row("max_iters", &O::max_iters, "stop after this many iterations in total, saving latest (0: no limit)"),
+      row("deterministic", &O::deterministic,
+          "CUDA: auto | on | off. on = deterministic kernels, so a resume continues bitwise; off = cuDNN "
+          "autotuning, faster, resume not bitwise; auto = on when --seed is given (the CPU is always exact)"),
+      row("fused_adam", &O::fused_adam, "auto | on | off: one fused Adam kernel per step (auto: on for CUDA)"),
+      row("amp", &O::amp, "mixed precision: off | bf16 | fp16 (fp16 needs CUDA and scales the loss)"),
   };
   return rows;
 }
@@ -199,6 +204,17 @@ void TrainOptions::validate() const {
   need(seed >= -1, "--seed must be -1 (random) or non-negative");
   need(threads >= 0, "--threads must not be negative");
   need(max_iters >= 0, "--max-iters must not be negative");
+  auto one_of = [&](const std::string& v, std::initializer_list<const char*> allowed, const std::string& flag) {
+    std::string list;
+    for (const char* a : allowed) {
+      if (v == a) return;
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    }
+    need(false, flag + " " + v + " is not one of " + list);
+  };
+  one_of(deterministic, {"auto", "on", "off"}, "--deterministic");
+  one_of(fused_adam, {"auto", "on", "off"}, "--fused-adam");
+  one_of(amp, {"off", "bf16", "fp16"}, "--amp");
 }
 
 std::map<std::string, std::string> TrainOptions::to_map() const {

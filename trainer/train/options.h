@@ -1,5 +1,5 @@
 // The training options: the official cycle_gan option set with its defaults, plus the options
-// this trainer adds (seed, device, threads, max-iters).
+// this trainer adds (seed, device, threads, max-iters, and the CUDA speed/exactness settings).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -59,6 +59,11 @@ struct TrainOptions {
   std::string device = "auto";
   int threads = 0;        // compute threads; 0 = LibTorch's default
   int64_t max_iters = 0;  // stop (saving latest) once this many iterations are done in total; 0 = no limit
+  // CUDA only (see run-mode.h): auto settles to on or off when a run starts, by whether --seed
+  // was given, and is recorded so a resume keeps the choice.
+  std::string deterministic = "auto";
+  std::string fused_adam = "auto";  // auto = on for CUDA, off for the CPU
+  std::string amp = "off";          // off | bf16 | fp16 (fp16 needs CUDA)
 
   int n_blocks() const;
   std::string experiment_dir() const;

@@ -10,6 +10,7 @@
 #include "trainer/report/report.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/cycle-gan.h"
+#include "trainer/train/run-mode.h"
 #include "trainer/train/schedule.h"
 
 #include <torch/cuda.h>
@@ -77,9 +78,11 @@ void resume_options(TrainOptions& opt, const std::map<std::string, bool>& given,
 }
 
 // Validates the options and settles what they leave open (a relative --dataroot, a random
-// --seed); train_opt.txt and the checkpoints record the settled values, so a resume repeats them.
-void complete_options(TrainOptions& opt) {
+// --seed, --deterministic auto); train_opt.txt and the checkpoints record the settled values, so
+// a resume repeats them.
+void complete_options(TrainOptions& opt, const std::map<std::string, bool>& given) {
   opt.validate();
+  settle_deterministic(opt, given);
   // Recorded absolute, so a resume from another working directory finds the data.
   std::error_code ec;
   const auto abs = fs::absolute(opt.dataroot, ec);
@@ -90,6 +93,7 @@ void complete_options(TrainOptions& opt) {
 // The process-wide settings training runs under; returns the device it runs on.
 c10::Device prepare_process(const TrainOptions& opt) {
   const c10::Device device = parse_device(opt.device);
+  apply_run_mode(decide_run_mode(opt, device.is_cuda()));
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
   // Every iteration frees and reallocates the same large activations. Above glibc's mmap
   // threshold each would be a fresh mapping whose pages the kernel zeroes on first touch (~9% of
@@ -151,7 +155,8 @@ void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& di
       << data.batches_per_epoch() << " iterations per epoch; " << (device.is_cuda() ? device.str() : "cpu") << ", "
       << torch::get_num_threads() << " compute threads; seed " << static_cast<uint64_t>(opt.seed) << "\n"
       << "cg-trainer: generators " << count_parameters(*model.G_A) << " parameters each, discriminators "
-      << count_parameters(*model.D_A) << "; checkpoints in " << dir.string() << "\n";
+      << count_parameters(*model.D_A) << "; checkpoints in " << dir.string() << "\n"
+      << "cg-trainer: " << model.mode.describe() << "\n";
   if (opt.continue_train)
     out << "cg-trainer: resuming " << (dir / kLatestCheckpoint).string() << " at epoch " << state.epoch
         << ", iteration " << state.epoch_iter << " (" << state.total_iters << " done)\n";
@@ -161,17 +166,17 @@ void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& di
 // Why a run ends before its last epoch.
 enum class Stop { kNo, kSignal, kMaxIters };
 
-// Losses summed over a span of iterations, for their means.
+// Losses summed over a span of iterations on the device, for their means: one read per mean.
 struct LossSum {
-  Losses sum;
+  DeviceLosses sum;
   int64_t count = 0;
 
-  void add(const Losses& l) {
-    for (size_t i = 0; i < l.values.size(); ++i) sum.values[i] += l.values[i];
+  void add(const DeviceLosses& l) {
+    sum += l;
     ++count;
   }
   Losses mean() const {
-    Losses m = sum;
+    Losses m = sum.values.defined() ? sum.read() : Losses{};
     for (auto& v : m.values) v /= static_cast<double>(std::max<int64_t>(1, count));
     return m;
   }
@@ -203,7 +208,7 @@ class TrainingRun {
  private:
   Stop run_epoch();
   Stop run_iteration(int epoch, double lr, Loader& loader);
-  void record(int epoch, double lr, const Losses& losses);
+  void record(int epoch, double lr, const DeviceLosses& losses);
   void finish_epoch(int epoch, double seconds);
   Stop stop_requested() const;
   void save(const std::string& file);
@@ -267,7 +272,8 @@ Stop TrainingRun::run_epoch() {
   const auto epoch_start = Clock::now();
   progress_.start_epoch(epoch, opt_.last_epoch(), state_.epoch_iter, iters_per_epoch_, lr);
   epoch_losses_ = {};
-  Loader loader(data_, static_cast<uint64_t>(opt_.seed), epoch, state_.epoch_iter, iters_per_epoch_, opt_.num_threads);
+  Loader loader(data_, static_cast<uint64_t>(opt_.seed), epoch, state_.epoch_iter, iters_per_epoch_, opt_.num_threads,
+                /*pin=*/model_.device.is_cuda());
   Stop stop = Stop::kNo;
   while (stop == Stop::kNo && state_.epoch_iter < iters_per_epoch_) {
     stop = run_iteration(epoch, lr, loader);
@@ -282,7 +288,7 @@ Stop TrainingRun::run_epoch() {
 Stop TrainingRun::run_iteration(int epoch, double lr, Loader& loader) {
   const auto start = Clock::now();
   const Batch batch = loader.next();
-  const Losses losses = model_.step(batch.A, batch.B);
+  const DeviceLosses losses = model_.step(batch.A, batch.B);
   if (native_size_) trained_size_ = batch.A.size(3);
   throughput_.add(seconds_since(start));
   ++state_.epoch_iter;
@@ -294,11 +300,11 @@ Stop TrainingRun::run_iteration(int epoch, double lr, Loader& loader) {
 }
 
 // The loss means, data warnings, progress line and loss_log.csv rows of one iteration.
-void TrainingRun::record(int epoch, double lr, const Losses& losses) {
+void TrainingRun::record(int epoch, double lr, const DeviceLosses& losses) {
   window_.add(losses);
   epoch_losses_.add(losses);
   report_problems();
-  progress_.update(state_.epoch_iter, losses);
+  progress_.update(state_.epoch_iter, [&losses] { return losses.read(); });
   if (state_.total_iters % opt_.print_freq == 0 || state_.epoch_iter == iters_per_epoch_) {
     log_.append({epoch, state_.epoch_iter, state_.total_iters, window_.mean(), lr, elapsed_s()});
     window_ = {};
@@ -426,7 +432,7 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   // where the checkpoint records another --checkpoints-dir.
   const fs::path dir = opt.experiment_dir();
   resume_options(opt, given, dir);
-  complete_options(opt);
+  complete_options(opt, given);
   const c10::Device device = prepare_process(opt);
   const UnalignedDataset data(data_options(opt));
   prepare_folder(dir, opt);
