@@ -14,7 +14,7 @@ DEB_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-plugins-base-apps
-  libopencv-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev clang-14 libclang-rt-14-dev clang-format-14
+  libopencv-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libgloo-dev clang-14 libclang-rt-14-dev clang-format-14
 )
 
 missing=()

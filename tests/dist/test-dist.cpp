@@ -1,0 +1,227 @@
+// torchrun's environment and the c10d process group, with two ranks as two threads on loopback.
+#include "common/error.h"
+#include "trainer/dist/group.h"
+#include "trainer/dist/world.h"
+
+#include <ATen/ATen.h>
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <map>
+
+namespace cg {
+namespace {
+
+using ::testing::HasSubstr;
+
+EnvironmentReader environment(std::map<std::string, std::string> vars) {
+  auto shared = std::make_shared<std::map<std::string, std::string>>(std::move(vars));
+  return [shared](const char* name) -> const char* {
+    auto it = shared->find(name);
+    return it == shared->end() ? nullptr : it->second.c_str();
+  };
+}
+
+std::string usage_error(const EnvironmentReader& env) {
+  try {
+    read_world(env);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    return e.what();
+  }
+  return "accepted";
+}
+
+TEST(World, WithoutTorchrunTrainsAlone) {
+  const World w = read_world(environment({{"RANK", "3"}}));
+  EXPECT_FALSE(w.distributed());
+  EXPECT_EQ(w.rank, 0);
+}
+
+TEST(World, ReadsTorchrunsVariables) {
+  const World w = read_world(environment({{"WORLD_SIZE", "4"},
+                                          {"RANK", "3"},
+                                          {"LOCAL_RANK", "1"},
+                                          {"LOCAL_WORLD_SIZE", "2"},
+                                          {"MASTER_ADDR", "10.0.0.7"},
+                                          {"MASTER_PORT", "29400"},
+                                          {"TORCHELASTIC_RESTART_COUNT", "2"}}));
+  EXPECT_TRUE(w.distributed());
+  EXPECT_EQ(w.rank, 3);
+  EXPECT_EQ(w.local_rank, 1);
+  EXPECT_EQ(w.local_world_size, 2);
+  EXPECT_EQ(w.master_addr, "10.0.0.7");
+  EXPECT_EQ(w.master_port, 29400);
+  EXPECT_EQ(w.restart_count, 2);
+}
+
+TEST(World, BadSetUpsNameTheVariable) {
+  const std::map<std::string, std::string> good = {
+      {"WORLD_SIZE", "2"}, {"RANK", "1"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29400"}};
+  auto without = [&](const std::string& name) {
+    auto v = good;
+    v.erase(name);
+    return environment(v);
+  };
+  auto with = [&](const std::string& name, const std::string& value) {
+    auto v = good;
+    v[name] = value;
+    return environment(v);
+  };
+  EXPECT_THAT(usage_error(without("MASTER_ADDR")), HasSubstr("WORLD_SIZE=2 but MASTER_ADDR is not set"));
+  EXPECT_THAT(usage_error(without("MASTER_PORT")), HasSubstr("MASTER_PORT is not set"));
+  EXPECT_THAT(usage_error(without("RANK")), HasSubstr("RANK is not set"));
+  EXPECT_THAT(usage_error(with("RANK", "2")), HasSubstr("RANK=2 is not a whole number from 0 to 1"));
+  EXPECT_THAT(usage_error(with("MASTER_PORT", "29x")), HasSubstr("MASTER_PORT=29x"));
+  EXPECT_THAT(usage_error(with("WORLD_SIZE", "-1")), HasSubstr("WORLD_SIZE=-1"));
+}
+
+// A port nobody listens on now (the kernel's pick; released before use).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t n = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+World rank_of(int rank, int size, int port) {
+  World w;
+  w.rank = rank;
+  w.world_size = size;
+  w.master_addr = "127.0.0.1";
+  w.master_port = port;
+  return w;
+}
+
+GroupOptions quick() {
+  GroupOptions o;
+  o.timeout = std::chrono::seconds(20);
+  o.bucket_bytes = 64;  // several buckets even for small tensors
+  return o;
+}
+
+// Runs `body(group)` on two ranks at once; rethrows the first failure.
+void on_two_ranks(const std::function<void(Group&)>& body, GroupOptions options = quick()) {
+  const int port = free_port();
+  auto rank = [&](int r) {
+    Group g(rank_of(r, 2, port), c10::Device(c10::kCPU), options);
+    body(g);
+  };
+  auto other = std::async(std::launch::async, rank, 1);
+  rank(0);
+  other.get();
+}
+
+TEST(Group, GradientsBecomeTheirMeanInBuckets) {
+  on_two_ranks([](Group& g) {
+    const double r = g.rank();
+    std::vector<at::Tensor> params;
+    for (int64_t n : {3, 40, 7}) {
+      auto p = at::zeros({n}, at::kFloat).set_requires_grad(true);
+      p.mutable_grad() = at::arange(n, at::kFloat) * (r + 1);  // rank 0: i, rank 1: 2i
+      params.push_back(p);
+    }
+    params.push_back(at::zeros({5}).set_requires_grad(true));  // no gradient: counts as zeros
+    g.average_gradients(params);
+    for (size_t i = 0; i < 3; ++i) {
+      const auto n = params[i].numel();
+      EXPECT_TRUE(at::allclose(params[i].grad(), at::arange(n, at::kFloat) * 1.5)) << i;
+    }
+    EXPECT_TRUE(at::equal(params[3].grad(), at::zeros({5})));
+    EXPECT_EQ(g.stats().bytes_reduced, (3 + 40 + 7 + 5) * 4);
+  });
+}
+
+TEST(Group, BroadcastMeanAndGather) {
+  on_two_ranks([](Group& g) {
+    auto t = at::full({4}, static_cast<float>(g.rank() + 10));
+    g.broadcast({t});
+    EXPECT_TRUE(at::equal(t, at::full({4}, 10.0f)));
+    EXPECT_THAT(g.mean({1.0 + g.rank(), 4.0}), ::testing::ElementsAre(1.5, 4.0));
+    EXPECT_THAT(g.gather(7 * g.rank()), ::testing::ElementsAre(0, 7));
+  });
+}
+
+TEST(Group, DifferingValuesNameTheRank) {
+  on_two_ranks([](Group& g) {
+    require_same_on_every_rank(g, 42, "options");
+    try {
+      require_same_on_every_rank(g, g.rank() == 0 ? 1 : 2, "weight checksums");
+      ADD_FAILURE() << "differing values passed";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("weight checksums differ between ranks: rank(s) 1 disagree with rank 0"));
+    }
+  });
+}
+
+TEST(Group, ChecksumSeesOneBit) {
+  auto a = at::randn({100});
+  auto b = a.clone();
+  EXPECT_EQ(weights_checksum({a}), weights_checksum({b}));
+  b.view(at::kInt)[17].bitwise_xor_(1);  // the lowest mantissa bit of one weight
+  EXPECT_NE(weights_checksum({a}), weights_checksum({b}));
+}
+
+TEST(Group, PortInUseIsAClearError) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t n = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  try {
+    Group g(rank_of(0, 2, ntohs(a.sin_port)), c10::Device(c10::kCPU), quick());
+    ADD_FAILURE() << "a port in use was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("the port is in use"));
+  }
+  ::close(fd);
+}
+
+// Rank 1 never comes: rank 0 gives up within the timeout instead of waiting for ever.
+TEST(Group, AMissingRankFailsWithinTheTimeout) {
+  GroupOptions o = quick();
+  o.timeout = std::chrono::seconds(2);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(Group(rank_of(0, 2, free_port()), c10::Device(c10::kCPU), o), Error);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+}
+
+// Rank 1 joins, then stops taking part: rank 0's next collective fails within the timeout.
+TEST(Group, ARankThatStopsFailsTheOthersWithinTheTimeout) {
+  GroupOptions o = quick();
+  o.timeout = std::chrono::seconds(3);
+  const int port = free_port();
+  std::promise<void> done;
+  auto quitter = std::async(std::launch::async, [&] {
+    Group g(rank_of(1, 2, port), c10::Device(c10::kCPU), o);
+    done.get_future().wait();  // alive, but never calls the collective
+  });
+  Group g(rank_of(0, 2, port), c10::Device(c10::kCPU), o);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    g.mean({1.0});
+    ADD_FAILURE() << "a collective without rank 1 completed";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("rank 0: averaging the losses"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+  done.set_value();
+}
+
+}  // namespace
+}  // namespace cg

@@ -1,0 +1,174 @@
+#include "trainer/dist/group.h"
+
+#include "common/error.h"
+#include "trainer/dist/backends.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <algorithm>
+
+namespace cg {
+
+namespace {
+
+std::string address(const World& w) { return w.master_addr + ":" + std::to_string(w.master_port); }
+
+std::string short_text(const std::exception& e) {
+  std::string why = e.what();
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) why = c->what_without_backtrace();
+  if (why.size() > 300) why = why.substr(0, 300) + "...";
+  return why;
+}
+
+// Rank 0 serves the store; the others connect to it, waiting up to the timeout.
+c10::intrusive_ptr<c10d::Store> rendezvous(const World& w, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<std::uint16_t>(w.master_port);
+  o.isServer = w.leader();
+  o.numWorkers = w.world_size;
+  o.timeout = timeout;
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(w.master_addr, o);
+  } catch (const std::exception& e) {
+    const std::string why = short_text(e);
+    if (w.leader() && why.find("EADDRINUSE") != std::string::npos)
+      throw Error(ErrorKind::kUsage, "rank 0 cannot serve the rendezvous at " + address(w) +
+                                         ": the port is in use (another run, or a stale one); pick another "
+                                         "--master-port");
+    throw Error(ErrorKind::kRuntime, "rank " + std::to_string(w.rank) + ": rendezvous at " + address(w) +
+                                         " failed (" + why + ")");
+  }
+}
+
+}  // namespace
+
+struct Group::Impl {
+  World world;
+  GroupOptions options;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> backend;
+  CommunicationStats stats;
+
+  // Runs one collective to completion, timing it and turning c10d's failures into ours.
+  void run(const char* what, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      auto work = start();
+      work->wait(options.timeout);
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::kRuntime, "rank " + std::to_string(world.rank) + ": " + what + " with the other " +
+                                           std::to_string(world.world_size - 1) +
+                                           " rank(s) failed, so one of them died, hung or disagreed (" +
+                                           short_text(e) + ")");
+    }
+    stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
+
+Group::Group(const World& world, const c10::Device& device, const GroupOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  auto& s = *impl_;
+  s.world = world;
+  s.options = options;
+  s.store = rendezvous(world, options.timeout);
+  try {
+    s.backend = device.is_cuda() ? make_nccl_backend(s.store, world.rank, world.world_size, options.timeout)
+                                 : make_gloo_backend(s.store, world.rank, world.world_size, world.master_addr,
+                                                     options.timeout);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kRuntime, "rank " + std::to_string(world.rank) + ": cannot join the process group at " +
+                                         address(world) + " (" + short_text(e) + ")");
+  }
+}
+
+Group::~Group() = default;
+
+int Group::rank() const { return impl_->world.rank; }
+int Group::size() const { return impl_->world.world_size; }
+const CommunicationStats& Group::stats() const { return impl_->stats; }
+
+void Group::broadcast(std::vector<at::Tensor> tensors, int root) {
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  o.timeout = impl_->options.timeout;
+  for (auto& t : tensors) {
+    std::vector<at::Tensor> one{t};
+    impl_->run("broadcast", [&] { return impl_->backend->broadcast(one, o); });
+  }
+}
+
+void Group::average_gradients(const std::vector<at::Tensor>& params) {
+  auto& s = *impl_;
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params) {
+    at::Tensor p_ = p;  // mutable_grad needs a non-const handle; it shares the parameter
+    if (!p_.grad().defined()) p_.mutable_grad() = at::zeros_like(p_);
+    grads.push_back(p_.grad());
+  }
+  // Buckets of consecutive gradients, each flattened into one tensor and reduced as one.
+  size_t first = 0;
+  while (first < grads.size()) {
+    size_t last = first;
+    int64_t bytes = 0;
+    while (last < grads.size() && (last == first || bytes + static_cast<int64_t>(grads[last].nbytes()) <= s.options.bucket_bytes) &&
+           grads[last].scalar_type() == grads[first].scalar_type())
+      bytes += static_cast<int64_t>(grads[last++].nbytes());
+    std::vector<at::Tensor> flat_views;
+    for (size_t i = first; i < last; ++i) flat_views.push_back(grads[i].reshape({-1}));
+    std::vector<at::Tensor> bucket{at::cat(flat_views)};
+    s.run("averaging gradients", [&] { return s.backend->allreduce(bucket); });
+    bucket[0].div_(s.world.world_size);
+    int64_t offset = 0;
+    for (size_t i = first; i < last; ++i) {
+      const int64_t n = grads[i].numel();
+      grads[i].copy_(bucket[0].narrow(0, offset, n).view(grads[i].sizes()));
+      offset += n;
+    }
+    s.stats.bytes_reduced += bytes;
+    first = last;
+  }
+}
+
+std::vector<double> Group::mean(const std::vector<double>& values) {
+  auto& s = *impl_;
+  auto t = at::tensor(values, at::kDouble);
+  std::vector<at::Tensor> one{t};
+  s.run("averaging the losses", [&] { return s.backend->allreduce(one); });
+  t.div_(s.world.world_size);
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+std::vector<int64_t> Group::gather(int64_t value) {
+  auto& s = *impl_;
+  std::vector<at::Tensor> in{at::tensor({value}, at::kLong)};
+  std::vector<std::vector<at::Tensor>> out(1);
+  for (int r = 0; r < s.world.world_size; ++r) out[0].push_back(at::empty({1}, at::kLong));
+  s.run("comparing a value", [&] { return s.backend->allgather(out, in); });
+  std::vector<int64_t> values;
+  for (const auto& t : out[0]) values.push_back(t.item<int64_t>());
+  return values;
+}
+
+uint64_t weights_checksum(const std::vector<at::Tensor>& params) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over every byte, in parameter order
+  for (const auto& p : params) {
+    const auto bytes = p.detach().cpu().contiguous();
+    const auto* data = static_cast<const unsigned char*>(bytes.data_ptr());
+    for (size_t i = 0; i < bytes.nbytes(); ++i) h = (h ^ data[i]) * 1099511628211ull;
+  }
+  return h;
+}
+
+void require_same_on_every_rank(Group& group, int64_t value, const std::string& what) {
+  const auto values = group.gather(value);
+  std::string differ;
+  for (size_t r = 1; r < values.size(); ++r)
+    if (values[r] != values[0]) differ += (differ.empty() ? "" : ", ") + std::to_string(r);
+  if (!differ.empty())
+    throw Error(ErrorKind::kRuntime, what + " differ between ranks: rank(s) " + differ + " disagree with rank 0");
+}
+
+}  // namespace cg

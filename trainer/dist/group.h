@@ -1,0 +1,66 @@
+// The ranks of a distributed run as one c10d process group: PyTorch's own rendezvous (a TCPStore
+// served by rank 0 at MASTER_ADDR:MASTER_PORT) and collectives (Gloo on the CPU, NCCL on CUDA).
+// Every collective is called by every rank in the same order; one that does not complete within
+// the timeout (a rank died or hangs) throws Error(kRuntime) instead of waiting for ever.
+#pragma once
+
+#include "trainer/dist/world.h"
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cg {
+
+struct GroupOptions {
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  // Gradients travel in buckets of about this many bytes, as DistributedDataParallel's default.
+  int64_t bucket_bytes = int64_t{25} << 20;
+};
+
+struct CommunicationStats {
+  int64_t bytes_reduced = 0;  // gradient bytes all-reduced, per rank
+  double seconds = 0;         // spent in collectives, waiting included
+};
+
+class Group {
+ public:
+  // Joins the group of `world` (which must be distributed). Throws Error naming the address and
+  // the reason: a port in use, an unreachable rank 0, a rendezvous that timed out.
+  Group(const World& world, const c10::Device& device, const GroupOptions& options = {});
+  ~Group();
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+
+  int rank() const;
+  int size() const;
+
+  // Every rank's tensors become root's, in place.
+  void broadcast(std::vector<at::Tensor> tensors, int root = 0);
+  // The gradients of `params` become their mean over the ranks (a missing gradient counts as
+  // zeros), all-reduced in buckets.
+  void average_gradients(const std::vector<at::Tensor>& params);
+  // The element-wise mean over the ranks.
+  std::vector<double> mean(const std::vector<double>& values);
+  // Every rank's `value`, in rank order.
+  std::vector<int64_t> gather(int64_t value);
+
+  const CommunicationStats& stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A checksum of the parameters' bytes: equal on two ranks only when their weights are identical.
+uint64_t weights_checksum(const std::vector<at::Tensor>& params);
+
+// Throws Error(kRuntime) naming the ranks whose `value` differs from rank 0's, and `what` it is.
+void require_same_on_every_rank(Group& group, int64_t value, const std::string& what);
+
+}  // namespace cg
