@@ -51,7 +51,8 @@ TEST(World, ReadsTorchrunsVariables) {
                                           {"LOCAL_WORLD_SIZE", "2"},
                                           {"MASTER_ADDR", "10.0.0.7"},
                                           {"MASTER_PORT", "29400"},
-                                          {"TORCHELASTIC_RESTART_COUNT", "2"}}));
+                                          {"TORCHELASTIC_RESTART_COUNT", "2"},
+                                          {"TORCHELASTIC_USE_AGENT_STORE", "True"}}));
   EXPECT_TRUE(w.distributed());
   EXPECT_EQ(w.rank, 3);
   EXPECT_EQ(w.local_rank, 1);
@@ -59,6 +60,7 @@ TEST(World, ReadsTorchrunsVariables) {
   EXPECT_EQ(w.master_addr, "10.0.0.7");
   EXPECT_EQ(w.master_port, 29400);
   EXPECT_EQ(w.restart_count, 2);
+  EXPECT_TRUE(w.agent_store);
 }
 
 TEST(World, BadSetUpsNameTheVariable) {

@@ -44,7 +44,9 @@ UnalignedDataset::UnalignedDataset(const DataOptions& o) : o_(o) {
 
 int64_t UnalignedDataset::size() const { return static_cast<int64_t>(std::max(files_A_.size(), files_B_.size())); }
 
-int64_t UnalignedDataset::batches_per_epoch() const { return (size() + o_.batch_size - 1) / o_.batch_size; }
+int64_t UnalignedDataset::shard_size() const { return (size() + o_.ranks - 1) / o_.ranks; }
+
+int64_t UnalignedDataset::batches_per_epoch() const { return (shard_size() + o_.batch_size - 1) / o_.batch_size; }
 
 std::vector<int64_t> UnalignedDataset::order(uint64_t seed, int epoch) const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -88,14 +90,15 @@ UnalignedDataset::Item UnalignedDataset::load(bool domain_B, int64_t file_index,
 
 Batch UnalignedDataset::batch(uint64_t seed, int epoch, int64_t index) const {
   const auto ord = order(seed, epoch);
-  const int64_t begin = index * o_.batch_size, end = std::min(size(), begin + o_.batch_size);
+  const int64_t begin = index * o_.batch_size, end = std::min(shard_size(), begin + o_.batch_size);
   if (begin >= end) throw std::out_of_range("batch index past the end of the epoch");
   const int64_t nA = static_cast<int64_t>(files_A_.size()), nB = static_cast<int64_t>(files_B_.size());
   std::vector<at::Tensor> as, bs;
   Batch b;
   for (int64_t k = begin; k < end; ++k) {
-    const int64_t item = ord[static_cast<size_t>(k)];
-    const uint64_t pos = static_cast<uint64_t>(k), ep = static_cast<uint64_t>(epoch);
+    const int64_t global = k * o_.ranks + o_.rank;  // the position in the whole epoch
+    const int64_t item = ord[static_cast<size_t>(global % size())];
+    const uint64_t pos = static_cast<uint64_t>(global), ep = static_cast<uint64_t>(epoch);
     int64_t ib = item % nB;
     if (!o_.serial_batches)
       ib = static_cast<int64_t>(Rng(derive_seed(seed, kPickB, ep, pos)).below(static_cast<uint64_t>(nB)));

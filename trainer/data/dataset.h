@@ -22,7 +22,11 @@ struct DataOptions {
   PreprocessOptions preprocess;
   int64_t max_dataset_size = INT64_MAX;
   bool serial_batches = false;
-  int64_t batch_size = 1;
+  int64_t batch_size = 1;  // per rank
+  // A distributed run: this rank's shard of every epoch (DistributedSampler's rule: the epoch's
+  // order padded by wrapping to a multiple of `ranks`, item k of the shard at k * ranks + rank).
+  int rank = 0;
+  int ranks = 1;
 };
 
 struct Batch {
@@ -42,15 +46,18 @@ class UnalignedDataset {
   // without images.
   explicit UnalignedDataset(const DataOptions& o);
 
-  int64_t size() const;  // items per epoch: max(|A|, |B|)
-  int64_t batches_per_epoch() const;
+  int64_t size() const;               // items per epoch: max(|A|, |B|)
+  int64_t shard_size() const;         // items per epoch on each rank: size() / ranks, rounded up
+  int64_t batches_per_epoch() const;  // on each rank
   const std::vector<std::string>& files_A() const { return files_A_; }
   const std::vector<std::string>& files_B() const { return files_B_; }
   const DataOptions& options() const { return o_; }
 
-  // Batch `index` of `epoch`. Depends only on (seed, epoch, index) and the files, so any thread
-  // may build any batch in any order. Unreadable files are skipped (the next readable file in
-  // the domain takes their place) and counted; throws Error when a domain has none left.
+  // Batch `index` of this rank's shard of `epoch`. Depends only on (seed, epoch, index, rank)
+  // and the files, so any thread may build any batch in any order. An item's randomness (its B
+  // image, crop, flip) follows its position in the whole epoch, so R ranks with batch N see
+  // exactly the items, crops and pairs one process with batch R x N sees. Unreadable files are skipped (the next
+  // readable file in the domain takes their place) and counted; throws Error when a domain has none left.
   Batch batch(uint64_t seed, int epoch, int64_t index) const;
 
   // One image as training sees it, without randomness (no crop offset, no flip): for samples.

@@ -4,6 +4,7 @@
 #include "trainer/dist/backends.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <algorithm>
@@ -25,19 +26,21 @@ std::string short_text(const std::exception& e) {
 c10::intrusive_ptr<c10d::Store> rendezvous(const World& w, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions o;
   o.port = static_cast<std::uint16_t>(w.master_port);
-  o.isServer = w.leader();
+  o.isServer = w.leader() && !w.agent_store;
   o.numWorkers = w.world_size;
   o.timeout = timeout;
   try {
-    return c10::make_intrusive<c10d::TCPStore>(w.master_addr, o);
+    auto store = c10::make_intrusive<c10d::TCPStore>(w.master_addr, o);
+    // An agent's store outlives a restart: each attempt keeps its keys apart.
+    return c10::make_intrusive<c10d::PrefixStore>("cg-trainer/attempt-" + std::to_string(w.restart_count), store);
   } catch (const std::exception& e) {
     const std::string why = short_text(e);
     if (w.leader() && why.find("EADDRINUSE") != std::string::npos)
       throw Error(ErrorKind::kUsage, "rank 0 cannot serve the rendezvous at " + address(w) +
                                          ": the port is in use (another run, or a stale one); pick another "
                                          "--master-port");
-    throw Error(ErrorKind::kRuntime, "rank " + std::to_string(w.rank) + ": rendezvous at " + address(w) +
-                                         " failed (" + why + ")");
+    throw Error(ErrorKind::kRuntime,
+                "rank " + std::to_string(w.rank) + ": rendezvous at " + address(w) + " failed (" + why + ")");
   }
 }
 
@@ -59,8 +62,8 @@ struct Group::Impl {
     } catch (const std::exception& e) {
       throw Error(ErrorKind::kRuntime, "rank " + std::to_string(world.rank) + ": " + what + " with the other " +
                                            std::to_string(world.world_size - 1) +
-                                           " rank(s) failed, so one of them died, hung or disagreed (" +
-                                           short_text(e) + ")");
+                                           " rank(s) failed, so one of them died, hung or disagreed (" + short_text(e) +
+                                           ")");
     }
     stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -73,9 +76,9 @@ Group::Group(const World& world, const c10::Device& device, const GroupOptions& 
   s.options = options;
   s.store = rendezvous(world, options.timeout);
   try {
-    s.backend = device.is_cuda() ? make_nccl_backend(s.store, world.rank, world.world_size, options.timeout)
-                                 : make_gloo_backend(s.store, world.rank, world.world_size, world.master_addr,
-                                                     options.timeout);
+    s.backend = device.is_cuda()
+                    ? make_nccl_backend(s.store, world.rank, world.world_size, options.timeout)
+                    : make_gloo_backend(s.store, world.rank, world.world_size, world.master_addr, options.timeout);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -113,7 +116,8 @@ void Group::average_gradients(const std::vector<at::Tensor>& params) {
   while (first < grads.size()) {
     size_t last = first;
     int64_t bytes = 0;
-    while (last < grads.size() && (last == first || bytes + static_cast<int64_t>(grads[last].nbytes()) <= s.options.bucket_bytes) &&
+    while (last < grads.size() &&
+           (last == first || bytes + static_cast<int64_t>(grads[last].nbytes()) <= s.options.bucket_bytes) &&
            grads[last].scalar_type() == grads[first].scalar_type())
       bytes += static_cast<int64_t>(grads[last++].nbytes());
     std::vector<at::Tensor> flat_views;

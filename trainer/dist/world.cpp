@@ -39,6 +39,8 @@ World read_world(const EnvironmentReader& getenv) {
   w.local_world_size = integer(getenv, "LOCAL_WORLD_SIZE", 1, w.world_size, 1, false);
   w.local_rank = integer(getenv, "LOCAL_RANK", 0, w.local_world_size - 1, 0, false);
   w.restart_count = integer(getenv, "TORCHELASTIC_RESTART_COUNT", 0, 1 << 30, 0, false);
+  const char* agent = getenv("TORCHELASTIC_USE_AGENT_STORE");
+  w.agent_store = agent && (std::string(agent) == "True" || std::string(agent) == "1");
   const char* addr = getenv("MASTER_ADDR");
   if (!addr || !*addr) refuse("WORLD_SIZE=" + std::to_string(w.world_size) + " but MASTER_ADDR is not set");
   w.master_addr = addr;

@@ -14,6 +14,9 @@ struct World {
   std::string master_addr;
   int master_port = 0;
   int restart_count = 0;  // TORCHELASTIC_RESTART_COUNT: how many times torchrun restarted the group
+  // TORCHELASTIC_USE_AGENT_STORE: torchrun's agent already serves the store at MASTER_PORT, so
+  // rank 0 connects to it like the others instead of serving one.
+  bool agent_store = false;
 
   bool distributed() const { return world_size > 1; }
   bool leader() const { return rank == 0; }

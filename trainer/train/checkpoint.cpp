@@ -26,6 +26,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+void add_pools(nlohmann::ordered_json& j, CycleGan& m) {
+  j["pool_A"] = {{"count", m.pool_A.images().size()}, {"rng", m.pool_A.rng_state()}};
+  j["pool_B"] = {{"count", m.pool_B.images().size()}, {"rng", m.pool_B.rng_state()}};
+}
+
 std::string meta_json(const TrainState& s, const TrainOptions& o, CycleGan& m) {
   nlohmann::ordered_json j;
   j["format"] = "cg-trainer checkpoint";
@@ -35,9 +40,9 @@ std::string meta_json(const TrainState& s, const TrainOptions& o, CycleGan& m) {
   j["total_iters"] = s.total_iters;
   j["seed"] = std::to_string(s.seed);  // as text: JSON numbers lose 64-bit precision elsewhere
   j["elapsed_s"] = s.elapsed_s;
+  j["ranks"] = s.ranks;
   j["options"] = o.to_map();
-  j["pool_A"] = {{"count", m.pool_A.images().size()}, {"rng", m.pool_A.rng_state()}};
-  j["pool_B"] = {{"count", m.pool_B.images().size()}, {"rng", m.pool_B.rng_state()}};
+  add_pools(j, m);
   if (m.scaler.enabled()) {
     const auto sc = m.scaler.state();
     j["loss_scaler"] = {{"scale", sc.scale}, {"growth_tracker", sc.growth_tracker}};
@@ -90,6 +95,7 @@ CheckpointInfo parse_meta(const std::string& text, const std::string& path, nloh
     info.state.total_iters = j.at("total_iters").get<int64_t>();
     info.state.seed = std::stoull(j.at("seed").get<std::string>());
     info.state.elapsed_s = j.at("elapsed_s").get<double>();
+    info.state.ranks = j.value("ranks", 1);
     info.options = j.at("options").get<std::map<std::string, std::string>>();
     if (out) *out = j;
   } catch (const nlohmann::json::exception& e) {
@@ -145,6 +151,39 @@ std::string read_meta_text(torch::serialize::InputArchive& ar, const std::string
   return v.toStringRef();
 }
 
+// The parts of a run that differ between the ranks of a distributed run: the image pools (whose
+// counts and random states are in the metadata `j`) and LibTorch's CPU generator.
+void write_rank_parts(torch::serialize::OutputArchive& ar, CycleGan& m) {
+  write_pool(ar, "pool_A", m.pool_A);
+  write_pool(ar, "pool_B", m.pool_B);
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  ar.write("torch_cpu_rng", gen.get_state());
+}
+
+void read_rank_parts(torch::serialize::InputArchive& ar, const nlohmann::json& j, CycleGan& m) {
+  m.pool_A.restore(read_pool(ar, "pool_A", j.at("pool_A").at("count").get<size_t>(), m.device),
+                   j.at("pool_A").at("rng").get<std::string>());
+  m.pool_B.restore(read_pool(ar, "pool_B", j.at("pool_B").at("count").get<size_t>(), m.device),
+                   j.at("pool_B").at("rng").get<std::string>());
+  at::Tensor rng;
+  ar.read("torch_cpu_rng", rng);
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(rng);
+}
+
+std::string serialise(torch::serialize::OutputArchive& ar) {
+  std::string bytes;
+  ar.save_to([&bytes](const void* data, size_t size) {
+    bytes.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  return bytes;
+}
+
+constexpr const char* kRankStateFormat = "cg-trainer rank state";
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& state, const TrainOptions& options) {
@@ -168,17 +207,8 @@ void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& sta
       opt->save(sub);
       ar.write(name, sub);
     }
-    write_pool(ar, "pool_A", m.pool_A);
-    write_pool(ar, "pool_B", m.pool_B);
-    {
-      at::Generator gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      ar.write("torch_cpu_rng", gen.get_state());
-    }
-    ar.save_to([&bytes](const void* data, size_t size) {
-      bytes.append(static_cast<const char*>(data), size);
-      return size;
-    });
+    write_rank_parts(ar, m);
+    bytes = serialise(ar);
   } catch (const c10::Error& e) {
     throw Error(ErrorKind::kCheckpoint,
                 path + ": cannot serialise the checkpoint (" + e.what_without_backtrace() + ")");
@@ -224,19 +254,11 @@ CheckpointInfo load_checkpoint(const std::string& path, CycleGan& m) {
         if (s.max_exp_avg_sq().defined()) s.max_exp_avg_sq(s.max_exp_avg_sq().to(m.device));
       }
     }
-    m.pool_A.restore(read_pool(ar, "pool_A", j.at("pool_A").at("count").get<size_t>(), m.device),
-                     j.at("pool_A").at("rng").get<std::string>());
-    m.pool_B.restore(read_pool(ar, "pool_B", j.at("pool_B").at("count").get<size_t>(), m.device),
-                     j.at("pool_B").at("rng").get<std::string>());
+    read_rank_parts(ar, j, m);
     // Absent when the checkpoint was not trained in fp16: the scaler then starts afresh.
     if (m.scaler.enabled() && j.contains("loss_scaler"))
       m.scaler.restore(
           {j["loss_scaler"].at("scale").get<double>(), j["loss_scaler"].at("growth_tracker").get<int64_t>()});
-    at::Tensor rng;
-    ar.read("torch_cpu_rng", rng);
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng);
   } catch (const c10::Error& e) {
     throw Error(ErrorKind::kCheckpoint,
                 path + ": does not match the networks built from its options (" + short_reason(e) + ")");
@@ -244,6 +266,41 @@ CheckpointInfo load_checkpoint(const std::string& path, CycleGan& m) {
     throw Error(ErrorKind::kCheckpoint, path + ": damaged checkpoint (" + std::string(e.what()) + ")");
   }
   return info;
+}
+
+std::string rank_state_path(const std::string& checkpoint, int rank) {
+  return checkpoint + ".rank" + std::to_string(rank);
+}
+
+void save_rank_state(const std::string& path, CycleGan& m) {
+  std::string bytes;
+  try {
+    nlohmann::ordered_json j;
+    j["format"] = kRankStateFormat;
+    add_pools(j, m);
+    torch::serialize::OutputArchive ar;
+    ar.write("meta", c10::IValue(j.dump()));
+    write_rank_parts(ar, m);
+    bytes = serialise(ar);
+  } catch (const c10::Error& e) {
+    throw Error(ErrorKind::kCheckpoint, path + ": cannot serialise the rank's state (" + short_reason(e) + ")");
+  }
+  write_file_atomically(path, bytes);
+}
+
+void load_rank_state(const std::string& path, CycleGan& m) {
+  torch::serialize::InputArchive ar;
+  open_archive(ar, path);
+  try {
+    const auto j = nlohmann::json::parse(read_meta_text(ar, path));
+    if (j.value("format", "") != kRankStateFormat)
+      throw Error(ErrorKind::kCheckpoint, path + ": not a cg-trainer rank state");
+    read_rank_parts(ar, j, m);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kCheckpoint, path + ": damaged rank state (" + std::string(e.what()) + ")");
+  }
 }
 
 }  // namespace cg

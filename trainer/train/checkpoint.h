@@ -23,6 +23,7 @@ struct TrainState {
   int64_t total_iters = 0;
   uint64_t seed = 0;
   double elapsed_s = 0;  // training time before this run
+  int ranks = 1;         // of the distributed run that saved it; epoch_iter counts its batches
 };
 
 struct CheckpointInfo {
@@ -41,5 +42,11 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 // Loads everything into `model`, which must have been built with the checkpoint's options, and
 // restores LibTorch's CPU generator. Throws Error.
 CheckpointInfo load_checkpoint(const std::string& path, CycleGan& model);
+
+// What differs between the ranks of a distributed run, whose checkpoint rank 0 writes: each other
+// rank's image pools and CPU random generator, in a file of its own beside the checkpoint.
+std::string rank_state_path(const std::string& checkpoint, int rank);
+void save_rank_state(const std::string& path, CycleGan& model);
+void load_rank_state(const std::string& path, CycleGan& model);
 
 }  // namespace cg

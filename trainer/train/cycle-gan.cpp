@@ -68,9 +68,9 @@ DeviceLosses& DeviceLosses::operator+=(const DeviceLosses& other) {
   return *this;
 }
 
-CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t seed)
-    : pool_A(o.pool_size, derive_seed(seed, 101)),
-      pool_B(o.pool_size, derive_seed(seed, 102)),
+CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t seed, int rank)
+    : pool_A(o.pool_size, derive_seed(seed, 101, static_cast<uint64_t>(rank))),
+      pool_B(o.pool_size, derive_seed(seed, 102, static_cast<uint64_t>(rank))),
       device(dev),
       mode(decide_run_mode(o, dev.is_cuda())),
       scaler(mode.loss_scaling, dev),
@@ -174,6 +174,7 @@ void CycleGan::update_generators(StepTensors& t) {
   set_requires_grad(*D_B, false);
   optimizer_G->zero_grad();
   scaler.scale(generator_loss(t)).backward();
+  if (sync_gradients) sync_gradients(optimizer_G->param_groups()[0].params());
   scaler.step(*optimizer_G);
 }
 
@@ -202,6 +203,7 @@ void CycleGan::update_discriminators(StepTensors& t) {
   scaler.scale(t.d_A).backward();
   t.d_B = discriminator_loss(D_B, t.real_A, pool_A.query(fp32(t.fake_A.detach())));
   scaler.scale(t.d_B).backward();
+  if (sync_gradients) sync_gradients(optimizer_D->param_groups()[0].params());
   scaler.step(*optimizer_D);
 }
 

@@ -12,6 +12,7 @@
 #include <torch/optim/adam.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 
 namespace cg {
@@ -41,7 +42,8 @@ class CycleGan {
  public:
   // Builds and initialises the networks (init_weights draws from LibTorch's generator, which the
   // caller seeds) and the optimizers; pools are seeded from `seed`.
-  CycleGan(const TrainOptions& o, const torch::Device& device, uint64_t seed);
+  // `rank` (of a distributed run) gives each rank's pools their own random stream.
+  CycleGan(const TrainOptions& o, const torch::Device& device, uint64_t seed, int rank = 0);
 
   // One iteration: generators (discriminators frozen), then discriminators. The batches may be
   // in pinned host memory: they are copied to the device without blocking.
@@ -60,6 +62,9 @@ class CycleGan {
   torch::Device device;
   RunMode mode;       // from the options and the device; the process-wide part is train.cpp's
   LossScaler scaler;  // enabled for fp16 only
+  // Distributed runs: averages the gradients of these parameters over the ranks, between each
+  // backward and its optimizer step. Empty when training alone.
+  std::function<void(const std::vector<at::Tensor>&)> sync_gradients;
 
  private:
   // One step in the official order: forward, then backward_G, then backward_D_A and _B.

@@ -137,6 +137,11 @@ const std::vector<OptionRow>& table() {
           "autotuning, faster, resume not bitwise; auto = on when --seed is given (the CPU is always exact)"),
       row("fused_adam", &O::fused_adam, "auto | on | off: one fused Adam kernel per step (auto: on for CUDA)"),
       row("amp", &O::amp, "mixed precision: off | bf16 | fp16 (fp16 needs CUDA and scales the loss)"),
+      row("check_sync", &O::check_sync,
+          "under torchrun: compare a checksum of the weights across ranks every N iterations and stop if they "
+          "differ (0: never)"),
+      row("dist_timeout", &O::dist_timeout,
+          "under torchrun: seconds a collective may wait for the other ranks before the run stops with an error"),
   };
   return rows;
 }
@@ -204,6 +209,8 @@ void TrainOptions::validate() const {
   need(seed >= -1, "--seed must be -1 (random) or non-negative");
   need(threads >= 0, "--threads must not be negative");
   need(max_iters >= 0, "--max-iters must not be negative");
+  need(check_sync >= 0, "--check-sync must not be negative");
+  need(dist_timeout >= 1, "--dist-timeout must be at least 1 second");
   auto one_of = [&](const std::string& v, std::initializer_list<const char*> allowed, const std::string& flag) {
     std::string list;
     for (const char* a : allowed) {
@@ -328,6 +335,12 @@ std::map<std::string, bool> given_options(const CLI::App& cmd) {
   std::map<std::string, bool> given;
   for (const auto& r : table()) given[r.key] = cmd.count("--" + kebab(r.key)) > 0;
   return given;
+}
+
+bool is_per_run(const std::string& key) {
+  static const char* per_run[] = {"continue_train", "max_iters",   "device",     "threads",
+                                  "num_threads",    "epoch_count", "check_sync", "dist_timeout"};
+  return std::any_of(std::begin(per_run), std::end(per_run), [&](const char* k) { return key == k; });
 }
 
 }  // namespace cg

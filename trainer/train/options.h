@@ -64,6 +64,10 @@ struct TrainOptions {
   std::string deterministic = "auto";
   std::string fused_adam = "auto";  // auto = on for CUDA, off for the CPU
   std::string amp = "off";          // off | bf16 | fp16 (fp16 needs CUDA)
+  // Distributed runs (torchrun): compare a weight checksum across ranks every N iterations
+  // (0 = never), and give up on a collective after this many seconds.
+  int64_t check_sync = 0;
+  int dist_timeout = 300;
 
   int n_blocks() const;
   std::string experiment_dir() const;
@@ -86,6 +90,9 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt);
 // value other than the checkpoint's is refused. (Any option not given takes the checkpoint's
 // value; others, like --dataroot for a moved dataset or --n-epochs, may be changed.)
 bool is_fixed_by_checkpoint(const std::string& key);
+// Settings of the machine or of this run only (the device, threads, --max-iters...): a resume
+// does not take them from the checkpoint, and the ranks of a distributed run may differ in them.
+bool is_per_run(const std::string& key);
 
 // Assigns one option from its textual value (as to_map writes it).
 void set_option(TrainOptions& opt, const std::string& key, const std::string& value);

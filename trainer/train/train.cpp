@@ -10,6 +10,7 @@
 #include "trainer/report/report.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/cycle-gan.h"
+#include "trainer/train/distributed.h"
 #include "trainer/train/run-mode.h"
 #include "trainer/train/schedule.h"
 
@@ -25,6 +26,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -75,6 +77,16 @@ void resume_options(TrainOptions& opt, const std::map<std::string, bool>& given,
                 "--continue-train: no checkpoint " + latest + " (check --checkpoints-dir and --name)");
   const CheckpointInfo info = read_checkpoint_info(latest);
   merge_checkpoint_options(opt, given, info.options, info.state.epoch, latest);
+}
+
+// torchrun restarts every rank with the same command after a failure: the run goes on from the
+// latest checkpoint, if one was written, rather than from the start.
+void resume_after_restart(TrainOptions& opt, const World& world, const fs::path& dir, std::ostream& out) {
+  std::error_code ec;
+  if (world.restart_count == 0 || opt.continue_train || !fs::exists(dir / kLatestCheckpoint, ec)) return;
+  opt.continue_train = true;
+  out << "cg-trainer: torchrun restart " << world.restart_count << ": resuming from "
+      << (dir / kLatestCheckpoint).string() << "\n";
 }
 
 // Validates the options and settles what they leave open (a relative --dataroot, a random
@@ -132,12 +144,23 @@ void prepare_folder(const fs::path& dir, const TrainOptions& opt) {
 // Where training starts: the first iteration of --epoch-count, or the checkpoint's position with
 // its networks, optimizers and pools loaded into `model`.
 TrainState starting_state(const TrainOptions& opt, const fs::path& dir, CycleGan& model, int64_t iters_per_epoch,
-                          std::ostream& out) {
+                          const World& world, std::ostream& out) {
   TrainState state;
   state.epoch = opt.epoch_count;
   state.seed = static_cast<uint64_t>(opt.seed);
+  state.ranks = world.world_size;
   if (!opt.continue_train) return state;
-  state = load_checkpoint((dir / kLatestCheckpoint).string(), model).state;
+  const std::string latest = (dir / kLatestCheckpoint).string();
+  state = load_checkpoint(latest, model).state;
+  if (state.ranks == world.world_size) {
+    if (!world.leader()) load_rank_state(rank_state_path(latest, world.rank), model);
+  } else {
+    // The position is kept in items, so the epoch goes on where it was; the shards differ.
+    out << "cg-trainer: resuming a run of " << state.ranks << " rank(s) with " << world.world_size
+        << ": it continues from the checkpoint, but not bitwise as with the same number of ranks\n";
+    state.epoch_iter = state.epoch_iter * state.ranks / world.world_size;
+    state.ranks = world.world_size;
+  }
   if (state.epoch_iter >= iters_per_epoch) {
     // The dataset shrank since the checkpoint: its epoch is over.
     out << "cg-trainer: warning: the dataset now has " << iters_per_epoch << " iterations per epoch, fewer than the "
@@ -152,8 +175,12 @@ TrainState starting_state(const TrainOptions& opt, const fs::path& dir, CycleGan
 void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data,
                   const c10::Device& device, const CycleGan& model, const TrainState& state) {
   out << "cg-trainer: " << data.files_A().size() << " images in A, " << data.files_B().size() << " in B, "
-      << data.batches_per_epoch() << " iterations per epoch; " << (device.is_cuda() ? device.str() : "cpu") << ", "
-      << torch::get_num_threads() << " compute threads; seed " << static_cast<uint64_t>(opt.seed) << "\n"
+      << data.batches_per_epoch() << " iterations per epoch";
+  if (state.ranks > 1)
+    out << " on each of " << state.ranks << " ranks (batch " << opt.batch_size << " per rank, "
+        << opt.batch_size * state.ranks << " in all)";
+  out << "; " << (device.is_cuda() ? device.str() : "cpu") << ", " << torch::get_num_threads()
+      << " compute threads; seed " << static_cast<uint64_t>(opt.seed) << "\n"
       << "cg-trainer: generators " << count_parameters(*model.G_A) << " parameters each, discriminators "
       << count_parameters(*model.D_A) << "; checkpoints in " << dir.string() << "\n"
       << "cg-trainer: " << model.mode.describe() << "\n";
@@ -202,7 +229,7 @@ struct Throughput {
 class TrainingRun {
  public:
   TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data, CycleGan& model,
-              const TrainState& state, std::ostream& out);
+              const TrainState& state, TrainingGroup& group, std::ostream& out);
   void run();
 
  private:
@@ -222,13 +249,14 @@ class TrainingRun {
   const fs::path dir_;
   const UnalignedDataset& data_;
   CycleGan& model_;
+  TrainingGroup& group_;  // the other ranks of a distributed run; rank 0 alone writes files
   std::ostream& out_;
   TrainState state_;  // its elapsed_s stays that of the runs before this one
   const int64_t iters_per_epoch_;
   // Modes that keep the images' own size train at the size of the data, not at the crop.
   const bool native_size_;
-  int64_t trained_size_ = 0;  // recorded in G_A.pt / G_B.pt as their natural processing size
-  LossLog log_;
+  int64_t trained_size_ = 0;    // recorded in G_A.pt / G_B.pt as their natural processing size
+  std::optional<LossLog> log_;  // rank 0's
   Progress progress_;
   SignalScope signals_;
   const Clock::time_point run_start_ = Clock::now();
@@ -239,17 +267,20 @@ class TrainingRun {
 };
 
 TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data, CycleGan& model,
-                         const TrainState& state, std::ostream& out)
+                         const TrainState& state, TrainingGroup& group, std::ostream& out)
     : opt_(opt),
       dir_(dir),
       data_(data),
       model_(model),
+      group_(group),
       out_(out),
       state_(state),
       iters_per_epoch_(data.batches_per_epoch()),
       native_size_(opt.preprocess == "none" || opt.preprocess == "scale_width"),
-      log_(dir.string(), opt.continue_train, state.total_iters),
-      progress_(out, Progress::stream_is_terminal(STDOUT_FILENO) && &out == &std::cout, opt.print_freq) {}
+      progress_(out, group.leader() && Progress::stream_is_terminal(STDOUT_FILENO) && &out == &std::cout,
+                opt.print_freq) {
+  if (group.leader()) log_.emplace(dir.string(), opt.continue_train, state.total_iters);
+}
 
 void TrainingRun::run() {
   if (opt_.max_iters > 0 && state_.total_iters >= opt_.max_iters) {
@@ -296,7 +327,11 @@ Stop TrainingRun::run_iteration(int epoch, double lr, Loader& loader) {
   record(epoch, lr, losses);
   // The end of the epoch writes its samples anyway.
   if (state_.epoch_iter < iters_per_epoch_ && state_.total_iters % opt_.display_freq == 0) write_samples(epoch);
-  return stop_requested();
+  if (opt_.check_sync > 0 && state_.total_iters % opt_.check_sync == 0) group_.check_weights(model_);
+  const Stop stop = stop_requested();
+  // A signal may reach some ranks an iteration before the others: all stop together.
+  if (group_.distributed() && group_.any(stop == Stop::kSignal)) return Stop::kSignal;
+  return stop;
 }
 
 // The loss means, data warnings, progress line and loss_log.csv rows of one iteration.
@@ -306,7 +341,8 @@ void TrainingRun::record(int epoch, double lr, const DeviceLosses& losses) {
   report_problems();
   progress_.update(state_.epoch_iter, [&losses] { return losses.read(); });
   if (state_.total_iters % opt_.print_freq == 0 || state_.epoch_iter == iters_per_epoch_) {
-    log_.append({epoch, state_.epoch_iter, state_.total_iters, window_.mean(), lr, elapsed_s()});
+    const Losses mean = group_.mean(window_.mean());
+    if (log_) log_->append({epoch, state_.epoch_iter, state_.total_iters, mean, lr, elapsed_s()});
     window_ = {};
   }
 }
@@ -314,14 +350,14 @@ void TrainingRun::record(int epoch, double lr, const DeviceLosses& losses) {
 void TrainingRun::finish_epoch(int epoch, double seconds) {
   state_.epoch = epoch + 1;
   state_.epoch_iter = 0;
-  progress_.end_epoch(epoch_losses_.mean(), seconds);
+  progress_.end_epoch(group_.mean(epoch_losses_.mean()), seconds);
   save(kLatestCheckpoint);
-  if (epoch % opt_.save_epoch_freq == 0) {
+  if (epoch % opt_.save_epoch_freq == 0 && group_.leader()) {
     save(snapshot_name(epoch));
     progress_.message("saved snapshot " + (dir_ / snapshot_name(epoch)).string());
   }
   write_samples(epoch);
-  log_.draw_curve((dir_ / "loss_curve.png").string());
+  if (log_) log_->draw_curve((dir_ / "loss_curve.png").string());
 }
 
 Stop TrainingRun::stop_requested() const {
@@ -336,6 +372,10 @@ void TrainingRun::save(const std::string& file) {
   s.elapsed_s = elapsed_s();
   const std::string kept = "; the previous checkpoint is left as it was";
   try {
+    if (!group_.leader()) {
+      save_rank_state(rank_state_path((dir_ / file).string(), group_.world().rank), model_);
+      return;
+    }
     save_checkpoint((dir_ / file).string(), model_, s, opt_);
     export_generator(model_.G_A, "G_A.pt", true);
     export_generator(model_.G_B, "G_B.pt", false);
@@ -356,6 +396,7 @@ void TrainingRun::export_generator(ResnetGenerator& net, const char* file, bool 
 }
 
 void TrainingRun::write_samples(int epoch) {
+  if (!group_.leader()) return;
   const Visuals v = model_.translate(data_.fixed_image(false, 0).unsqueeze(0), data_.fixed_image(true, 0).unsqueeze(0));
   save_samples(dir_.string(), epoch, v);
 }
@@ -390,6 +431,13 @@ void TrainingRun::report_end(Stop why) {
     s << "iterations/s (after the first of this run): " << throughput_.iterations / throughput_.seconds;
     progress_.message(s.str());
   }
+  if (group_.distributed()) {
+    const CommunicationStats c = group_.stats();
+    std::ostringstream s;
+    s << "communication: " << c.bytes_reduced / std::max<int64_t>(1, state_.total_iters) << " gradient bytes "
+      << "all-reduced per iteration per rank, " << c.seconds << " s in collectives";
+    progress_.message(s.str());
+  }
 }
 
 }  // namespace
@@ -401,14 +449,10 @@ void merge_checkpoint_options(TrainOptions& opt, const std::map<std::string, boo
                               const std::string& path) {
   const auto current = opt.to_map();
   std::string conflicts;
-  // Settings of the machine or of this run only; everything else defaults to the checkpoint's
-  // value, so a resume needs no more than --name and --continue-train.
-  static const char* per_run[] = {"continue_train", "max_iters", "device", "threads", "num_threads", "epoch_count"};
+  // Everything but the per-run settings defaults to the checkpoint's value, so a resume needs no
+  // more than --name and --continue-train.
   for (const auto& [key, value] : saved) {
-    const std::string& name = key;  // lambdas cannot capture structured bindings before C++20 (clang)
-    if (current.count(key) == 0 ||
-        std::any_of(std::begin(per_run), std::end(per_run), [&](const char* k) { return name == k; }))
-      continue;
+    if (current.count(key) == 0 || is_per_run(key)) continue;
     const auto g = given.find(key);
     const bool on_command_line = g != given.end() && g->second;
     if (!on_command_line) {
@@ -428,21 +472,30 @@ void merge_checkpoint_options(TrainOptions& opt, const std::map<std::string, boo
 }
 
 void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostream& out) {
+  TrainingGroup group(read_world());
+  std::ostream silent(nullptr);  // the other ranks print nothing but errors
+  std::ostream& shown = group.leader() ? out : silent;
   // Captured before the merge: the run stays in the folder its checkpoint was found in, even
   // where the checkpoint records another --checkpoints-dir.
   const fs::path dir = opt.experiment_dir();
+  resume_after_restart(opt, group.world(), dir, shown);
   resume_options(opt, given, dir);
   complete_options(opt, given);
-  const c10::Device device = prepare_process(opt);
-  const UnalignedDataset data(data_options(opt));
-  prepare_folder(dir, opt);
+  const c10::Device device = group.device_for(prepare_process(opt));
+  group.join(opt, device);
+  DataOptions data_opt = data_options(opt);
+  data_opt.rank = group.world().rank;
+  data_opt.ranks = group.world().world_size;
+  const UnalignedDataset data(data_opt);
+  if (group.leader()) prepare_folder(dir, opt);
   const uint64_t seed = static_cast<uint64_t>(opt.seed);
   torch::manual_seed(seed);
   if (device.is_cuda()) torch::cuda::manual_seed_all(seed);
-  CycleGan model(opt, device, seed);
-  const TrainState state = starting_state(opt, dir, model, data.batches_per_epoch(), out);
-  print_banner(out, opt, dir, data, device, model, state);
-  TrainingRun(opt, dir, data, model, state, out).run();
+  CycleGan model(opt, device, seed, group.world().rank);
+  const TrainState state = starting_state(opt, dir, model, data.batches_per_epoch(), group.world(), shown);
+  group.attach(model);
+  print_banner(shown, opt, dir, data, device, model, state);
+  TrainingRun(opt, dir, data, model, state, group, shown).run();
 }
 
 }  // namespace cg

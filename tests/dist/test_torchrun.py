@@ -1,0 +1,198 @@
+"""cg-trainer under torchrun on 127.0.0.1: ranks train one model, agree, fail and restart as
+torchrun users expect. Each launch is bounded in time."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import torch
+
+TRAINER = os.environ["CG_TRAINER"]
+TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
+TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", "none", "--no-flip",
+        "--seed", "3", "--device", "cpu", "--threads", "1", "--num-threads", "1", "--print-freq", "1"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rows(path):
+    try:
+        with open(path) as f:
+            return len(f.read().splitlines())
+    except OSError:
+        return 0
+
+
+def weights(path):
+    return {k: v.clone() for k, v in torch.jit.load(path).state_dict().items()}
+
+
+class Torchrun(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="cg-torchrun-")
+        cls.data = os.path.join(cls.dir, "data")
+        subprocess.run([TRAINER, "synth", "--out", cls.data, "--count", "8", "--test-count", "1", "--size", "32"],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def train_args(self, name, *extra):
+        return ["train", "--dataroot", self.data, "--checkpoints-dir", os.path.join(self.dir, "ck"), "--name", name,
+                *TINY, *extra]
+
+    def torchrun(self, name, *extra, nproc=2, launcher=(), timeout=120, wait=True):
+        cmd = [TORCHRUN, f"--nproc-per-node={nproc}", "--master-addr=127.0.0.1", f"--master-port={free_port()}",
+               *launcher, "--no-python", TRAINER, *self.train_args(name, *extra)]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if not wait:
+            return p
+        out, _ = p.communicate(timeout=timeout)
+        return p.returncode, out
+
+    def experiment(self, name):
+        return os.path.join(self.dir, "ck", name)
+
+    def test_two_ranks_of_batch_1_equal_one_process_of_batch_2(self):
+        alone = subprocess.run([TRAINER, *self.train_args("alone", "--batch-size", "2", "--pool-size", "0",
+                                                          "--max-iters", "1")],
+                               capture_output=True, text=True, timeout=120)
+        self.assertEqual(alone.returncode, 0, alone.stdout + alone.stderr)
+        rc, out = self.torchrun("pair", "--batch-size", "1", "--pool-size", "0", "--max-iters", "1")
+        self.assertEqual(rc, 0, out)
+        lr = 2e-4
+        for g in ("G_A.pt", "G_B.pt"):
+            a, b = weights(os.path.join(self.experiment("alone"), g)), weights(os.path.join(self.experiment("pair"), g))
+            self.assertEqual(a.keys(), b.keys())
+            # Every conv bias but the last one feeds an instance norm, which subtracts it again: its
+            # gradient is zero up to rounding noise, and Adam's first step, lr * g / (|g| + eps),
+            # turns that noise into +-lr whichever way the noise falls. Those biases can only be
+            # held to 2 lr; every other weight to 1e-6.
+            last_bias = [k for k in a if k.endswith("bias")][-1]  # G.pt names: model_23_bias
+            cancelled = [k for k in a if k.endswith("bias") and k != last_bias]
+            exact = [k for k in a if k not in cancelled]
+            worst = max((a[k] - b[k]).abs().max().item() for k in exact)
+            noise = max((a[k] - b[k]).abs().max().item() for k in cancelled)
+            print(f"{g}: largest |2 ranks x 1 - 1 process x 2| = {worst:.2e} over {len(exact)} tensors; "
+                  f"{noise:.2e} on the {len(cancelled)} norm-cancelled biases")
+            self.assertLess(worst, 1e-6)
+            self.assertLessEqual(noise, 2 * lr * 1.001)
+
+    def test_ranks_stay_identical_and_rank_0_alone_writes(self):
+        rc, out = self.torchrun("sync", "--check-sync", "1", "--max-iters", "6", "--save-latest-freq", "2")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("on each of 2 ranks", out)
+        self.assertEqual(out.count("cg-trainer: 8 images"), 1, out)  # rank 1 prints nothing
+        files = sorted(os.listdir(self.experiment("sync")))
+        self.assertIn("latest_checkpoint.pt", files)
+        self.assertIn("latest_checkpoint.pt.rank1", files)
+        self.assertEqual(rows(os.path.join(self.experiment("sync"), "loss_log.csv")), 1 + 6)  # one writer
+
+    def test_resume_with_the_same_ranks_is_exact(self):
+        rc, out = self.torchrun("whole", "--max-iters", "4", "--pool-size", "2")
+        self.assertEqual(rc, 0, out)
+        rc, out = self.torchrun("split", "--max-iters", "2", "--pool-size", "2")
+        self.assertEqual(rc, 0, out)
+        rc, out = self.torchrun("split", "--max-iters", "4", "--pool-size", "2", "--continue-train")
+        self.assertEqual(rc, 0, out)
+        for g in ("G_A.pt", "G_B.pt"):
+            a, b = weights(os.path.join(self.experiment("whole"), g)), weights(os.path.join(self.experiment("split"), g))
+            self.assertTrue(all(torch.equal(a[k], b[k]) for k in a), g)
+        rc, out = self.torchrun("split", "--max-iters", "6", "--continue-train", nproc=1)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("resuming a run of 2 rank(s) with 1", out)
+
+    def test_two_launches_of_one_node_each_train_together(self):
+        port = free_port()
+        procs = []
+        for node in (0, 1):
+            cmd = [TORCHRUN, "--nnodes=2", f"--node-rank={node}", "--nproc-per-node=1", "--master-addr=127.0.0.1",
+                   f"--master-port={port}", "--no-python", TRAINER,
+                   *self.train_args("nodes", "--check-sync", "1", "--max-iters", "3")]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+        self.assertEqual([p.returncode for p in procs], [0, 0], outs)
+        self.assertIn("on each of 2 ranks", outs[0])
+
+    def rank_pid(self, name, rank, deadline):
+        while time.time() < deadline:
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read().split(b"\0")
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        env = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if cmd[0].endswith(b"cg-trainer") and name.encode() in cmd and f"RANK={rank}".encode() in env:
+                    return int(pid)
+            time.sleep(0.1)
+        self.fail(f"rank {rank} of {name} never started")
+
+    def kill_rank_1_midway(self, name, launcher=()):
+        log = os.path.join(self.experiment(name), "loss_log.csv")
+        p = self.torchrun(name, "--max-iters", "40", "--save-latest-freq", "4", "--dist-timeout", "20",
+                          launcher=launcher, wait=False)
+        deadline = time.time() + 60
+        while time.time() < deadline and rows(log) < 10:
+            time.sleep(0.05)
+        os.kill(self.rank_pid(name, 1, deadline), signal.SIGKILL)
+        start = time.time()
+        out, _ = p.communicate(timeout=120)
+        return p.returncode, out, time.time() - start
+
+    def test_a_killed_rank_is_restarted_from_the_latest_checkpoint(self):
+        rc, out, _ = self.kill_rank_1_midway("restart", launcher=("--max-restarts=1",))
+        self.assertEqual(rc, 0, out)
+        self.assertIn("torchrun restart 1: resuming from", out)
+        self.assertIn("reached --max-iters 40", out)
+
+    def test_without_restarts_the_others_stop_within_the_timeout(self):
+        rc, out, seconds = self.kill_rank_1_midway("dies")
+        self.assertNotEqual(rc, 0, out)
+        self.assertLess(seconds, 60)
+
+    def run_ranks_by_hand(self, name, extra_by_rank, port=None):
+        port = port or free_port()
+        procs = []
+        for rank, extra in enumerate(extra_by_rank):
+            env = dict(os.environ, WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
+                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+            procs.append(subprocess.Popen([TRAINER, *self.train_args(name, "--max-iters", "1", "--dist-timeout", "10",
+                                                                     *extra)],
+                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        return [(p.communicate(timeout=60)[0], p.returncode) for p in procs]
+
+    def test_ranks_with_different_options_refuse_to_train(self):
+        results = self.run_ranks_by_hand("mismatch", [["--ngf", "4"], ["--ngf", "8"]])
+        for out, rc in results:
+            self.assertNotEqual(rc, 0, out)
+            self.assertIn("the training options (all but the per-run ones) differ between ranks", out)
+
+    def test_bad_set_ups_say_what_is_wrong(self):
+        env = dict(os.environ, WORLD_SIZE="2", RANK="0")
+        env.pop("MASTER_ADDR", None)
+        r = subprocess.run([TRAINER, *self.train_args("bad")], env=env, capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("WORLD_SIZE=2 but MASTER_ADDR is not set", r.stderr + r.stdout)
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            out, rc = self.run_ranks_by_hand("busy", [[]], port=busy.getsockname()[1])[0]
+        self.assertNotEqual(rc, 0)
+        self.assertIn("the port is in use", out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,83 @@
+#include "trainer/train/distributed.h"
+
+#include "common/error.h"
+
+#include <torch/cuda.h>
+
+#include <functional>
+
+namespace cg {
+
+namespace {
+
+std::vector<at::Tensor> state_of(CycleGan& m) {
+  std::vector<at::Tensor> all;
+  for (torch::nn::Module* net :
+       std::initializer_list<torch::nn::Module*>{m.G_A.get(), m.G_B.get(), m.D_A.get(), m.D_B.get()}) {
+    for (const auto& p : net->parameters()) all.push_back(p);
+    for (const auto& b : net->buffers()) all.push_back(b);
+  }
+  return all;
+}
+
+// The options every rank must share, as one number.
+int64_t options_hash(const TrainOptions& opt) {
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& [key, value] : opt.to_map()) {
+    if (is_per_run(key)) continue;
+    for (unsigned char c : key + "=" + value + ";") h = (h ^ c) * 1099511628211ull;
+  }
+  return static_cast<int64_t>(h >> 1);
+}
+
+}  // namespace
+
+c10::Device TrainingGroup::device_for(const c10::Device& asked) const {
+  if (!distributed() || !asked.is_cuda()) return asked;
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (gpus < world_.local_world_size)
+    throw Error(ErrorKind::kUsage, "LOCAL_WORLD_SIZE=" + std::to_string(world_.local_world_size) +
+                                       " ranks on this machine but only " + std::to_string(gpus) +
+                                       " CUDA device(s): one rank per GPU (--nproc-per-node at most " +
+                                       std::to_string(gpus) + "), or --device cpu");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(world_.local_rank));
+}
+
+void TrainingGroup::join(TrainOptions& opt, const c10::Device& device) {
+  if (!distributed()) return;
+  GroupOptions o;
+  o.timeout = std::chrono::seconds(opt.dist_timeout);
+  group_ = std::make_unique<Group>(world_, device, o);
+  opt.seed = group_->gather(opt.seed)[0];
+  require_same_on_every_rank(*group_, options_hash(opt), "the training options (all but the per-run ones)");
+}
+
+void TrainingGroup::attach(CycleGan& model) {
+  if (!group_) return;
+  torch::NoGradGuard no_grad;
+  group_->broadcast(state_of(model));
+  model.sync_gradients = [this](const std::vector<at::Tensor>& params) { group_->average_gradients(params); };
+}
+
+Losses TrainingGroup::mean(const Losses& losses) {
+  if (!group_) return losses;
+  const auto m = group_->mean({losses.values.begin(), losses.values.end()});
+  Losses out;
+  std::copy(m.begin(), m.end(), out.values.begin());
+  return out;
+}
+
+bool TrainingGroup::any(bool flag) {
+  if (!group_) return flag;
+  return group_->mean({flag ? 1.0 : 0.0})[0] > 0;
+}
+
+void TrainingGroup::check_weights(CycleGan& model) {
+  if (!group_) return;
+  const auto sum = static_cast<int64_t>(weights_checksum(state_of(model)) >> 1);
+  require_same_on_every_rank(*group_, sum, "--check-sync: the weights");
+}
+
+CommunicationStats TrainingGroup::stats() const { return group_ ? group_->stats() : CommunicationStats{}; }
+
+}  // namespace cg

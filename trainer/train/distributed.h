@@ -1,0 +1,51 @@
+// A training run as one rank of several, launched by torchrun: the ranks join one c10d process
+// group, agree on the seed and the options, start from rank 0's weights, average every gradient,
+// and report the mean of their losses. Without torchrun's variables a run trains alone and none
+// of this does anything.
+#pragma once
+
+#include "trainer/dist/group.h"
+#include "trainer/train/cycle-gan.h"
+#include "trainer/train/options.h"
+
+#include <memory>
+
+namespace cg {
+
+class TrainingGroup {
+ public:
+  explicit TrainingGroup(const World& world) : world_(world) {}
+
+  const World& world() const { return world_; }
+  bool distributed() const { return world_.distributed(); }
+  bool leader() const { return world_.leader(); }
+
+  // This rank's device: CUDA ranks take cuda:LOCAL_RANK. Throws Error(kUsage) when the machine
+  // has fewer GPUs than ranks on it.
+  c10::Device device_for(const c10::Device& asked) const;
+
+  // Joins the group (when distributed). Every rank then takes rank 0's seed, and all options but
+  // the per-run ones must be the same everywhere: a rank launched with others fails at once,
+  // naming the ranks, rather than training a different model.
+  void join(TrainOptions& opt, const c10::Device& device);
+
+  // Rank 0's weights on every rank, and the gradients averaged over the ranks from now on.
+  void attach(CycleGan& model);
+
+  // The mean over the ranks; `losses` itself when alone.
+  Losses mean(const Losses& losses);
+
+  // True on every rank when any rank asks to stop (a signal reached some ranks only).
+  bool any(bool flag);
+
+  // Stops with an Error naming the ranks whose weights differ from rank 0's.
+  void check_weights(CycleGan& model);
+
+  CommunicationStats stats() const;
+
+ private:
+  World world_;
+  std::unique_ptr<Group> group_;
+};
+
+}  // namespace cg
