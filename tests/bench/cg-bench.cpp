@@ -1,11 +1,15 @@
 // Times the engine's bare translation or the element in a pipeline, frame by frame, and prints
-// one JSON line: {"mode", "ms": [per-frame milliseconds], "maxrss_kb"}. With --batch N, each
-// entry is one batch's time divided by N. Driven side by side with
-// the Python reference by bench_inference.py; on its own it is a quick probe.
+// one JSON line: {"mode", "device", "ms": [per-frame milliseconds], "maxrss_kb"}. With --batch N,
+// each entry is one batch's time divided by N. Driven side by side with the Python reference by
+// bench_inference.py; on its own it is a quick probe. The element mode is compiled in only where
+// GStreamer is found (CG_BENCH_WITH_GSTREAMER), so that the engine can be timed on machines
+// without GStreamer.
 #include "engine/engine.h"
 
-#include <gst/gst.h>
 #include <CLI/CLI.hpp>
+#ifdef CG_BENCH_WITH_GSTREAMER
+#include <gst/gst.h>
+#endif
 
 #include <chrono>
 #include <fstream>
@@ -23,22 +27,21 @@ struct BenchOptions {
   std::string model;
   std::string device = "cpu";
   std::string precision = "fp32";
+  std::string memory_format = "auto";
   int width = 256, height = 256, frames = 10, warmup = 2, threads = 0, batch = 1;
 };
 
-cg::Precision parse_precision(const std::string& p) {
-  if (p == "fp16") return cg::Precision::kFP16;
-  if (p == "bf16") return cg::Precision::kBF16;
-  return cg::Precision::kFP32;
-}
-
-std::vector<double> bench_engine(const BenchOptions& o) {
+std::vector<double> bench_engine(const BenchOptions& o, std::string* device) {
   cg::EngineOptions eo;
   eo.model_path = o.model;
   eo.device = o.device;
-  eo.precision = parse_precision(o.precision);
+  eo.precision = cg::parse_precision(o.precision);
   eo.threads = o.threads;
+  eo.memory_format = cg::parse_memory_format(o.memory_format);
   cg::Engine engine(eo);
+  // As the element does when its caps are set: cuDNN's autotuning and lazy loading happen here.
+  engine.warm_up(o.width, o.height, static_cast<size_t>(o.batch));
+  *device = engine.info().device + ", " + engine.info().precision + ", " + engine.info().memory_format;
   const size_t frame_bytes = static_cast<size_t>(o.width) * o.height * 4;
   std::vector<uint8_t> in(frame_bytes * o.batch), out(in.size());
   std::mt19937 rng(1);
@@ -59,6 +62,7 @@ std::vector<double> bench_engine(const BenchOptions& o) {
   return ms;
 }
 
+#ifdef CG_BENCH_WITH_GSTREAMER
 struct ProbeData {
   std::vector<Clock::time_point> arrivals;
 };
@@ -77,11 +81,20 @@ std::vector<double> bench_element(const BenchOptions& o) {
   launch << "videotestsrc num-buffers=" << batches * o.batch
          << " pattern=snow ! video/x-raw,format=RGBx,width=" << o.width << ",height=" << o.height
          << " ! queue ! cyclegan name=cg model=\"" << o.model << "\" device=" << o.device
-         << " precision=" << o.precision << " threads=" << o.threads << " batch-size=" << o.batch
-         << " ! fakesink sync=false";
+         << " precision=" << o.precision << " threads=" << o.threads << " batch-size=" << o.batch;
+  // Only when asked, so that the default launch line works with an element of any version.
+  if (o.memory_format != "auto") launch << " memory-format=" << o.memory_format;
+  launch << " ! fakesink sync=false";
   GError* err = nullptr;
   GstElement* pipeline = gst_parse_launch(launch.str().c_str(), &err);
-  if (!pipeline) throw std::runtime_error(err ? err->message : "cannot build the pipeline");
+  // A recoverable error (an unknown property, say) still returns a pipeline: a timing of another
+  // configuration than the one asked for, so it is an error too.
+  if (!pipeline || err) {
+    const std::string message = err ? err->message : "cannot build the pipeline";
+    if (err) g_error_free(err);
+    if (pipeline) gst_object_unref(pipeline);
+    throw std::runtime_error(message + " (" + launch.str() + ")");
+  }
   GstElement* cg = gst_bin_get_by_name(GST_BIN(pipeline), "cg");
   GstPad* pad = gst_element_get_static_pad(cg, "src");
   ProbeData probe;
@@ -110,6 +123,7 @@ std::vector<double> bench_element(const BenchOptions& o) {
     ms.push_back(std::chrono::duration<double, std::milli>(probe.arrivals[i] - probe.arrivals[i - n]).count() / n);
   return ms;
 }
+#endif
 
 }  // namespace
 
@@ -119,7 +133,11 @@ int main(int argc, char** argv) {
   app.add_option("--mode", o.mode, "engine or element")->check(CLI::IsMember({"engine", "element"}));
   app.add_option("--model", o.model, "G.pt")->required();
   app.add_option("--device", o.device, "cpu, cuda, cuda:N, auto")->capture_default_str();
-  app.add_option("--precision", o.precision, "fp32, fp16, bf16")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  app.add_option("--precision", o.precision, "fp32, tf32, fp16, bf16")
+      ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
+  app.add_option("--memory-format", o.memory_format, "auto, contiguous, channels-last")
+      ->check(CLI::IsMember({"auto", "contiguous", "channels-last"}))
+      ->capture_default_str();
   app.add_option("--width", o.width)->check(CLI::Range(1, 16384))->capture_default_str();
   app.add_option("--height", o.height)->check(CLI::Range(1, 16384))->capture_default_str();
   app.add_option("--frames", o.frames)->check(CLI::Range(1, 100000))->capture_default_str();
@@ -128,14 +146,24 @@ int main(int argc, char** argv) {
   app.add_option("--batch", o.batch, "frames per forward pass")->check(CLI::Range(1, 64))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
-    gst_init(&argc, &argv);
-    const auto ms = o.mode == "engine" ? bench_engine(o) : bench_element(o);
+    std::vector<double> ms;
+    std::string device = o.device;
+    if (o.mode == "engine") {
+      ms = bench_engine(o, &device);
+    } else {
+#ifdef CG_BENCH_WITH_GSTREAMER
+      gst_init(&argc, &argv);
+      ms = bench_element(o);
+#else
+      throw std::runtime_error("built without GStreamer: only --mode engine is available");
+#endif
+    }
     // VmHWM, not getrusage: ru_maxrss carries the parent's peak across fork and exec.
     long hwm_kb = 0;
     std::ifstream status("/proc/self/status");
     for (std::string line; std::getline(status, line);)
       if (line.rfind("VmHWM:", 0) == 0) hwm_kb = std::stol(line.substr(6));
-    std::cout << "{\"mode\": \"" << o.mode << "\", \"ms\": [";
+    std::cout << "{\"mode\": \"" << o.mode << "\", \"device\": \"" << device << "\", \"ms\": [";
     for (size_t i = 0; i < ms.size(); ++i) std::cout << (i ? ", " : "") << ms[i];
     std::cout << "], \"maxrss_kb\": " << hwm_kb << "}\n";
   } catch (const std::exception& e) {

@@ -2,6 +2,8 @@
 PatchGAN discriminator, laid out index by index like pytorch-CycleGAN-and-pix2pix's
 networks.py so that state_dict keys match. Used only by the tests and the benchmarks."""
 
+import random
+
 import torch
 from torch import nn
 
@@ -63,3 +65,25 @@ def init_normal(net, gain=0.02):
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return net
+
+
+class Pool:
+    """The official ImagePool."""
+
+    def __init__(self, size):
+        self.size, self.images = size, []
+
+    def query(self, images):
+        out = []
+        for image in images:
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif random.uniform(0, 1) > 0.5:
+                i = random.randint(0, self.size - 1)
+                out.append(self.images[i].clone())
+                self.images[i] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)

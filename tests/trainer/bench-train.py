@@ -10,7 +10,6 @@ Run with the torch of the build (e.g. the venv given to meson as torch_python).
 import argparse
 import itertools
 import os
-import random
 import re
 import statistics
 import subprocess
@@ -22,29 +21,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
-from reference import NLayerDiscriminator, ResnetGenerator, init_normal  # noqa: E402
-
-
-class Pool:
-    """The official ImagePool."""
-
-    def __init__(self, size):
-        self.size, self.images = size, []
-
-    def query(self, images):
-        out = []
-        for image in images:
-            image = image.unsqueeze(0)
-            if len(self.images) < self.size:
-                self.images.append(image)
-                out.append(image)
-            elif random.uniform(0, 1) > 0.5:
-                i = random.randint(0, self.size - 1)
-                out.append(self.images[i].clone())
-                self.images[i] = image
-            else:
-                out.append(image)
-        return torch.cat(out, 0)
+from reference import NLayerDiscriminator, Pool, ResnetGenerator, init_normal  # noqa: E402
 
 
 def python_rate(size, ngf, blocks, threads, iters, warmup):
