@@ -51,6 +51,7 @@ struct Group::Impl {
   GroupOptions options;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
+  c10::Device device{c10::kCPU};  // NCCL takes tensors on the rank's GPU only
   CommunicationStats stats;
 
   // Runs one collective to completion, timing it and turning c10d's failures into ours.
@@ -74,6 +75,7 @@ Group::Group(const World& world, const c10::Device& device, const GroupOptions& 
   auto& s = *impl_;
   s.world = world;
   s.options = options;
+  s.device = device;
   s.store = rendezvous(world, options.timeout);
   try {
     s.backend = device.is_cuda()
@@ -138,18 +140,17 @@ void Group::average_gradients(const std::vector<at::Tensor>& params) {
 
 std::vector<double> Group::mean(const std::vector<double>& values) {
   auto& s = *impl_;
-  auto t = at::tensor(values, at::kDouble);
-  std::vector<at::Tensor> one{t};
+  std::vector<at::Tensor> one{at::tensor(values, at::kDouble).to(s.device)};
   s.run("averaging the losses", [&] { return s.backend->allreduce(one); });
-  t.div_(s.world.world_size);
+  const auto t = one[0].div(s.world.world_size).cpu();
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
 std::vector<int64_t> Group::gather(int64_t value) {
   auto& s = *impl_;
-  std::vector<at::Tensor> in{at::tensor({value}, at::kLong)};
+  std::vector<at::Tensor> in{at::tensor({value}, at::kLong).to(s.device)};
   std::vector<std::vector<at::Tensor>> out(1);
-  for (int r = 0; r < s.world.world_size; ++r) out[0].push_back(at::empty({1}, at::kLong));
+  for (int r = 0; r < s.world.world_size; ++r) out[0].push_back(at::empty({1}, in[0].options()));
   s.run("comparing a value", [&] { return s.backend->allgather(out, in); });
   std::vector<int64_t> values;
   for (const auto& t : out[0]) values.push_back(t.item<int64_t>());
