@@ -4,6 +4,10 @@
 
 #include <torch/cuda.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace cg {
 
 namespace {
@@ -39,9 +43,16 @@ c10::Device parse_device(const std::string& name, std::string* fallback_note) {
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index < 0 ? 0 : index));
 }
 
+// CPUID rather than __builtin_cpu_supports, whose feature names differ between GCC and clang.
 bool cpu_has_native_bf16() {
 #if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 0, a, b, c, d);
+  const bool amx_bf16 = d & (1u << 22);
+  __cpuid_count(7, 1, a, b, c, d);
+  const bool avx512_bf16 = a & (1u << 5);
+  return amx_bf16 || avx512_bf16;
 #else
   return false;  // not measured on other processors: warn rather than promise speed
 #endif
