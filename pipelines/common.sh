@@ -24,6 +24,16 @@ require_model() {
   [ -r "$1" ] || die "$1: not readable"
 }
 
+# What gst-discoverer-1.0 finds in file $1 (its output), or fails naming the file. Its default
+# 10 s limit is too short on a busy machine, where a timed-out analysis used to look like a file
+# without video.
+discover() {
+  local info
+  info=$(gst-discoverer-1.0 -t 60 "$1" 2>&1) || die "$1: cannot be decoded ($(echo "$info" | grep -iE 'error|missing' | head -1))"
+  ! echo "$info" | grep -qi "timed out" || die "$1: not analysed within 60 s (gst-discoverer-1.0 timed out)"
+  echo "$info"
+}
+
 # Prints gst-launch's error lines and fails.
 run_pipeline() {
   local log

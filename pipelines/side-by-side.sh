@@ -34,7 +34,7 @@ in="${args[0]}" out="${args[1]:-}"
 require_model "$model"
 require_element cyclegan decodebin compositor
 
-info=$(gst-discoverer-1.0 "$in" 2>&1) || die "$in: cannot be decoded"
+info=$(discover "$in") || exit 1
 width=$(echo "$info" | sed -n 's/^ *Width: \([0-9]*\)/\1/p' | head -1)
 [ -n "$width" ] || die "$in: has no video stream"
 

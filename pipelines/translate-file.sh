@@ -46,7 +46,7 @@ outdir=$(dirname "$out")
 require_model "$model"
 require_element cyclegan decodebin x264enc h264parse mp4mux progressreport
 
-info=$(gst-discoverer-1.0 "$in" 2>&1) || die "$in: cannot be decoded ($(echo "$info" | grep -iE 'error|missing' | head -1))"
+info=$(discover "$in") || exit 1
 echo "$info" | grep -qE '^\s*video #' || die "$in: has no video stream"
 has_audio=0
 if [ "$audio" = 1 ] && echo "$info" | grep -qE '^\s*audio #'; then
