@@ -311,8 +311,8 @@ int64_t Engine::frames_per_pass(int width, int height) const { return impl_->fra
 // precision, memory format and (on CUDA) convolution mode; float out.
 at::Tensor Engine::Impl::forward(const at::Tensor& x) {
   auto in = x.to(dtype).contiguous(memory_format);
-  if (!device.is_cuda()) return module.forward({in}).toTensor().to(at::kFloat);
-  CudaConvPrecision mode(tf32);
+  std::optional<CudaConvPrecision> mode;
+  if (device.is_cuda()) mode.emplace(tf32);
   return module.forward({in}).toTensor().to(at::kFloat);
 }
 

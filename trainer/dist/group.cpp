@@ -157,12 +157,17 @@ std::vector<int64_t> Group::gather(int64_t value) {
   return values;
 }
 
+uint64_t fnv1a(const void* data, size_t size, uint64_t h) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  return h;
+}
+
 uint64_t weights_checksum(const std::vector<at::Tensor>& params) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a over every byte, in parameter order
+  uint64_t h = kFnvOffset;  // every byte, in parameter order
   for (const auto& p : params) {
     const auto bytes = p.detach().cpu().contiguous();
-    const auto* data = static_cast<const unsigned char*>(bytes.data_ptr());
-    for (size_t i = 0; i < bytes.nbytes(); ++i) h = (h ^ data[i]) * 1099511628211ull;
+    h = fnv1a(bytes.data_ptr(), bytes.nbytes(), h);
   }
   return h;
 }

@@ -57,6 +57,10 @@ class Group {
   std::unique_ptr<Impl> impl_;
 };
 
+// FNV-1a over `size` bytes, continuing from `h`: the ranks' checksums of weights and options.
+constexpr uint64_t kFnvOffset = 1469598103934665603ull;
+uint64_t fnv1a(const void* data, size_t size, uint64_t h = kFnvOffset);
+
 // A checksum of the parameters' bytes: equal on two ranks only when their weights are identical.
 uint64_t weights_checksum(const std::vector<at::Tensor>& params);
 

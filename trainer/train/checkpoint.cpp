@@ -193,9 +193,7 @@ void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& sta
   try {
     torch::serialize::OutputArchive ar;
     ar.write("meta", c10::IValue(meta_json(state, options, m)));
-    const std::pair<const char*, torch::nn::Module*> nets[] = {
-        {"G_A", m.G_A.get()}, {"G_B", m.G_B.get()}, {"D_A", m.D_A.get()}, {"D_B", m.D_B.get()}};
-    for (const auto& [name, net] : nets) {
+    for (const auto& [name, net] : m.networks()) {
       torch::serialize::OutputArchive sub;
       net->save(sub);
       ar.write(name, sub);
@@ -230,9 +228,7 @@ CheckpointInfo load_checkpoint(const std::string& path, CycleGan& m) {
   nlohmann::json j;
   auto info = parse_meta(read_meta_text(ar, path), path, &j);
   try {
-    const std::pair<const char*, torch::nn::Module*> nets[] = {
-        {"G_A", m.G_A.get()}, {"G_B", m.G_B.get()}, {"D_A", m.D_A.get()}, {"D_B", m.D_B.get()}};
-    for (const auto& [name, net] : nets) {
+    for (const auto& [name, net] : m.networks()) {
       torch::serialize::InputArchive sub;
       ar.read(name, sub);
       net->load(sub);

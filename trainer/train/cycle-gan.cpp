@@ -91,11 +91,9 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
   initialise(*D_A, o.init_type, o.init_gain);
   D_B = NLayerDiscriminator(dopt);
   initialise(*D_B, o.init_type, o.init_gain);
-  for (torch::nn::Module* m :
-       {static_cast<torch::nn::Module*>(G_A.get()), static_cast<torch::nn::Module*>(G_B.get()),
-        static_cast<torch::nn::Module*>(D_A.get()), static_cast<torch::nn::Module*>(D_B.get())}) {
-    m->to(device);
-    m->train();
+  for (const auto& [name, net] : networks()) {
+    net->to(device);
+    net->train();
   }
   auto adam = [&](std::vector<torch::Tensor> p) -> std::unique_ptr<torch::optim::Adam> {
     const auto options = torch::optim::AdamOptions(o.lr).betas({o.beta1, 0.999});
@@ -104,6 +102,10 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
   };
   optimizer_G = adam(params_of(*G_A, *G_B));
   optimizer_D = adam(params_of(*D_A, *D_B));
+}
+
+std::array<std::pair<const char*, torch::nn::Module*>, 4> CycleGan::networks() {
+  return {{{"G_A", G_A.get()}, {"G_B", G_B.get()}, {"D_A", D_A.get()}, {"D_B", D_B.get()}}};
 }
 
 void CycleGan::set_lr(double lr) {

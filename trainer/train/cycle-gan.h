@@ -52,6 +52,9 @@ class CycleGan {
   // G_A(A), G_B(G_A(A)), G_B(B), G_A(G_B(B)) without gradients.
   Visuals translate(const at::Tensor& real_A, const at::Tensor& real_B);
 
+  // The four networks under their checkpoint names, in the official creation order.
+  std::array<std::pair<const char*, torch::nn::Module*>, 4> networks();
+
   void set_lr(double lr);
   double lr() const;
 

@@ -12,8 +12,7 @@ namespace {
 
 std::vector<at::Tensor> state_of(CycleGan& m) {
   std::vector<at::Tensor> all;
-  for (torch::nn::Module* net :
-       std::initializer_list<torch::nn::Module*>{m.G_A.get(), m.G_B.get(), m.D_A.get(), m.D_B.get()}) {
+  for (const auto& [name, net] : m.networks()) {
     for (const auto& p : net->parameters()) all.push_back(p);
     for (const auto& b : net->buffers()) all.push_back(b);
   }
@@ -22,10 +21,11 @@ std::vector<at::Tensor> state_of(CycleGan& m) {
 
 // The options every rank must share, as one number.
 int64_t options_hash(const TrainOptions& opt) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = kFnvOffset;
   for (const auto& [key, value] : opt.to_map()) {
     if (is_per_run(key)) continue;
-    for (unsigned char c : key + "=" + value + ";") h = (h ^ c) * 1099511628211ull;
+    const std::string entry = key + "=" + value + ";";
+    h = fnv1a(entry.data(), entry.size(), h);
   }
   return static_cast<int64_t>(h >> 1);
 }
