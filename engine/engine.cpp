@@ -215,13 +215,8 @@ void Engine::Impl::load_model() {
   module = loaded.module;
   info.architecture = loaded.has_metadata ? loaded.metadata.architecture : "unknown";
   info.crop_size = loaded.has_metadata ? loaded.metadata.crop_size : 256;
-  GeneratorOptions g;  // without metadata: the default generator, the largest usual one
-  if (loaded.has_metadata) {
-    g.ngf = loaded.metadata.ngf;
-    g.n_blocks = loaded.metadata.n_blocks;
-    g.input_nc = loaded.metadata.input_nc;
-    g.output_nc = loaded.metadata.output_nc;
-  }
+  // Without metadata: the default generator, the largest usual one.
+  const GeneratorOptions g = loaded.has_metadata ? loaded.metadata.generator_options() : GeneratorOptions{};
   layers = generator_layers(g);
   input_nc = g.input_nc;
   if (dtype != at::kFloat) module.to(dtype);

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
+
 namespace cg {
 
 namespace {
@@ -27,6 +29,23 @@ at::Tensor subpixel_weight(const at::Tensor& w) {
 }
 
 at::Tensor subpixel_bias(const at::Tensor& b) { return b.repeat_interleave(4); }
+
+at::Tensor transposed_weight(const at::Tensor& r) {
+  // Where phase_selector puts kernel row k: (phase, tap) = (1, 1), (0, 0), (1, 0) for k = 0, 1, 2.
+  constexpr int64_t phase[3] = {1, 0, 1}, tap[3] = {1, 0, 0};
+  const int64_t out = r.size(0) / 4, in = r.size(1);
+  const auto r6 = r.reshape({out, 2, 2, in, 2, 2});
+  std::vector<at::Tensor> rows;
+  for (int ky = 0; ky < 3; ++ky) {
+    std::vector<at::Tensor> cols;
+    for (int kx = 0; kx < 3; ++kx)
+      cols.push_back(r6.select(1, phase[ky]).select(1, phase[kx]).select(2, tap[ky]).select(2, tap[kx]));
+    rows.push_back(at::stack(cols, 2));
+  }
+  return at::stack(rows, 2).permute({1, 0, 2, 3}).contiguous();
+}
+
+at::Tensor transposed_bias(const at::Tensor& b) { return b.reshape({-1, 4}).select(1, 0).contiguous(); }
 
 at::Tensor subpixel_upsample(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   auto padded = at::constant_pad_nd(x, {0, 1, 0, 1}, 0);

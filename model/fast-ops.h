@@ -10,6 +10,9 @@ namespace cg {
 // [in, out, 3, 3]; the result is the conv weight [4*out, in, 2, 2]. Differentiable.
 at::Tensor subpixel_weight(const at::Tensor& transposed_weight);
 at::Tensor subpixel_bias(const at::Tensor& transposed_bias);
+// The inverse of the two above: a G.pt's stored sub-pixel form back to the transposed conv's.
+at::Tensor transposed_weight(const at::Tensor& subpixel_weight);
+at::Tensor transposed_bias(const at::Tensor& subpixel_bias);
 at::Tensor subpixel_upsample(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 // reflection_pad2d by `p` on every side, built from narrow, flip and cat: the same values, but its

@@ -2,11 +2,12 @@
 // nn.Sequential order (pytorch-CycleGAN-and-pix2pix, models/networks.py): a layer's place in the
 // list is its index in the official state_dict keys, "model.N..." and, inside a residual block,
 // "model.N.conv_block.K...". The C++ module, its training and inference forwards, the TorchScript
-// source of a G.pt and the importer of official weights all walk these lists; a new architecture
-// is a new list.
+// source of a G.pt, the importer of official weights and the cost counts all walk these lists; a
+// new architecture is a new list.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace cg {
@@ -17,16 +18,23 @@ struct GeneratorOptions {
   int64_t ngf = 64;
   int64_t n_blocks = 9;      // resnet_9blocks; 6 for resnet_6blocks
   bool use_dropout = false;  // the cycle_gan model trains without dropout
+  // Residual blocks of depthwise-separable convolutions (the "mobile" ResNet of GAN Compression,
+  // Li et al. 2020): about 8x fewer multiply-adds per block at 256 channels. For students.
+  bool mobile = false;
 };
+
+// "resnet_9blocks", "mobile_resnet_6blocks": the name metadata and messages use.
+std::string architecture_name(const GeneratorOptions& o);
 
 enum class LayerKind {
   kReflectPad,  // padding on every side
-  kConv,        // Conv2d with bias: in -> out channels, kernel, stride, padding
+  kConv,        // Conv2d with bias: in -> out channels, kernel, stride, padding, groups
   kNorm,        // InstanceNorm2d(out), affine=False, no running statistics
   kRelu,
-  kDropout,   // Dropout(0.5)
-  kResidual,  // ResnetBlock(out): x + residual_layers(out, dropout)(x)
-  kUpConv,    // ConvTranspose2d(in, out, 3, stride 2, padding 1, output_padding 1)
+  kDropout,         // Dropout(0.5)
+  kResidual,        // ResnetBlock(out): x + residual_layers(out, dropout)(x)
+  kMobileResidual,  // the same with mobile_residual_layers(out, dropout)
+  kUpConv,          // ConvTranspose2d(in, out, 3, stride 2, padding 1, output_padding 1)
   kTanh,
 };
 
@@ -34,6 +42,7 @@ struct Layer {
   LayerKind kind;
   int64_t in = 0, out = 0;
   int64_t kernel = 0, stride = 1, padding = 0;
+  int64_t groups = 1;  // kConv: in == out == groups is a depthwise convolution
 };
 
 using Layers = std::vector<Layer>;
@@ -47,6 +56,17 @@ constexpr int64_t kMinSize = 2 * kSizeMultiple;
 
 Layers generator_layers(const GeneratorOptions& o);
 Layers residual_layers(int64_t dim, bool use_dropout);
+// Each 3x3 conv of the official block becomes a depthwise 3x3 conv, InstanceNorm and a 1x1 conv
+// (GAN Compression's SeparableConv2d); the norms, ReLU and dropout stay where they were.
+Layers mobile_residual_layers(int64_t dim, bool use_dropout);
+// The layers inside a kResidual or kMobileResidual layer.
+Layers block_layers(const Layer& block, bool use_dropout);
+
+// Multiply-adds of one image of channels x height x width through `layers`, convolutions only
+// (norms, pads and activations are a rounding error next to them). A transposed convolution is
+// counted per input pixel, as it computes: 49.55 G for resnet_9blocks/ngf 64 at 256x256 (counters
+// that count it per output pixel say 56.8 G).
+int64_t count_macs(const Layers& layers, int64_t channels, int64_t height, int64_t width);
 
 // The element count of the largest tensor one image of channels x height x width produces on its
 // way through `layers` (padded copies included). GPU kernels that index with 32 bits refuse

@@ -28,13 +28,15 @@ class ScriptWriter {
         case LayerKind::kReflectPad: line(v, "torch.reflection_pad2d(" + v + ", " + quad(l.padding) + ")"); break;
         case LayerKind::kConv: {
           const auto* c = seq[i]->as<nn::Conv2dImpl>();
-          line(v, conv(v, name, c->weight, c->bias) + ", " + pair(l.stride) + ", " + pair(l.padding) + ")");
+          line(v, conv(v, name, c->weight, c->bias) + ", " + pair(l.stride) + ", " + pair(l.padding) + ", [1, 1], " +
+                      std::to_string(l.groups) + ")");
           break;
         }
         case LayerKind::kNorm: line(v, "self._norm(" + v + ")"); break;
         case LayerKind::kRelu: line(v, "torch.relu(" + v + ")"); break;
         case LayerKind::kDropout: break;  // a G.pt runs in eval mode
-        case LayerKind::kResidual: {
+        case LayerKind::kResidual:
+        case LayerKind::kMobileResidual: {
           const auto* b = seq[i]->as<ResnetBlockImpl>();
           line("y", v);
           walk(b->layers(), b->conv_block, name + "_conv_block", "y");

@@ -7,21 +7,25 @@
 namespace cg {
 
 std::string ModelMetadata::to_json() const {
-  nlohmann::ordered_json j = {{"format", "cyclegan-gst generator"},
-                              {"format_version", format_version},
-                              {"architecture", architecture},
-                              {"ngf", ngf},
-                              {"n_blocks", n_blocks},
-                              {"input_nc", input_nc},
-                              {"output_nc", output_nc},
-                              {"direction", direction},
-                              {"crop_size", crop_size},
-                              {"epochs_trained", epochs_trained},
-                              {"source", source},
-                              {"size_multiple", kSizeMultiple},
-                              {"min_size", kMinSize},
-                              {"value_range", {-1.0, 1.0}},
-                              {"layout", "NCHW RGB float"}};
+  nlohmann::ordered_json j = {
+      {"format", "cyclegan-gst generator"},
+      {"format_version", format_version},
+      {"architecture", architecture},
+      {"ngf", ngf},
+      {"n_blocks", n_blocks},
+      {"input_nc", input_nc},
+      {"output_nc", output_nc},
+      {"block", mobile ? "mobile" : "resnet"},
+      {"macs_per_256x256_frame", count_macs(generator_layers(generator_options()), input_nc, 256, 256)},
+      {"direction", direction},
+      {"crop_size", crop_size},
+      {"epochs_trained", epochs_trained},
+      {"source", source},
+      {"teacher", teacher},
+      {"size_multiple", kSizeMultiple},
+      {"min_size", kMinSize},
+      {"value_range", {-1.0, 1.0}},
+      {"layout", "NCHW RGB float"}};
   return j.dump(2);
 }
 
@@ -39,6 +43,8 @@ ModelMetadata ModelMetadata::from_json(const std::string& text, const std::strin
     m.n_blocks = j.value("n_blocks", m.n_blocks);
     m.input_nc = j.value("input_nc", m.input_nc);
     m.output_nc = j.value("output_nc", m.output_nc);
+    m.mobile = j.value("block", std::string("resnet")) == "mobile";
+    m.teacher = j.value("teacher", m.teacher);
     m.direction = j.value("direction", m.direction);
     m.crop_size = j.value("crop_size", m.crop_size);
     m.epochs_trained = j.value("epochs_trained", m.epochs_trained);
@@ -51,12 +57,23 @@ ModelMetadata ModelMetadata::from_json(const std::string& text, const std::strin
 
 ModelMetadata ModelMetadata::for_generator(const GeneratorOptions& o) {
   ModelMetadata m;
-  m.architecture = "resnet_" + std::to_string(o.n_blocks) + "blocks";
+  m.architecture = architecture_name(o);
   m.ngf = o.ngf;
   m.n_blocks = o.n_blocks;
   m.input_nc = o.input_nc;
   m.output_nc = o.output_nc;
+  m.mobile = o.mobile;
   return m;
+}
+
+GeneratorOptions ModelMetadata::generator_options() const {
+  GeneratorOptions g;
+  g.ngf = ngf;
+  g.n_blocks = n_blocks;
+  g.input_nc = input_nc;
+  g.output_nc = output_nc;
+  g.mobile = mobile;
+  return g;
 }
 
 }  // namespace cg

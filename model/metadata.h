@@ -18,16 +18,20 @@ struct ModelMetadata {
   int64_t n_blocks = 9;
   int64_t input_nc = 3;
   int64_t output_nc = 3;
+  bool mobile = false;             // depthwise-separable residual blocks (GeneratorOptions::mobile)
   std::string direction = "AtoB";  // the translation this generator performs
   int64_t crop_size = 256;         // the training crop: the natural processing size
   int64_t epochs_trained = 0;
   std::string source = "cg-trainer";  // where the weights came from
+  std::string teacher;                // a distilled student's teacher (its file and architecture)
   int format_version = kModelFormatVersion;
 
   std::string to_json() const;
   // `file` names the model in error messages.
   static ModelMetadata from_json(const std::string& text, const std::string& file);
   static ModelMetadata for_generator(const GeneratorOptions& o);
+  // The generator these fields describe (the default one when a file recorded none).
+  GeneratorOptions generator_options() const;
 };
 
 }  // namespace cg

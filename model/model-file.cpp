@@ -2,6 +2,7 @@
 
 #include "common/atomic-file.h"
 #include "common/error.h"
+#include "model/fast-ops.h"
 #include "model/generator-script.h"
 #include "model/pickle-guard.h"
 #include "model/torch-error.h"
@@ -9,10 +10,12 @@
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 namespace cg {
@@ -89,6 +92,33 @@ LoadedModel load_generator(const std::string& path, const c10::Device& device) {
   r.module.eval();
   check_probe(r.module, device, path);
   return r;
+}
+
+ResnetGenerator trainable_generator(const LoadedModel& model, const std::string& path) {
+  if (!model.has_metadata)
+    throw Error(ErrorKind::kModel,
+                path + ": a TorchScript generator without cyclegan-gst metadata: its layers are unknown");
+  ResnetGenerator g(model.metadata.generator_options());
+  std::map<std::string, at::Tensor> stored;
+  for (const auto& p : model.module.named_parameters(/*recurse=*/false)) stored[p.name] = p.value;
+  torch::NoGradGuard no_grad;
+  for (auto& p : g->named_parameters()) {
+    std::string name = p.key();
+    std::replace(name.begin(), name.end(), '.', '_');
+    const bool is_weight = name.size() > 7 && name.compare(name.size() - 7, 7, "_weight") == 0;
+    const std::string base = name.substr(0, name.rfind('_'));
+    at::Tensor v;
+    if (auto it = stored.find(name); it != stored.end()) {
+      v = it->second;
+    } else if (auto sub = stored.find(base + "_subpixel" + (is_weight ? "_weight" : "_bias")); sub != stored.end()) {
+      v = is_weight ? transposed_weight(sub->second) : transposed_bias(sub->second);
+    }
+    if (!v.defined() || v.sizes() != p.value().sizes())
+      throw Error(ErrorKind::kModel, path + ": its weights do not fit the " + model.metadata.architecture +
+                                         " generator its metadata describes (at " + p.key() + ")");
+    p.value().copy_(v.to(torch::kCPU, torch::kFloat));
+  }
+  return g;
 }
 
 }  // namespace cg

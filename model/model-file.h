@@ -31,4 +31,9 @@ struct LoadedModel {
 // cg::Error naming the file and the reason.
 LoadedModel load_generator(const std::string& path, const c10::Device& device = c10::Device("cpu"));
 
+// The trainable generator a G.pt of ours holds (its metadata describes it; the stored sub-pixel
+// weights are turned back into transposed ones). Throws Error naming the file when it has no
+// metadata or its weights do not fit the generator the metadata describes.
+ResnetGenerator trainable_generator(const LoadedModel& model, const std::string& path);
+
 }  // namespace cg

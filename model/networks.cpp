@@ -24,12 +24,14 @@ nn::Sequential build(const Layers& layers, bool use_dropout) {
     switch (l.kind) {
       case LayerKind::kReflectPad: seq->push_back(nn::ReflectionPad2d(l.padding)); break;
       case LayerKind::kConv:
-        seq->push_back(nn::Conv2d(nn::Conv2dOptions(l.in, l.out, l.kernel).stride(l.stride).padding(l.padding)));
+        seq->push_back(
+            nn::Conv2d(nn::Conv2dOptions(l.in, l.out, l.kernel).stride(l.stride).padding(l.padding).groups(l.groups)));
         break;
       case LayerKind::kNorm: seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(l.out))); break;
       case LayerKind::kRelu: seq->push_back(nn::ReLU(true)); break;
       case LayerKind::kDropout: seq->push_back(nn::Dropout(0.5)); break;
-      case LayerKind::kResidual: seq->push_back(ResnetBlock(l.out, use_dropout)); break;
+      case LayerKind::kResidual:
+      case LayerKind::kMobileResidual: seq->push_back(ResnetBlock(block_layers(l, use_dropout))); break;
       case LayerKind::kUpConv:
         seq->push_back(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(l.in, l.out, l.kernel)
                                                .stride(l.stride)
@@ -49,21 +51,29 @@ at::Tensor pad(const at::Tensor& x, int64_t p) {
   return at::reflection_pad2d(x, {p, p, p, p});
 }
 
+// Outputs of chosen top-level layers, for feature distillation.
+struct Taps {
+  const std::vector<int64_t>& at;
+  std::vector<at::Tensor>& out;
+};
+
 // The layers' mathematics as functional calls on the module's weights (see forward()).
-at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsampling up, bool training) {
+at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsampling up, bool training,
+               Taps* taps = nullptr) {
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& l = layers[i];
     switch (l.kind) {
       case LayerKind::kReflectPad: x = pad(x, l.padding); break;
       case LayerKind::kConv: {
         const auto* c = seq[i]->as<nn::Conv2dImpl>();
-        x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding);
+        x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding, /*dilation=*/1, l.groups);
         break;
       }
       case LayerKind::kNorm: x = instance_norm(x); break;
       case LayerKind::kRelu: x = at::relu(x); break;
       case LayerKind::kDropout: x = at::dropout(x, 0.5, training); break;
-      case LayerKind::kResidual: {
+      case LayerKind::kResidual:
+      case LayerKind::kMobileResidual: {
         const auto* b = seq[i]->as<ResnetBlockImpl>();
         x = x + run(b->layers(), b->conv_block, x, up, training);
         break;
@@ -77,14 +87,16 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsamplin
       }
       case LayerKind::kTanh: x = at::tanh(x); break;
     }
+    if (taps && std::find(taps->at.begin(), taps->at.end(), static_cast<int64_t>(i)) != taps->at.end())
+      taps->out.push_back(x);
   }
   return x;
 }
 
 }  // namespace
 
-ResnetBlockImpl::ResnetBlockImpl(int64_t dim, bool use_dropout) : layers_(residual_layers(dim, use_dropout)) {
-  conv_block = register_module("conv_block", build(layers_, use_dropout));
+ResnetBlockImpl::ResnetBlockImpl(Layers layers) : layers_(std::move(layers)) {
+  conv_block = register_module("conv_block", build(layers_, false));
 }
 
 torch::Tensor ResnetBlockImpl::forward(torch::Tensor x) { return x + conv_block->forward(x); }
@@ -101,6 +113,13 @@ torch::Tensor ResnetGeneratorImpl::forward(torch::Tensor x) {
 
 torch::Tensor ResnetGeneratorImpl::forward_training(const torch::Tensor& x) {
   return run(layers_, model, x, Upsampling::kTransposed, is_training());
+}
+
+torch::Tensor ResnetGeneratorImpl::forward_with_features(const torch::Tensor& x, Upsampling up,
+                                                         const std::vector<int64_t>& taps,
+                                                         std::vector<torch::Tensor>& features) {
+  Taps t{taps, features};
+  return run(layers_, model, x, up, is_training(), &t);
 }
 
 torch::Tensor ResnetGeneratorImpl::forward_reference(torch::Tensor x) { return model->forward(x); }

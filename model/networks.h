@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cg {
 
@@ -31,6 +32,10 @@ class ResnetGeneratorImpl : public torch::nn::Module {
   // ~70 ms against ~40 ms forward + backward for the first upsampling at 256x256, one thread).
   torch::Tensor forward(torch::Tensor x);
   torch::Tensor forward_training(const torch::Tensor& x);
+  // forward() (kSubpixel) or forward_training() (kTransposed), also keeping the outputs of the
+  // top-level layers at positions `taps` of layers(), in order: for feature distillation.
+  torch::Tensor forward_with_features(const torch::Tensor& x, Upsampling up, const std::vector<int64_t>& taps,
+                                      std::vector<torch::Tensor>& features);
   // The official modules as they are, for checking the two above.
   torch::Tensor forward_reference(torch::Tensor x);
 
@@ -44,10 +49,11 @@ class ResnetGeneratorImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ResnetGenerator);
 
-// The official ResnetBlock: `conv_block` holds residual_layers(dim, dropout).
+// The official ResnetBlock: `conv_block` holds block_layers() of its kResidual or kMobileResidual
+// layer.
 class ResnetBlockImpl : public torch::nn::Module {
  public:
-  ResnetBlockImpl(int64_t dim, bool use_dropout);
+  explicit ResnetBlockImpl(Layers layers);
   torch::Tensor forward(torch::Tensor x);  // the official modules
   const Layers& layers() const { return layers_; }
   torch::nn::Sequential conv_block{nullptr};

@@ -156,6 +156,86 @@ TEST(ModelFile, ForeignTorchScriptGeneratorLoadsWithoutMetadata) {
   EXPECT_FALSE(loaded.has_metadata);
 }
 
+// A small generator with official init plus noise, so that every weight and bias matters.
+ResnetGenerator noisy_generator(GeneratorOptions o) {
+  ResnetGenerator g(o);
+  init_weights(*g);
+  torch::NoGradGuard no_grad;
+  for (auto& p : g->parameters()) p.add_(torch::randn_like(p) * 0.05);
+  g->eval();
+  return g;
+}
+
+TEST(ModelFile, MobileGeneratorRoundTrips) {
+  torch::manual_seed(21);
+  test::TempDir dir;
+  GeneratorOptions o;
+  o.ngf = 8;
+  o.n_blocks = 3;
+  o.mobile = true;
+  auto g = noisy_generator(o);
+  save_generator(g, ModelMetadata::for_generator(o), dir / "G.pt");
+  auto m = load_generator(dir / "G.pt");
+  ASSERT_TRUE(m.has_metadata);
+  EXPECT_EQ(m.metadata.architecture, "mobile_resnet_3blocks");
+  EXPECT_TRUE(m.metadata.mobile);
+  EXPECT_TRUE(m.metadata.generator_options().mobile);
+  torch::NoGradGuard no_grad;
+  for (auto x : {torch::rand({1, 3, 20, 28}), torch::rand({2, 3, 32, 32})}) {
+    x = x * 2 - 1;
+    EXPECT_LT(test::max_abs_diff(m.module.forward({x}).toTensor(), g->forward(x)), 1e-5);
+  }
+}
+
+TEST(ModelFile, TrainableGeneratorRestoresEveryParameter) {
+  torch::manual_seed(22);
+  for (bool mobile : {false, true}) {
+    test::TempDir dir;
+    GeneratorOptions o;
+    o.ngf = 8;
+    o.n_blocks = 2;
+    o.mobile = mobile;
+    auto g = noisy_generator(o);
+    save_generator(g, ModelMetadata::for_generator(o), dir / "G.pt");
+    auto t = trainable_generator(load_generator(dir / "G.pt"), dir / "G.pt");
+    EXPECT_EQ(t->options().mobile, mobile);
+    EXPECT_EQ(t->options().ngf, 8);
+    EXPECT_EQ(t->options().n_blocks, 2);
+    const auto want = g->named_parameters();
+    const auto got = t->named_parameters();
+    ASSERT_EQ(got.size(), want.size());
+    for (const auto& p : want) {
+      ASSERT_TRUE(got.contains(p.key())) << p.key();
+      EXPECT_TRUE(torch::equal(got[p.key()], p.value())) << mobile << " " << p.key();
+    }
+    torch::NoGradGuard no_grad;
+    auto x = torch::rand({1, 3, 20, 28}) * 2 - 1;
+    EXPECT_LT(test::max_abs_diff(t->forward_training(x), g->forward_training(x)), 1e-6) << mobile;
+    EXPECT_LT(test::max_abs_diff(t->forward(x), g->forward(x)), 1e-6) << mobile;
+  }
+}
+
+TEST(ModelFile, TrainableGeneratorNeedsOurMetadataAndFittingWeights) {
+  test::TempDir dir;
+  torch::jit::Module m("__torch__.Identity");
+  m.define("def forward(self, x: Tensor) -> Tensor:\n    return torch.tanh(x)\n");
+  m.save(dir / "foreign.pt");
+  EXPECT_THAT(error_of([&] { trainable_generator(load_generator(dir / "foreign.pt"), dir / "foreign.pt"); }),
+              HasSubstr(dir / "foreign.pt: "));
+
+  // Metadata that lies about the architecture: mobile blocks recorded for plain ones.
+  GeneratorOptions o;
+  o.ngf = 4;
+  o.n_blocks = 1;
+  ResnetGenerator g(o);
+  save_generator(g, ModelMetadata::for_generator(o), dir / "G.pt");
+  auto lie = ModelMetadata::for_generator(o);
+  lie.mobile = true;
+  save_with_metadata(dir / "G.pt", lie, dir / "lie.pt");
+  EXPECT_THAT(error_of([&] { trainable_generator(load_generator(dir / "lie.pt"), dir / "lie.pt"); }),
+              HasSubstr(dir / "lie.pt: "));
+}
+
 TEST(ModelFile, UnwritableTargetIsAnError) {
   GeneratorOptions o;
   o.ngf = 4;

@@ -1,6 +1,7 @@
-"""An independent PyTorch implementation of the official CycleGAN generator (resnet_Nblocks) and
-PatchGAN discriminator, laid out index by index like pytorch-CycleGAN-and-pix2pix's
-networks.py so that state_dict keys match. Used only by the tests and the benchmarks."""
+"""An independent PyTorch implementation of the official CycleGAN generator (resnet_Nblocks; with
+mobile=True, GAN Compression's mobile ResNet) and PatchGAN discriminator, laid out index by index
+like pytorch-CycleGAN-and-pix2pix's networks.py so that state_dict keys match. Used only by the
+tests and the benchmarks."""
 
 import random
 
@@ -8,13 +9,22 @@ import torch
 from torch import nn
 
 
+def block_conv(dim, mobile):
+    """A residual block's 3x3 conv; in the mobile ResNet of GAN Compression (Li et al. 2020) its
+    depthwise-separable form, a per-channel 3x3 conv, InstanceNorm and a 1x1 conv, here laid out
+    flat in the block's Sequential."""
+    if not mobile:
+        return [nn.Conv2d(dim, dim, 3, bias=True)]
+    return [nn.Conv2d(dim, dim, 3, groups=dim, bias=True), nn.InstanceNorm2d(dim), nn.Conv2d(dim, dim, 1, bias=True)]
+
+
 class ResnetBlock(nn.Module):
-    def __init__(self, dim, use_dropout=False):
+    def __init__(self, dim, use_dropout=False, mobile=False):
         super().__init__()
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), nn.InstanceNorm2d(dim), nn.ReLU(True)]
+        layers = [nn.ReflectionPad2d(1), *block_conv(dim, mobile), nn.InstanceNorm2d(dim), nn.ReLU(True)]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), nn.InstanceNorm2d(dim)]
+        layers += [nn.ReflectionPad2d(1), *block_conv(dim, mobile), nn.InstanceNorm2d(dim)]
         self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -22,14 +32,14 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, use_dropout=False):
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, use_dropout=False, mobile=False):
         super().__init__()
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=True), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
         for i in range(2):
             m = 2 ** i
             layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, stride=2, padding=1, bias=True),
                        nn.InstanceNorm2d(ngf * m * 2), nn.ReLU(True)]
-        layers += [ResnetBlock(ngf * 4, use_dropout) for _ in range(n_blocks)]
+        layers += [ResnetBlock(ngf * 4, use_dropout, mobile) for _ in range(n_blocks)]
         for i in range(2):
             m = 2 ** (2 - i)
             layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1, bias=True),

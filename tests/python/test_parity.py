@@ -1,7 +1,9 @@
 """G.pt files written by the C++ exporter load in Python's torch.jit and match an independent
 PyTorch implementation of the official generator."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,42 @@ from reference import ResnetGenerator, init_normal  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated")
 CG_TRAINER = os.environ["CG_TRAINER"]
+CG_WRITE_GENERATOR = os.environ["CG_WRITE_GENERATOR"]
+
+
+def noisy(net):
+    """Official init plus noise on the biases, so that they matter."""
+    init_normal(net).eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0.0, 0.05)
+    return net
+
+
+def count_macs(net, h, w):
+    """Multiply-adds of the convolutions for one 3 x h x w image, transposed ones per input pixel."""
+    macs = []
+
+    def hook(m, inputs, out):
+        k = m.kernel_size[0] * m.kernel_size[1]
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            macs.append(inputs[0].numel() * m.out_channels * k)
+        else:
+            macs.append(out.numel() * m.in_channels // m.groups * k)
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    with torch.no_grad():
+        net(torch.zeros(1, 3, h, w))
+    for handle in handles:
+        handle.remove()
+    return sum(macs)
+
+
+def info(gpt):
+    run = subprocess.run([CG_TRAINER, "info", gpt], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
 
 
 class ExportParity(unittest.TestCase):
@@ -22,11 +60,7 @@ class ExportParity(unittest.TestCase):
     def setUpClass(cls):
         torch.manual_seed(99)
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.ref = init_normal(ResnetGenerator()).eval()
-        with torch.no_grad():
-            for name, p in cls.ref.named_parameters():
-                if name.endswith("bias"):
-                    p.normal_(0.0, 0.05)
+        cls.ref = noisy(ResnetGenerator())
         pth = os.path.join(cls.tmp.name, "latest_net_G_A.pth")
         torch.save(cls.ref.state_dict(), pth)
         cls.gpt = os.path.join(cls.tmp.name, "G.pt")
@@ -59,9 +93,46 @@ class ExportParity(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "x.pt")))
 
     def test_info_prints_metadata(self):
-        run = subprocess.run([CG_TRAINER, "info", self.gpt], capture_output=True, text=True)
-        self.assertEqual(run.returncode, 0, run.stderr)
-        self.assertIn('"ngf": 64', run.stdout)
+        out = info(self.gpt)
+        self.assertIn('"ngf": 64', out)
+        self.assertIn(f'"macs_per_256x256_frame": {count_macs(self.ref, 256, 256)}', out)
+        self.assertIn("multiply-adds per 256x256 frame: 49.5515 G", out)
+
+
+class MobileExportParity(unittest.TestCase):
+    """A generator with GAN Compression's depthwise-separable blocks, written by the C++ side."""
+
+    @classmethod
+    def setUpClass(cls):
+        torch.manual_seed(98)
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.ref = noisy(ResnetGenerator(ngf=16, n_blocks=6, mobile=True))
+        pth = os.path.join(cls.tmp.name, "mobile.pth")
+        torch.save(cls.ref.state_dict(), pth)
+        cls.gpt = os.path.join(cls.tmp.name, "G.pt")
+        run = subprocess.run([CG_WRITE_GENERATOR, pth, cls.gpt, "--mobile"], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_forward_matches_reference(self):
+        extra = {"metadata.json": ""}
+        m = torch.jit.load(self.gpt, _extra_files=extra)
+        meta = json.loads(extra["metadata.json"])
+        self.assertEqual(meta["architecture"], "mobile_resnet_6blocks")
+        self.assertEqual(meta["block"], "mobile")
+        self.assertEqual(meta["macs_per_256x256_frame"], count_macs(self.ref, 256, 256))
+        with torch.inference_mode():
+            for h, w in [(64, 64), (40, 56)]:
+                x = torch.rand(2, 3, h, w) * 2 - 1
+                diff = (m(x) - self.ref(x)).abs().max().item()
+                self.assertLessEqual(diff, 1e-4, f"{h}x{w}")
+
+    def test_info_counts_multiply_adds(self):
+        macs = float(re.search(r"multiply-adds per 256x256 frame: (\S+) G", info(self.gpt)).group(1))
+        self.assertAlmostEqual(macs, count_macs(self.ref, 256, 256) / 1e9, delta=1e-4)
 
 
 if __name__ == "__main__":
