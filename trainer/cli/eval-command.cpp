@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 void add_eval_command(CLI::App& app) {
   struct Opt {
-    std::string dataroot, name, checkpoints_dir = "./checkpoints", model_A, model_B, device = "auto", json;
+    std::string dataroot, name, checkpoints_dir = "./checkpoints", model_A, model_B, device = "auto", json, teacher;
   };
   auto opt = std::make_shared<Opt>();
   auto* cmd =
@@ -34,22 +34,30 @@ void add_eval_command(CLI::App& app) {
                   "photo -> labels generator (default CHECKPOINTS_DIR/NAME/G_B.pt)");
   cmd->add_option("--device", opt->device, "cpu | cuda | cuda:N | auto")->capture_default_str();
   cmd->add_option("--json", opt->json, "also write the scores to this JSON file");
+  cmd->add_option("--teacher", opt->teacher,
+                  "for a distilled student given as --model-a: also score it against this teacher G.pt's outputs "
+                  "(testB is skipped unless --model-b is given)");
   cmd->callback([opt] {
     const fs::path exp = fs::path(opt->checkpoints_dir) / opt->name;
     std::string a = opt->model_A, b = opt->model_B;
-    if (a.empty() || b.empty()) {
+    const bool student = !opt->teacher.empty() && !a.empty();
+    if (a.empty() || (b.empty() && !student)) {
       if (opt->name.empty())
         throw Error(ErrorKind::kUsage, "eval: give --name (an experiment) or both --model-a and --model-b");
       if (a.empty()) a = (exp / "G_A.pt").string();
       if (b.empty()) b = (exp / "G_B.pt").string();
     }
-    const EvalScores s = evaluate(opt->dataroot, a, b, opt->device);
+    const EvalScores s = evaluate(opt->dataroot, a, b, opt->device, opt->teacher);
     std::cout << std::fixed << std::setprecision(4) << "labels -> photo (G_A, " << s.images_A << " images): PSNR "
               << std::setprecision(2) << s.psnr << " dB, SSIM " << std::setprecision(4) << s.ssim
               << "   (identity: PSNR " << std::setprecision(2) << s.identity_psnr << " dB, SSIM "
-              << std::setprecision(4) << s.identity_ssim << ")\n"
-              << "photo -> labels (G_B, " << s.images_B << " images): per-pixel accuracy " << s.accuracy
-              << "   (identity: " << s.identity_accuracy << ")\n";
+              << std::setprecision(4) << s.identity_ssim << ")\n";
+    if (!opt->teacher.empty())
+      std::cout << "labels -> photo against the teacher's outputs: PSNR " << std::setprecision(2) << s.teacher_psnr
+                << " dB, SSIM " << std::setprecision(4) << s.teacher_ssim << "\n";
+    if (s.images_B > 0)
+      std::cout << "photo -> labels (G_B, " << s.images_B << " images): per-pixel accuracy " << s.accuracy
+                << "   (identity: " << s.identity_accuracy << ")\n";
     if (!opt->json.empty()) {
       nlohmann::ordered_json j = {{"images_A", s.images_A},
                                   {"images_B", s.images_B},
@@ -58,7 +66,9 @@ void add_eval_command(CLI::App& app) {
                                   {"accuracy", s.accuracy},
                                   {"identity_psnr", s.identity_psnr},
                                   {"identity_ssim", s.identity_ssim},
-                                  {"identity_accuracy", s.identity_accuracy}};
+                                  {"identity_accuracy", s.identity_accuracy},
+                                  {"teacher_psnr", s.teacher_psnr},
+                                  {"teacher_ssim", s.teacher_ssim}};
       std::ofstream out(opt->json);
       out << j.dump(2) << "\n";
       if (!out) throw Error(ErrorKind::kUsage, opt->json + ": cannot write");

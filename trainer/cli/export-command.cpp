@@ -81,6 +81,19 @@ void add_info_command(CLI::App& app) {
     std::cout << (m.has_metadata ? m.metadata.to_json()
                                  : std::string("(no metadata: a TorchScript generator from elsewhere)"))
               << "\n";
+    // Ours store transposed convs in their larger sub-pixel form: counted as trained.
+    int64_t parameters = 0;
+    if (m.has_metadata) {
+      parameters = count_parameters(*trainable_generator(m, *path));
+    } else {
+      for (const auto& p : m.module.parameters()) parameters += p.numel();
+    }
+    std::cout << "parameters: " << parameters << "\n";
+    if (m.has_metadata) {
+      const auto g = m.metadata.generator_options();
+      std::cout << "multiply-adds per 256x256 frame: "
+                << static_cast<double>(count_macs(generator_layers(g), g.input_nc, 256, 256)) / 1e9 << " G\n";
+    }
   });
 }
 
