@@ -99,6 +99,21 @@ class Torchrun(unittest.TestCase):
         self.assertIn("latest_checkpoint.pt.rank1", files)
         self.assertEqual(rows(os.path.join(self.experiment("sync"), "loss_log.csv")), 1 + 6)  # one writer
 
+    def test_a_distillation_trains_across_ranks_too(self):
+        teacher = subprocess.run([TRAINER, *self.train_args("teacher", "--max-iters", "1")], capture_output=True,
+                                 text=True, timeout=120)
+        self.assertEqual(teacher.returncode, 0, teacher.stdout + teacher.stderr)
+        args = ["distill", "--teacher", os.path.join(self.experiment("teacher"), "G_A.pt"), "--dataroot", self.data,
+                "--checkpoints-dir", os.path.join(self.dir, "ck"), "--name", "distill", "--student-ngf", "4",
+                "--student-blocks", "2", "--check-sync", "1", "--max-iters", "4", *TINY[4:]]
+        cmd = [TORCHRUN, "--nproc-per-node=2", "--master-addr=127.0.0.1", f"--master-port={free_port()}",
+               "--no-python", TRAINER, *args]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertIn("on each of 2 ranks", run.stdout)
+        self.assertEqual(rows(os.path.join(self.experiment("distill"), "loss_log.csv")), 1 + 4)
+        self.assertTrue(os.path.exists(os.path.join(self.experiment("distill"), "G.pt")))
+
     def test_resume_with_the_same_ranks_is_exact(self):
         rc, out = self.torchrun("whole", "--max-iters", "4", "--pool-size", "2")
         self.assertEqual(rc, 0, out)

@@ -110,9 +110,11 @@ TEST(MixedPrecision, Bf16StepIsCloseToFp32) {
   torch::manual_seed(5);
   CycleGan bf16(tiny("bf16"), torch::kCPU, 5);
   const auto l32 = fp32.step(A, B).read(), l16 = bf16.step(A, B).read();
+  ASSERT_EQ(l32.names, fp32.loss_names());
+  ASSERT_EQ(l32.values.size(), l32.names.size());
   for (size_t i = 0; i < l32.values.size(); ++i) {
-    EXPECT_TRUE(std::isfinite(l16.values[i])) << Losses::kNames[i];
-    EXPECT_NEAR(l16.values[i], l32.values[i], 0.03 * std::abs(l32.values[i])) << Losses::kNames[i];
+    EXPECT_TRUE(std::isfinite(l16.values[i])) << l32.names[i];
+    EXPECT_NEAR(l16.values[i], l32.values[i], 0.03 * std::abs(l32.values[i])) << l32.names[i];
   }
   // Not the fp32 step under another name: bf16 arithmetic did run.
   EXPECT_NE(l16.values, l32.values);
@@ -130,6 +132,8 @@ TEST(MixedPrecision, Bf16TrainingReducesTheCycleLoss) {
     o.lambda_A = o.lambda_B = 50;
     torch::manual_seed(5);
     CycleGan m(o, torch::kCPU, 5);
+    EXPECT_EQ(m.loss_names()[2], "cycle_A");
+    EXPECT_EQ(m.loss_names()[6], "cycle_B");
     auto cycle = [](const Losses& l) { return l.values[2] + l.values[6]; };
     const double first = cycle(m.step(A, B).read());
     double last = first;
@@ -154,15 +158,19 @@ TEST(MixedPrecision, Fp16IsRefusedOnTheCpu) {
 
 // What the training loop logs: sums on the device equal the host sums of the values read.
 TEST(DeviceLosses, SumsMatchHostSums) {
+  const std::vector<std::string> names = {"a", "b", "c", "d", "e", "f", "g", "h"};
   DeviceLosses sum;
-  Losses host;
+  std::vector<double> host(names.size(), 0.0);
   for (int i = 0; i < 3; ++i) {
-    const DeviceLosses l{torch::rand({8}, torch::kDouble)};
+    const DeviceLosses l{torch::rand({8}, torch::kDouble), names};
     sum += l;
     const auto v = l.read();
-    for (size_t k = 0; k < 8; ++k) host.values[k] += v.values[k];
+    ASSERT_EQ(v.values.size(), host.size());
+    for (size_t k = 0; k < host.size(); ++k) host[k] += v.values[k];
   }
-  EXPECT_EQ(sum.read().values, host.values);
+  const auto total = sum.read();
+  EXPECT_EQ(total.values, host);
+  EXPECT_EQ(total.names, names);
 }
 
 }  // namespace

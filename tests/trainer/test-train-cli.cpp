@@ -43,13 +43,18 @@ void expect_identical(torch::nn::Module& a, torch::nn::Module& b, const std::str
   for (const auto& item : pa) EXPECT_TRUE(item.value().equal(pb[item.key()])) << what << " " << item.key();
 }
 
-std::vector<LossRow> log_rows(const std::string& dir) {
+const std::vector<std::string> kCycleGanLosses = {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"};
+
+// The rows of DIR/loss_log.csv, whose columns are `names`.
+std::vector<LossRow> log_rows(const std::string& dir, const std::vector<std::string>& names = kCycleGanLosses) {
+  const TempDir scratch;  // a LossLog of these columns, to parse with
+  const LossLog format(scratch.path.string(), names, "", false, 0);
   std::ifstream in(dir + "/loss_log.csv");
   std::string line;
   std::getline(in, line);
-  EXPECT_EQ(line, LossLog::header());
+  EXPECT_EQ(line, format.header());
   std::vector<LossRow> rows;
-  while (std::getline(in, line)) rows.push_back(LossLog::parse(line));
+  while (std::getline(in, line)) rows.push_back(format.parse(line));
   return rows;
 }
 
@@ -279,22 +284,43 @@ TEST_F(TrainCli, SigtermSavesAndExitsCleanly) {
   EXPECT_GE(info.state.total_iters, 2);
 }
 
+// Each training command lists every option it takes with its default, and none of the other's.
 TEST(TrainHelp, ListsEveryOptionWithItsDefault) {
-  const auto r = run_trainer({"train", "--help"});
-  ASSERT_EQ(r.status, 0) << r.output;
-  for (const auto& [key, value] : TrainOptions().to_map()) {
-    std::string kebab = key;
-    for (auto& c : kebab)
-      if (c == '_') c = '-';
-    EXPECT_TRUE(contains(r.output, "--" + kebab)) << key;
-    if (key.find('_') != std::string::npos) {
-      EXPECT_TRUE(contains(r.output, "--" + key)) << key;
+  for (const auto& [command, name] : {std::pair{Command::kTrain, "train"}, std::pair{Command::kDistill, "distill"}}) {
+    const auto r = run_trainer({name, "--help"});
+    ASSERT_EQ(r.status, 0) << r.output;
+    TrainOptions registered;
+    CLI::App app;
+    add_train_options(app, registered, command);
+    size_t taken = 0;
+    for (const auto& [key, value] : TrainOptions().to_map()) {
+      std::string kebab = key;
+      for (auto& c : kebab)
+        if (c == '_') c = '-';
+      if (!app.get_option_no_throw("--" + kebab)) {
+        EXPECT_FALSE(contains(r.output, "--" + kebab + " ")) << name << " lists " << key;
+        continue;
+      }
+      ++taken;
+      EXPECT_TRUE(contains(r.output, "--" + kebab)) << name << " " << key;
+      if (key.find('_') != std::string::npos) {
+        EXPECT_TRUE(contains(r.output, "--" + key)) << name << " " << key;
+      }
+      const bool flag = value == "false";
+      if (!flag && !value.empty() && value != "inf") {
+        EXPECT_TRUE(contains(r.output, "=" + value)) << name << " " << key << " default " << value;
+      }
     }
-    const bool flag = value == "false";
-    if (!flag && !value.empty() && value != "inf") {
-      EXPECT_TRUE(contains(r.output, "=" + value)) << key << " default " << value;
-    }
+    EXPECT_GT(taken, 40u) << name;
   }
+  // Each command's own options.
+  const auto train = run_trainer({"train", "--help"}), distill = run_trainer({"distill", "--help"});
+  EXPECT_TRUE(contains(train.output, "--lambda-A")) << train.output;
+  EXPECT_FALSE(contains(train.output, "--teacher")) << train.output;
+  EXPECT_TRUE(contains(distill.output, "--teacher")) << distill.output;
+  EXPECT_TRUE(contains(distill.output, "--student-ngf")) << distill.output;
+  EXPECT_FALSE(contains(distill.output, "--lambda-A")) << distill.output;
+  EXPECT_FALSE(contains(distill.output, "--netG")) << distill.output;
 }
 
 // A short run on the synthetic task: both generators clearly beat returning the input.

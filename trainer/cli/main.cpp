@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   CLI::App app{"cg-trainer: CycleGAN training and G.pt model files for the cyclegan GStreamer element"};
   app.require_subcommand(1);
   cg::add_train_command(app);
+  cg::add_distill_command(app);
   cg::add_test_command(app);
   cg::add_synth_command(app);
   cg::add_eval_command(app);

@@ -18,4 +18,17 @@ void add_train_command(CLI::App& app) {
   cmd->callback([opt, cmd] { train(*opt, given_options(*cmd), std::cout); });
 }
 
+void add_distill_command(CLI::App& app) {
+  auto opt = std::make_shared<TrainOptions>();
+  opt->model = "distill";
+  auto* cmd = app.add_subcommand(
+      "distill",
+      "Distil a trained generator (--teacher G.pt) into a small, fast student generator: trained on the teacher's "
+      "input domain (trainA, or trainB for a BtoA teacher) to reproduce its outputs and features, with an LSGAN term "
+      "against the target domain's real images. Same data options, checkpoints, resume and reports as train; the "
+      "student is written as G.pt.");
+  add_train_options(*cmd, *opt, Command::kDistill);
+  cmd->callback([opt, cmd] { train(*opt, given_options(*cmd, Command::kDistill), std::cout); });
+}
+
 }  // namespace cg

@@ -49,7 +49,7 @@ std::string Progress::status(int64_t iter, const Losses& l) const {
   s << std::fixed << std::setprecision(2) << rate << " it/s, ETA "
     << format_duration(rate > 0 ? (iters_ - iter) / rate : -1) << " |";
   s << std::setprecision(3);
-  for (size_t i = 0; i < l.values.size(); ++i) s << " " << Losses::kNames[i] << " " << l.values[i];
+  for (size_t i = 0; i < l.values.size(); ++i) s << " " << l.names[i] << " " << l.values[i];
   return s.str();
 }
 
@@ -77,7 +77,7 @@ void Progress::end_epoch(const Losses& mean, double seconds) {
   std::ostringstream s;
   s << "epoch " << epoch_ << "/" << last_epoch_ << " done in " << format_duration(seconds) << ", lr "
     << std::setprecision(6) << lr_ << ", mean losses:" << std::setprecision(3);
-  for (size_t i = 0; i < mean.values.size(); ++i) s << " " << Losses::kNames[i] << " " << mean.values[i];
+  for (size_t i = 0; i < mean.values.size(); ++i) s << " " << mean.names[i] << " " << mean.values[i];
   out_ << s.str() << std::endl;
   drawn_ = false;
 }

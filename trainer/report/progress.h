@@ -2,7 +2,7 @@
 // lines in a log file or pipe.
 #pragma once
 
-#include "trainer/train/cycle-gan.h"
+#include "trainer/train/trainable.h"
 
 #include <chrono>
 #include <cstdint>

@@ -76,46 +76,50 @@ void draw_axes(cv::Mat& img, const PlotScale& s) {
 }
 
 // One line per loss, skipping the zeros a log scale cannot show, and the legend beside the plot.
-void draw_losses(cv::Mat& img, const PlotScale& s, const std::vector<LossRow>& rows) {
-  static const cv::Scalar colours[8] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+void draw_losses(cv::Mat& img, const PlotScale& s, const std::vector<LossRow>& rows,
+                 const std::vector<std::string>& names) {
+  static const cv::Scalar palette[8] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
                                         {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127}};
-  for (size_t i = 0; i < Losses::kNames.size(); ++i) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    const cv::Scalar& colour = palette[i % 8];
     std::vector<cv::Point> pts;
     for (const auto& r : rows)
       if (r.losses.values[i] > 0) pts.push_back({s.px(static_cast<double>(r.total_iters)), s.py(r.losses.values[i])});
-    if (pts.size() == 1) cv::circle(img, pts[0], 2, colours[i], cv::FILLED, cv::LINE_AA);
-    if (pts.size() > 1) cv::polylines(img, pts, false, colours[i], 1, cv::LINE_AA);
+    if (pts.size() == 1) cv::circle(img, pts[0], 2, colour, cv::FILLED, cv::LINE_AA);
+    if (pts.size() > 1) cv::polylines(img, pts, false, colour, 1, cv::LINE_AA);
     const int ly = kTop + 15 + 22 * static_cast<int>(i);
-    cv::line(img, {kLeft + kPlotWidth + 12, ly - 4}, {kLeft + kPlotWidth + 40, ly - 4}, colours[i], 2, cv::LINE_AA);
-    cv::putText(img, Losses::kNames[i], {kLeft + kPlotWidth + 46, ly}, kFont, 0.5, kAxis, 1, cv::LINE_AA);
+    cv::line(img, {kLeft + kPlotWidth + 12, ly - 4}, {kLeft + kPlotWidth + 40, ly - 4}, colour, 2, cv::LINE_AA);
+    cv::putText(img, names[i], {kLeft + kPlotWidth + 46, ly}, kFont, 0.5, kAxis, 1, cv::LINE_AA);
   }
 }
 
 }  // namespace
 
-std::string LossLog::header() {
+std::string LossLog::header() const {
   std::string h = "epoch,iter,total_iters";
-  for (const char* n : Losses::kNames) h += std::string(",") + n;
+  for (const auto& n : names_) h += "," + n;
   return h + ",lr,elapsed_s";
 }
 
-LossRow LossLog::parse(const std::string& line) {
+LossRow LossLog::parse(const std::string& line) const {
   std::vector<std::string> f;
   std::stringstream s(line);
   for (std::string cell; std::getline(s, cell, ',');) f.push_back(cell);
-  if (f.size() != 3 + Losses::kNames.size() + 2) throw std::invalid_argument("wrong number of fields");
+  if (f.size() != 3 + names_.size() + 2) throw std::invalid_argument("wrong number of fields");
   LossRow r;
   r.epoch = std::stoi(f[0]);
   r.iter = std::stoll(f[1]);
   r.total_iters = std::stoll(f[2]);
-  for (size_t i = 0; i < Losses::kNames.size(); ++i) r.losses.values[i] = std::stod(f[3 + i]);
+  r.losses.names = names_;
+  for (size_t i = 0; i < names_.size(); ++i) r.losses.values.push_back(std::stod(f[3 + i]));
   r.lr = std::stod(f[f.size() - 2]);
   r.elapsed_s = std::stod(f.back());
   return r;
 }
 
-LossLog::LossLog(const std::string& dir, bool resume, int64_t resume_total_iters)
-    : path_((fs::path(dir) / "loss_log.csv").string()) {
+LossLog::LossLog(const std::string& dir, std::vector<std::string> names, const std::string& title, bool resume,
+                 int64_t resume_total_iters)
+    : path_((fs::path(dir) / "loss_log.csv").string()), names_(std::move(names)), title_(title) {
   if (resume) {
     std::ifstream in(path_);
     std::string line;
@@ -153,11 +157,11 @@ void LossLog::append(const LossRow& r) {
 
 void LossLog::draw_curve(const std::string& png) const {
   cv::Mat img(kHeight, kWidth, CV_8UC3, cv::Scalar(255, 255, 255));
-  cv::putText(img, "CycleGAN losses (log scale) vs iteration", {kLeft, 25}, kFont, 0.6, kAxis, 1, cv::LINE_AA);
+  cv::putText(img, title_ + " losses (log scale) vs iteration", {kLeft, 25}, kFont, 0.6, kAxis, 1, cv::LINE_AA);
   if (!rows_.empty()) {
     const PlotScale scale = plot_scale(rows_);
     draw_axes(img, scale);
-    draw_losses(img, scale, rows_);
+    draw_losses(img, scale, rows_, names_);
   }
   // Written beside the target and renamed, so a browser never shows a half-written plot.
   const std::string tmp = temporary_path(png, ".png");
@@ -185,17 +189,13 @@ void save_samples(const std::string& experiment_dir, int epoch, const Visuals& v
   fs::create_directories(images);
   char prefix[32];
   std::snprintf(prefix, sizeof prefix, "epoch%03d_", epoch);
-  const std::pair<const char*, const at::Tensor*> items[] = {{"real_A", &v.real_A}, {"fake_B", &v.fake_B},
-                                                             {"rec_A", &v.rec_A},   {"real_B", &v.real_B},
-                                                             {"fake_A", &v.fake_A}, {"rec_B", &v.rec_B}};
-  for (const auto& [name, t] : items)
-    write_rgb((images / (prefix + std::string(name) + ".png")).string(), tensor_to_image(*t));
+  for (const auto& [name, t] : v) write_rgb((images / (prefix + name + ".png")).string(), tensor_to_image(t));
 
   std::map<int, bool, std::greater<int>> epochs;
   std::error_code ec;
   for (fs::directory_iterator it(images, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string f = it->path().filename().string();
-    if (f.rfind("epoch", 0) == 0 && f.size() > 8 && f.find("_real_A.png") != std::string::npos) {
+    if (f.rfind("epoch", 0) == 0 && f.size() > 8 && f.find("_" + v.front().first + ".png") != std::string::npos) {
       try {
         epochs[std::stoi(f.substr(5))] = true;
       } catch (const std::exception&) {
@@ -217,7 +217,7 @@ void save_samples(const std::string& experiment_dir, int epoch, const Visuals& v
     char p[32];
     std::snprintf(p, sizeof p, "epoch%03d_", e);
     h << "<h3>epoch " << e << "</h3>\n<table><tr>";
-    for (const auto& [name, t] : items) {
+    for (const auto& [name, t] : v) {
       (void)t;
       h << "<td><img src=\"images/" << p << name << ".png\"><br>" << name << "</td>";
     }

@@ -2,7 +2,7 @@
 // under web/ with an index.html, what the official visualizer shows without a visdom server.
 #pragma once
 
-#include "trainer/train/cycle-gan.h"
+#include "trainer/train/trainable.h"
 
 #include <string>
 #include <vector>
@@ -22,7 +22,9 @@ class LossLog {
  public:
   // Opens DIR/loss_log.csv. When resuming, rows past `resume_total_iters` (written after the
   // checkpoint, by a run that was killed) are dropped; otherwise any old log is replaced.
-  LossLog(const std::string& dir, bool resume, int64_t resume_total_iters);
+  // `names`: the model's losses, the columns; `title` heads the curve.
+  LossLog(const std::string& dir, std::vector<std::string> names, const std::string& title, bool resume,
+          int64_t resume_total_iters);
 
   void append(const LossRow& row);
   const std::vector<LossRow>& rows() const { return rows_; }
@@ -30,16 +32,18 @@ class LossLog {
   // Draws every loss against the iteration count, log scale, into `png`.
   void draw_curve(const std::string& png) const;
 
-  static std::string header();
-  static LossRow parse(const std::string& line);  // throws std::invalid_argument
+  std::string header() const;
+  LossRow parse(const std::string& line) const;  // throws std::invalid_argument
 
  private:
   std::string path_;
+  std::vector<std::string> names_;
+  std::string title_;
   std::vector<LossRow> rows_;
 };
 
-// Writes web/images/epoch%03d_{real_A,fake_B,rec_A,real_B,fake_A,rec_B}.png and rebuilds
-// web/index.html from the images present (newest epoch first).
+// Writes web/images/epoch%03d_NAME.png for each named image and rebuilds web/index.html from the
+// epochs present (newest first).
 void save_samples(const std::string& experiment_dir, int epoch, const Visuals& v);
 
 // Minimal HTML escaping for file names shown in pages.

@@ -26,12 +26,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void add_pools(nlohmann::ordered_json& j, CycleGan& m) {
-  j["pool_A"] = {{"count", m.pool_A.images().size()}, {"rng", m.pool_A.rng_state()}};
-  j["pool_B"] = {{"count", m.pool_B.images().size()}, {"rng", m.pool_B.rng_state()}};
+void add_pools(nlohmann::ordered_json& j, TrainableModel& m) {
+  for (const auto& [name, pool] : m.pools()) j[name] = {{"count", pool->images().size()}, {"rng", pool->rng_state()}};
 }
 
-std::string meta_json(const TrainState& s, const TrainOptions& o, CycleGan& m) {
+std::string meta_json(const TrainState& s, const TrainOptions& o, TrainableModel& m) {
   nlohmann::ordered_json j;
   j["format"] = "cg-trainer checkpoint";
   j["version"] = kCheckpointVersion;
@@ -153,19 +152,17 @@ std::string read_meta_text(torch::serialize::InputArchive& ar, const std::string
 
 // The parts of a run that differ between the ranks of a distributed run: the image pools (whose
 // counts and random states are in the metadata `j`) and LibTorch's CPU generator.
-void write_rank_parts(torch::serialize::OutputArchive& ar, CycleGan& m) {
-  write_pool(ar, "pool_A", m.pool_A);
-  write_pool(ar, "pool_B", m.pool_B);
+void write_rank_parts(torch::serialize::OutputArchive& ar, TrainableModel& m) {
+  for (const auto& [name, pool] : m.pools()) write_pool(ar, name, *pool);
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
   ar.write("torch_cpu_rng", gen.get_state());
 }
 
-void read_rank_parts(torch::serialize::InputArchive& ar, const nlohmann::json& j, CycleGan& m) {
-  m.pool_A.restore(read_pool(ar, "pool_A", j.at("pool_A").at("count").get<size_t>(), m.device),
-                   j.at("pool_A").at("rng").get<std::string>());
-  m.pool_B.restore(read_pool(ar, "pool_B", j.at("pool_B").at("count").get<size_t>(), m.device),
-                   j.at("pool_B").at("rng").get<std::string>());
+void read_rank_parts(torch::serialize::InputArchive& ar, const nlohmann::json& j, TrainableModel& m) {
+  for (const auto& [name, pool] : m.pools())
+    pool->restore(read_pool(ar, name, j.at(name).at("count").get<size_t>(), m.device),
+                  j.at(name).at("rng").get<std::string>());
   at::Tensor rng;
   ar.read("torch_cpu_rng", rng);
   at::Generator gen = at::detail::getDefaultCPUGenerator();
@@ -186,7 +183,7 @@ constexpr const char* kRankStateFormat = "cg-trainer rank state";
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& state, const TrainOptions& options) {
+void save_checkpoint(const std::string& path, TrainableModel& m, const TrainState& state, const TrainOptions& options) {
   // Serialised to memory and written with checked writes: LibTorch's own save-to-file
   // terminates the process when the disk fills up (its zip writer throws from a destructor).
   std::string bytes;
@@ -198,9 +195,7 @@ void save_checkpoint(const std::string& path, CycleGan& m, const TrainState& sta
       net->save(sub);
       ar.write(name, sub);
     }
-    for (const auto& [name, opt] :
-         {std::pair<const char*, torch::optim::Optimizer*>{"optimizer_G", m.optimizer_G.get()},
-          {"optimizer_D", m.optimizer_D.get()}}) {
+    for (const auto& [name, opt] : m.optimizers()) {
       torch::serialize::OutputArchive sub;
       opt->save(sub);
       ar.write(name, sub);
@@ -222,7 +217,7 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return parse_meta(read_meta_text(ar, path), path);
 }
 
-CheckpointInfo load_checkpoint(const std::string& path, CycleGan& m) {
+CheckpointInfo load_checkpoint(const std::string& path, TrainableModel& m) {
   torch::serialize::InputArchive ar;
   open_archive(ar, path);
   nlohmann::json j;
@@ -234,15 +229,13 @@ CheckpointInfo load_checkpoint(const std::string& path, CycleGan& m) {
       net->load(sub);
       net->to(m.device);
     }
-    for (const auto& [name, opt] :
-         {std::pair<const char*, torch::optim::Optimizer*>{"optimizer_G", m.optimizer_G.get()},
-          {"optimizer_D", m.optimizer_D.get()}}) {
+    for (const auto& [name, opt] : m.optimizers()) {
       torch::serialize::InputArchive sub;
       ar.read(name, sub);
       opt->load(sub);
     }
     // Optimizer state is read to the CPU; the step must find it beside the parameters.
-    for (auto* opt : {m.optimizer_G.get(), m.optimizer_D.get()}) {
+    for (const auto& [name, opt] : m.optimizers()) {
       for (auto& kv : opt->state()) {
         auto& s = static_cast<torch::optim::AdamParamState&>(*kv.second);
         s.exp_avg(s.exp_avg().to(m.device));
@@ -268,7 +261,7 @@ std::string rank_state_path(const std::string& checkpoint, int rank) {
   return checkpoint + ".rank" + std::to_string(rank);
 }
 
-void save_rank_state(const std::string& path, CycleGan& m) {
+void save_rank_state(const std::string& path, TrainableModel& m) {
   std::string bytes;
   try {
     nlohmann::ordered_json j;
@@ -284,7 +277,7 @@ void save_rank_state(const std::string& path, CycleGan& m) {
   write_file_atomically(path, bytes);
 }
 
-void load_rank_state(const std::string& path, CycleGan& m) {
+void load_rank_state(const std::string& path, TrainableModel& m) {
   torch::serialize::InputArchive ar;
   open_archive(ar, path);
   try {

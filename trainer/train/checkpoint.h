@@ -1,10 +1,10 @@
-// Checkpoints that resume exactly: the four networks, both optimizers' state, the training
-// position, both image pools, the random generators and the options, in one file.
+// Checkpoints that resume exactly: a model's networks, its optimizers' state, the training
+// position, its image pools, the random generators and the options, in one file.
 #pragma once
 
 #include "common/error.h"
-#include "trainer/train/cycle-gan.h"
 #include "trainer/train/options.h"
+#include "trainer/train/trainable.h"
 
 #include <cstdint>
 #include <map>
@@ -34,19 +34,20 @@ struct CheckpointInfo {
 
 // Writes `path` atomically: to a temporary file beside it, flushed to disk, then renamed over it;
 // any failure leaves `path` as it was and throws Error naming the file and the reason.
-void save_checkpoint(const std::string& path, CycleGan& model, const TrainState& state, const TrainOptions& options);
+void save_checkpoint(const std::string& path, TrainableModel& model, const TrainState& state,
+                     const TrainOptions& options);
 
 // Reads the options and position only (cheap: no networks are built).
 CheckpointInfo read_checkpoint_info(const std::string& path);
 
 // Loads everything into `model`, which must have been built with the checkpoint's options, and
 // restores LibTorch's CPU generator. Throws Error.
-CheckpointInfo load_checkpoint(const std::string& path, CycleGan& model);
+CheckpointInfo load_checkpoint(const std::string& path, TrainableModel& model);
 
 // What differs between the ranks of a distributed run, whose checkpoint rank 0 writes: each other
 // rank's image pools and CPU random generator, in a file of its own beside the checkpoint.
 std::string rank_state_path(const std::string& checkpoint, int rank);
-void save_rank_state(const std::string& path, CycleGan& model);
-void load_rank_state(const std::string& path, CycleGan& model);
+void save_rank_state(const std::string& path, TrainableModel& model);
+void load_rank_state(const std::string& path, TrainableModel& model);
 
 }  // namespace cg

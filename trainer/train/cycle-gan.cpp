@@ -1,16 +1,10 @@
 #include "trainer/train/cycle-gan.h"
 
-#include "trainer/train/fused-adam.h"
-
 #include <torch/torch.h>
 
 namespace cg {
 
 namespace {
-
-void set_requires_grad(torch::nn::Module& net, bool on) {
-  for (auto& p : net.parameters()) p.set_requires_grad(on);
-}
 
 std::vector<torch::Tensor> params_of(torch::nn::Module& a, torch::nn::Module& b) {
   auto p = a.parameters();
@@ -19,61 +13,12 @@ std::vector<torch::Tensor> params_of(torch::nn::Module& a, torch::nn::Module& b)
   return p;
 }
 
-// The official init_weights: conv weights by `type`, biases zero.
-void initialise(torch::nn::Module& net, const std::string& type, double gain) {
-  if (type == "normal") {
-    init_weights(net, gain);
-    return;
-  }
-  torch::NoGradGuard no_grad;
-  for (auto& m : net.modules(/*include_self=*/true)) {
-    torch::Tensor w, b;
-    if (auto* c = m->as<torch::nn::Conv2dImpl>()) {
-      w = c->weight;
-      b = c->bias;
-    } else if (auto* t = m->as<torch::nn::ConvTranspose2dImpl>()) {
-      w = t->weight;
-      b = t->bias;
-    } else {
-      continue;
-    }
-    if (type == "xavier") {
-      torch::nn::init::xavier_normal_(w, gain);
-    } else if (type == "kaiming") {
-      torch::nn::init::kaiming_normal_(w, 0.0, torch::kFanIn);
-    } else if (type == "orthogonal") {
-      torch::nn::init::orthogonal_(w, gain);
-    } else {
-      throw Error(ErrorKind::kUsage,
-                  "--init-type " + type + " is not supported (normal, xavier, kaiming or orthogonal)");
-    }
-    if (b.defined()) b.zero_();
-  }
-}
-
-// Losses in fp32 whatever autocast computed the networks in; a no-op in fp32 training.
-at::Tensor fp32(const at::Tensor& t) { return t.to(at::kFloat); }
-
 }  // namespace
 
-Losses DeviceLosses::read() const {
-  const at::Tensor host = values.to(at::kCPU).contiguous();
-  Losses L;
-  std::copy_n(host.data_ptr<double>(), L.values.size(), L.values.begin());
-  return L;
-}
-
-DeviceLosses& DeviceLosses::operator+=(const DeviceLosses& other) {
-  values = values.defined() ? values + other.values : other.values;
-  return *this;
-}
-
 CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t seed, int rank)
-    : pool_A(o.pool_size, derive_seed(seed, 101, static_cast<uint64_t>(rank))),
+    : TrainableModel(dev, decide_run_mode(o, dev.is_cuda())),
+      pool_A(o.pool_size, derive_seed(seed, 101, static_cast<uint64_t>(rank))),
       pool_B(o.pool_size, derive_seed(seed, 102, static_cast<uint64_t>(rank))),
-      device(dev),
-      mode(decide_run_mode(o, dev.is_cuda())),
-      scaler(mode.loss_scaling, dev),
       o_(o),
       gan_mode_(gan_mode_from(o.gan_mode)) {
   GeneratorOptions go;
@@ -95,26 +40,36 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
     net->to(device);
     net->train();
   }
-  auto adam = [&](std::vector<torch::Tensor> p) -> std::unique_ptr<torch::optim::Adam> {
-    const auto options = torch::optim::AdamOptions(o.lr).betas({o.beta1, 0.999});
-    if (mode.fused_adam) return std::make_unique<FusedAdam>(std::move(p), options);
-    return std::make_unique<torch::optim::Adam>(std::move(p), options);
+  optimizer_G = make_adam(params_of(*G_A, *G_B), o.lr, o.beta1, mode);
+  optimizer_D = make_adam(params_of(*D_A, *D_B), o.lr, o.beta1, mode);
+}
+
+std::vector<std::string> CycleGan::loss_names() const {
+  return {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"};
+}
+
+Named<torch::nn::Module> CycleGan::networks() {
+  return {{"G_A", G_A.get()}, {"G_B", G_B.get()}, {"D_A", D_A.get()}, {"D_B", D_B.get()}};
+}
+
+Named<torch::optim::Optimizer> CycleGan::optimizers() {
+  return {{"optimizer_G", optimizer_G.get()}, {"optimizer_D", optimizer_D.get()}};
+}
+
+Named<ImagePool> CycleGan::pools() { return {{"pool_A", &pool_A}, {"pool_B", &pool_B}}; }
+
+std::vector<GeneratorExport> CycleGan::exports() {
+  auto meta = [&](ResnetGenerator& g, bool a_to_b) {
+    auto m = ModelMetadata::for_generator(g->options());
+    m.direction = (a_to_b == (o_.direction == "AtoB")) ? "AtoB" : "BtoA";
+    return m;
   };
-  optimizer_G = adam(params_of(*G_A, *G_B));
-  optimizer_D = adam(params_of(*D_A, *D_B));
+  return {{"G_A.pt", G_A, meta(G_A, true)}, {"G_B.pt", G_B, meta(G_B, false)}};
 }
 
-std::array<std::pair<const char*, torch::nn::Module*>, 4> CycleGan::networks() {
-  return {{{"G_A", G_A.get()}, {"G_B", G_B.get()}, {"D_A", D_A.get()}, {"D_B", D_B.get()}}};
-}
-
-void CycleGan::set_lr(double lr) {
-  for (auto* opt : {optimizer_G.get(), optimizer_D.get()})
-    for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-}
-
-double CycleGan::lr() const {
-  return static_cast<const torch::optim::AdamOptions&>(optimizer_G->param_groups()[0].options()).lr();
+std::string CycleGan::describe() {
+  return "generators " + std::to_string(count_parameters(*G_A)) + " parameters each, discriminators " +
+         std::to_string(count_parameters(*D_A));
 }
 
 // The tensors of one step, kept for its whole length as the official model keeps them.
@@ -129,12 +84,15 @@ struct CycleGan::StepTensors {
     };
     return {
         at::stack({value(d_A), value(g_A), value(c_A), value(idt_A), value(d_B), value(g_B), value(c_B), value(idt_B)})
-            .to(at::kDouble)};
+            .to(at::kDouble),
+        names};
   }
+  std::vector<std::string> names;
 };
 
 DeviceLosses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   StepTensors t;
+  t.names = loss_names();
   t.real_A = A_in.to(device, /*non_blocking=*/true);
   t.real_B = B_in.to(device, /*non_blocking=*/true);
   forward(t);
@@ -216,14 +174,10 @@ at::Tensor CycleGan::discriminator_loss(NLayerDiscriminator& D, const at::Tensor
 
 Visuals CycleGan::translate(const at::Tensor& A_in, const at::Tensor& B_in) {
   torch::NoGradGuard no_grad;
-  Visuals v;
-  v.real_A = A_in.to(device);
-  v.real_B = B_in.to(device);
-  v.fake_B = G_A->forward(v.real_A);
-  v.rec_A = G_B->forward(v.fake_B);
-  v.fake_A = G_B->forward(v.real_B);
-  v.rec_B = G_A->forward(v.fake_A);
-  return v;
+  const at::Tensor real_A = A_in.to(device), real_B = B_in.to(device);
+  const at::Tensor fake_B = G_A->forward(real_A), fake_A = G_B->forward(real_B);
+  return {{"real_A", real_A}, {"fake_B", fake_B}, {"rec_A", G_B->forward(fake_B)},
+          {"real_B", real_B}, {"fake_A", fake_A}, {"rec_B", G_A->forward(fake_A)}};
 }
 
 }  // namespace cg

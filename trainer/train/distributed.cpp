@@ -10,7 +10,7 @@ namespace cg {
 
 namespace {
 
-std::vector<at::Tensor> state_of(CycleGan& m) {
+std::vector<at::Tensor> state_of(TrainableModel& m) {
   std::vector<at::Tensor> all;
   for (const auto& [name, net] : m.networks()) {
     for (const auto& p : net->parameters()) all.push_back(p);
@@ -52,7 +52,7 @@ void TrainingGroup::join(TrainOptions& opt, const c10::Device& device) {
   require_same_on_every_rank(*group_, options_hash(opt), "the training options (all but the per-run ones)");
 }
 
-void TrainingGroup::attach(CycleGan& model) {
+void TrainingGroup::attach(TrainableModel& model) {
   if (!group_) return;
   torch::NoGradGuard no_grad;
   group_->broadcast(state_of(model));
@@ -61,10 +61,7 @@ void TrainingGroup::attach(CycleGan& model) {
 
 Losses TrainingGroup::mean(const Losses& losses) {
   if (!group_) return losses;
-  const auto m = group_->mean({losses.values.begin(), losses.values.end()});
-  Losses out;
-  std::copy(m.begin(), m.end(), out.values.begin());
-  return out;
+  return {losses.names, group_->mean(losses.values)};
 }
 
 bool TrainingGroup::any(bool flag) {
@@ -72,7 +69,7 @@ bool TrainingGroup::any(bool flag) {
   return group_->mean({flag ? 1.0 : 0.0})[0] > 0;
 }
 
-void TrainingGroup::check_weights(CycleGan& model) {
+void TrainingGroup::check_weights(TrainableModel& model) {
   if (!group_) return;
   const auto sum = static_cast<int64_t>(weights_checksum(state_of(model)) >> 1);
   require_same_on_every_rank(*group_, sum, "--check-sync: the weights");

@@ -5,8 +5,8 @@
 #pragma once
 
 #include "trainer/dist/group.h"
-#include "trainer/train/cycle-gan.h"
 #include "trainer/train/options.h"
+#include "trainer/train/trainable.h"
 
 #include <memory>
 
@@ -30,7 +30,7 @@ class TrainingGroup {
   void join(TrainOptions& opt, const c10::Device& device);
 
   // Rank 0's weights on every rank, and the gradients averaged over the ranks from now on.
-  void attach(CycleGan& model);
+  void attach(TrainableModel& model);
 
   // The mean over the ranks; `losses` itself when alone.
   Losses mean(const Losses& losses);
@@ -39,7 +39,7 @@ class TrainingGroup {
   bool any(bool flag);
 
   // Stops with an Error naming the ranks whose weights differ from rank 0's.
-  void check_weights(CycleGan& model);
+  void check_weights(TrainableModel& model);
 
   CommunicationStats stats() const;
 

@@ -30,4 +30,16 @@ at::Tensor discriminator_loss(const at::Tensor& prediction_real, const at::Tenso
   return (gan_loss(prediction_real, true, mode) + gan_loss(prediction_fake, false, mode)) * 0.5;
 }
 
+at::Tensor reconstruction_loss(const at::Tensor& student, const at::Tensor& teacher, double lambda) {
+  return at::l1_loss(student, teacher) * lambda;
+}
+
+at::Tensor feature_loss(const std::vector<at::Tensor>& mapped_student, const std::vector<at::Tensor>& teacher,
+                        double lambda) {
+  if (mapped_student.size() != teacher.size()) throw std::invalid_argument("feature_loss: unequal feature counts");
+  at::Tensor sum = at::zeros({}, teacher.empty() ? at::TensorOptions() : teacher[0].options());
+  for (size_t i = 0; i < teacher.size(); ++i) sum = sum + at::mse_loss(mapped_student[i], teacher[i]);
+  return sum * lambda;
+}
+
 }  // namespace cg

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <vector>
 
 namespace cg {
 
@@ -22,5 +23,11 @@ at::Tensor identity_loss(const at::Tensor& same, const at::Tensor& real, double 
 
 // 0.5 * (gan(D(real), real) + gan(D(fake), fake)): halved to slow D relative to G.
 at::Tensor discriminator_loss(const at::Tensor& prediction_real, const at::Tensor& prediction_fake, GanMode mode);
+
+// Distillation (GAN Compression, Li et al. 2020): lambda * mean |student - teacher| on the outputs,
+// and lambda * the sum over feature pairs of mean (mapped student feature - teacher feature)^2.
+at::Tensor reconstruction_loss(const at::Tensor& student, const at::Tensor& teacher, double lambda);
+at::Tensor feature_loss(const std::vector<at::Tensor>& mapped_student, const std::vector<at::Tensor>& teacher,
+                        double lambda);
 
 }  // namespace cg

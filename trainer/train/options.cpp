@@ -33,17 +33,27 @@ std::string format_double(double v) {
 
 // One row per option: how to read, write and register it. Keeping every option in a single
 // table means train_opt.txt, the checkpoint and the command line can never disagree on names.
+// Which command line an option appears on; every option is recorded either way.
+enum Scope { kBoth, kTrainOnly, kDistillOnly, kNoCommandLine };
+
 struct OptionRow {
   const char* key;
   const char* help;
   std::function<std::string(const TrainOptions&)> get;
   std::function<void(TrainOptions&, const std::string&)> set;
   std::function<CLI::Option*(CLI::App&, TrainOptions&, const std::string&)> add;
+  Scope scope = kBoth;
+
+  bool on(Command c) const {
+    return scope == kBoth || (scope == kTrainOnly && c == Command::kTrain) ||
+           (scope == kDistillOnly && c == Command::kDistill);
+  }
 };
 
 template <typename T>
-OptionRow row(const char* key, T TrainOptions::*member, const char* help) {
+OptionRow row(const char* key, T TrainOptions::*member, const char* help, Scope scope = kBoth) {
   OptionRow r;
+  r.scope = scope;
   r.key = key;
   r.help = help;
   r.get = [member](const TrainOptions& o) {
@@ -104,19 +114,20 @@ const std::vector<OptionRow>& table() {
       row("serial_batches", &O::serial_batches,
           "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random"),
       row("num_threads", &O::num_threads, "threads decoding and augmenting images"),
-      row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks)"),
+      row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks)", kTrainOnly),
       row("netD", &O::netD, "discriminator: basic (70x70 PatchGAN) | n_layers"),
-      row("ngf", &O::ngf, "generator filters in the last conv layer"),
+      row("ngf", &O::ngf, "generator filters in the last conv layer", kTrainOnly),
       row("ndf", &O::ndf, "discriminator filters in the first conv layer"),
       row("n_layers_D", &O::n_layers_D, "discriminator layers when netD is n_layers"),
       row("norm", &O::norm, "normalisation: instance"),
       row("init_type", &O::init_type, "weight initialisation: normal | xavier | kaiming | orthogonal"),
       row("init_gain", &O::init_gain, "scale for normal, xavier and orthogonal"),
       row("gan_mode", &O::gan_mode, "GAN objective: lsgan | vanilla"),
-      row("lambda_A", &O::lambda_A, "weight of the cycle loss A -> B -> A"),
-      row("lambda_B", &O::lambda_B, "weight of the cycle loss B -> A -> B"),
-      row("lambda_identity", &O::lambda_identity, "weight of the identity loss, relative to lambda_A/lambda_B"),
-      row("pool_size", &O::pool_size, "size of the buffers of generated images the discriminators see"),
+      row("lambda_A", &O::lambda_A, "weight of the cycle loss A -> B -> A", kTrainOnly),
+      row("lambda_B", &O::lambda_B, "weight of the cycle loss B -> A -> B", kTrainOnly),
+      row("lambda_identity", &O::lambda_identity, "weight of the identity loss, relative to lambda_A/lambda_B",
+          kTrainOnly),
+      row("pool_size", &O::pool_size, "size of the buffers of generated images the discriminators see", kTrainOnly),
       row("lr", &O::lr, "initial Adam learning rate"),
       row("beta1", &O::beta1, "Adam beta1 (beta2 is 0.999)"),
       row("lr_policy", &O::lr_policy, "learning-rate policy: linear"),
@@ -142,6 +153,19 @@ const std::vector<OptionRow>& table() {
           "differ (0: never)"),
       row("dist_timeout", &O::dist_timeout,
           "under torchrun: seconds a collective may wait for the other ranks before the run stops with an error"),
+      row("model", &O::model, "", kNoCommandLine),
+      row("teacher", &O::teacher, "the trained generator (G.pt) to distil", kDistillOnly),
+      row("student", &O::student,
+          "student preset: fast (resnet_6blocks, ngf 16) | tiny (mobile_resnet_9blocks, ngf 16)", kDistillOnly),
+      row("student_ngf", &O::student_ngf, "student filters in the last conv layer (default: the preset's)",
+          kDistillOnly),
+      row("student_blocks", &O::student_blocks, "student residual blocks (default: the preset's)", kDistillOnly),
+      row("student_block", &O::student_block,
+          "student residual blocks: resnet | mobile (depthwise-separable) (default: the preset's)", kDistillOnly),
+      row("lambda_recon", &O::lambda_recon, "weight of the L1 loss between student and teacher outputs", kDistillOnly),
+      row("lambda_feat", &O::lambda_feat,
+          "weight of the feature distillation loss (MSE through learned 1x1 convs; 0: off)", kDistillOnly),
+      row("lambda_gan", &O::lambda_gan, "weight of the student's LSGAN loss against real target images", kDistillOnly),
   };
   return rows;
 }
@@ -222,6 +246,12 @@ void TrainOptions::validate() const {
   one_of(deterministic, {"auto", "on", "off"}, "--deterministic");
   one_of(fused_adam, {"auto", "on", "off"}, "--fused-adam");
   one_of(amp, {"off", "bf16", "fp16"}, "--amp");
+  one_of(model, {"cycle_gan", "distill"}, "the model");
+  if (model == "distill") {
+    need(student_ngf >= 1 && student_blocks >= 0, "--student-ngf must be positive and --student-blocks not negative");
+    one_of(student_block, {"resnet", "mobile"}, "--student-block");
+    need(lambda_recon >= 0 && lambda_feat >= 0 && lambda_gan >= 0, "the lambdas must not be negative");
+  }
 }
 
 std::map<std::string, std::string> TrainOptions::to_map() const {
@@ -244,13 +274,15 @@ std::string TrainOptions::to_text() const {
   return s.str();
 }
 
-void add_train_options(CLI::App& cmd, TrainOptions& opt) {
+void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command) {
   for (const auto& r : table()) {
+    if (!r.on(command)) continue;
     const std::string snake = r.key, keb = kebab(snake);
     std::string names = "--" + keb;
     if (keb != snake) names += ",--" + snake;
     r.add(cmd, opt, names)->description(r.help)->group("Options");
   }
+  if (command == Command::kDistill) return;
   // Official options with a single possible value here: accepted so official commands run as
   // they are, refused with a message when they ask for something else.
   static std::string model = "cycle_gan", dataset_mode = "unaligned", phase = "train", gpu_ids;
@@ -323,7 +355,16 @@ bool is_fixed_by_checkpoint(const std::string& key) {
                                 "lr",
                                 "beta1",
                                 "lr_policy",
-                                "seed"};
+                                "seed",
+                                "model",
+                                "teacher",
+                                "student",
+                                "student_ngf",
+                                "student_blocks",
+                                "student_block",
+                                "lambda_recon",
+                                "lambda_feat",
+                                "lambda_gan"};
   for (const char* f : fixed)
     if (key == f) return true;
   return false;
@@ -331,9 +372,9 @@ bool is_fixed_by_checkpoint(const std::string& key) {
 
 void set_option(TrainOptions& opt, const std::string& key, const std::string& value) { find_row(key).set(opt, value); }
 
-std::map<std::string, bool> given_options(const CLI::App& cmd) {
+std::map<std::string, bool> given_options(const CLI::App& cmd, Command command) {
   std::map<std::string, bool> given;
-  for (const auto& r : table()) given[r.key] = cmd.count("--" + kebab(r.key)) > 0;
+  for (const auto& r : table()) given[r.key] = r.on(command) && cmd.count("--" + kebab(r.key)) > 0;
   return given;
 }
 

@@ -68,6 +68,18 @@ struct TrainOptions {
   // (0 = never), and give up on a collective after this many seconds.
   int64_t check_sync = 0;
   int dist_timeout = 300;
+  // What is trained: cycle_gan (`train`) or distill (`distill`), set by the command.
+  std::string model = "cycle_gan";
+  // distill (see distiller.h): the teacher G.pt, the student's architecture (a preset, or each
+  // part given; settled before training and recorded) and the loss weights.
+  std::string teacher;
+  std::string student = "fast";
+  int64_t student_ngf = 0;
+  int64_t student_blocks = -1;
+  std::string student_block;  // resnet | mobile
+  double lambda_recon = 10.0;
+  double lambda_feat = 1.0;
+  double lambda_gan = 0.1;
 
   int n_blocks() const;
   std::string experiment_dir() const;
@@ -82,8 +94,11 @@ struct TrainOptions {
   std::map<std::string, std::string> to_map() const;
 };
 
-// Registers every option on `cmd` with both --kebab-case and --snake_case spellings.
-void add_train_options(CLI::App& cmd, TrainOptions& opt);
+// The commands that train: each registers the options that apply to it.
+enum class Command { kTrain, kDistill };
+
+// Registers every option of `command` on `cmd` with both --kebab-case and --snake_case spellings.
+void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command = Command::kTrain);
 
 // Options whose change would make a checkpoint mean something else (networks, preprocessing,
 // losses, optimizer, seed). On --continue-train, such an option given on the command line with a
@@ -98,6 +113,6 @@ bool is_per_run(const std::string& key);
 void set_option(TrainOptions& opt, const std::string& key, const std::string& value);
 
 // The option names (snake_case) given explicitly on the command line.
-std::map<std::string, bool> given_options(const CLI::App& cmd);
+std::map<std::string, bool> given_options(const CLI::App& cmd, Command command = Command::kTrain);
 
 }  // namespace cg

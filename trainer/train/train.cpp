@@ -10,6 +10,7 @@
 #include "trainer/report/report.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/cycle-gan.h"
+#include "trainer/train/distiller.h"
 #include "trainer/train/distributed.h"
 #include "trainer/train/run-mode.h"
 #include "trainer/train/schedule.h"
@@ -93,12 +94,15 @@ void resume_after_restart(TrainOptions& opt, const World& world, const fs::path&
 // --seed, --deterministic auto); train_opt.txt and the checkpoints record the settled values, so
 // a resume repeats them.
 void complete_options(TrainOptions& opt, const std::map<std::string, bool>& given) {
+  if (opt.model == "distill") settle_distill_options(opt, given);
   opt.validate();
   settle_deterministic(opt, given);
-  // Recorded absolute, so a resume from another working directory finds the data.
-  std::error_code ec;
-  const auto abs = fs::absolute(opt.dataroot, ec);
-  if (!ec) opt.dataroot = abs.lexically_normal().string();
+  // Recorded absolute, so a resume from another working directory finds the data and the teacher.
+  for (std::string* path : {&opt.dataroot, &opt.teacher}) {
+    std::error_code ec;
+    const auto abs = fs::absolute(*path, ec);
+    if (!ec && !path->empty()) *path = abs.lexically_normal().string();
+  }
   if (opt.seed < 0) opt.seed = static_cast<int64_t>(std::random_device{}() >> 1);  // recorded, so a resume stays exact
 }
 
@@ -143,7 +147,7 @@ void prepare_folder(const fs::path& dir, const TrainOptions& opt) {
 
 // Where training starts: the first iteration of --epoch-count, or the checkpoint's position with
 // its networks, optimizers and pools loaded into `model`.
-TrainState starting_state(const TrainOptions& opt, const fs::path& dir, CycleGan& model, int64_t iters_per_epoch,
+TrainState starting_state(const TrainOptions& opt, const fs::path& dir, TrainableModel& model, int64_t iters_per_epoch,
                           const World& world, std::ostream& out) {
   TrainState state;
   state.epoch = opt.epoch_count;
@@ -173,7 +177,7 @@ TrainState starting_state(const TrainOptions& opt, const fs::path& dir, CycleGan
 }
 
 void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data,
-                  const c10::Device& device, const CycleGan& model, const TrainState& state) {
+                  const c10::Device& device, TrainableModel& model, const TrainState& state) {
   out << "cg-trainer: " << data.files_A().size() << " images in A, " << data.files_B().size() << " in B, "
       << data.batches_per_epoch() << " iterations per epoch";
   if (state.ranks > 1)
@@ -181,13 +185,18 @@ void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& di
         << opt.batch_size * state.ranks << " in all)";
   out << "; " << (device.is_cuda() ? device.str() : "cpu") << ", " << torch::get_num_threads()
       << " compute threads; seed " << static_cast<uint64_t>(opt.seed) << "\n"
-      << "cg-trainer: generators " << count_parameters(*model.G_A) << " parameters each, discriminators "
-      << count_parameters(*model.D_A) << "; checkpoints in " << dir.string() << "\n"
+      << "cg-trainer: " << model.describe() << "; checkpoints in " << dir.string() << "\n"
       << "cg-trainer: " << model.mode.describe() << "\n";
   if (opt.continue_train)
     out << "cg-trainer: resuming " << (dir / kLatestCheckpoint).string() << " at epoch " << state.epoch
         << ", iteration " << state.epoch_iter << " (" << state.total_iters << " done)\n";
   out << std::flush;
+}
+
+std::unique_ptr<TrainableModel> make_model(const TrainOptions& opt, const c10::Device& device, uint64_t seed,
+                                           int rank) {
+  if (opt.model == "distill") return std::make_unique<Distiller>(opt, device);
+  return std::make_unique<CycleGan>(opt, device, seed, rank);
 }
 
 // Why a run ends before its last epoch.
@@ -228,7 +237,7 @@ struct Throughput {
 // epochs of iterations, the record of losses, saves, samples and what the user reads.
 class TrainingRun {
  public:
-  TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data, CycleGan& model,
+  TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data, TrainableModel& model,
               const TrainState& state, TrainingGroup& group, std::ostream& out);
   void run();
 
@@ -239,16 +248,17 @@ class TrainingRun {
   void finish_epoch(int epoch, double seconds);
   Stop stop_requested() const;
   void save(const std::string& file);
-  void export_generator(ResnetGenerator& net, const char* file, bool is_G_A);
+  void export_generator(GeneratorExport& g);
   void write_samples(int epoch);
   void report_problems();
   void report_end(Stop why);
+  std::string written_files();
   double elapsed_s() const { return state_.elapsed_s + seconds_since(run_start_); }
 
   const TrainOptions& opt_;
   const fs::path dir_;
   const UnalignedDataset& data_;
-  CycleGan& model_;
+  TrainableModel& model_;
   TrainingGroup& group_;  // the other ranks of a distributed run; rank 0 alone writes files
   std::ostream& out_;
   TrainState state_;  // its elapsed_s stays that of the runs before this one
@@ -266,8 +276,8 @@ class TrainingRun {
   DataProblems reported_;
 };
 
-TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data, CycleGan& model,
-                         const TrainState& state, TrainingGroup& group, std::ostream& out)
+TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data,
+                         TrainableModel& model, const TrainState& state, TrainingGroup& group, std::ostream& out)
     : opt_(opt),
       dir_(dir),
       data_(data),
@@ -279,7 +289,9 @@ TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const Una
       native_size_(opt.preprocess == "none" || opt.preprocess == "scale_width"),
       progress_(out, group.leader() && Progress::stream_is_terminal(STDOUT_FILENO) && &out == &std::cout,
                 opt.print_freq) {
-  if (group.leader()) log_.emplace(dir.string(), opt.continue_train, state.total_iters);
+  if (group.leader())
+    log_.emplace(dir.string(), model.loss_names(), opt.model == "distill" ? "Distillation" : "CycleGAN",
+                 opt.continue_train, state.total_iters);
 }
 
 void TrainingRun::run() {
@@ -377,8 +389,7 @@ void TrainingRun::save(const std::string& file) {
       return;
     }
     save_checkpoint((dir_ / file).string(), model_, s, opt_);
-    export_generator(model_.G_A, "G_A.pt", true);
-    export_generator(model_.G_B, "G_B.pt", false);
+    for (auto& g : model_.exports()) export_generator(g);
   } catch (const Error& e) {
     throw Error(e.kind(), e.what() + kept);
   } catch (const std::exception& e) {
@@ -386,19 +397,17 @@ void TrainingRun::save(const std::string& file) {
   }
 }
 
-void TrainingRun::export_generator(ResnetGenerator& net, const char* file, bool is_G_A) {
-  auto meta = ModelMetadata::for_generator(net->options());
-  meta.direction = (is_G_A == (opt_.direction == "AtoB")) ? "AtoB" : "BtoA";
-  meta.crop_size = trained_size_;
-  meta.epochs_trained = state_.epoch - 1;
-  meta.source = "cg-trainer " + opt_.name;
-  save_generator(net, meta, (dir_ / file).string());
+void TrainingRun::export_generator(GeneratorExport& g) {
+  g.metadata.crop_size = trained_size_;
+  g.metadata.epochs_trained = state_.epoch - 1;
+  g.metadata.source = "cg-trainer " + opt_.name;
+  save_generator(g.net, g.metadata, (dir_ / g.file).string());
 }
 
 void TrainingRun::write_samples(int epoch) {
   if (!group_.leader()) return;
-  const Visuals v = model_.translate(data_.fixed_image(false, 0).unsqueeze(0), data_.fixed_image(true, 0).unsqueeze(0));
-  save_samples(dir_.string(), epoch, v);
+  save_samples(dir_.string(), epoch,
+               model_.translate(data_.fixed_image(false, 0).unsqueeze(0), data_.fixed_image(true, 0).unsqueeze(0)));
 }
 
 // Warns of the data problems found since the last call, each once.
@@ -424,8 +433,7 @@ void TrainingRun::report_end(Stop why) {
   else if (why == Stop::kMaxIters)
     progress_.message("reached --max-iters " + std::to_string(opt_.max_iters) + ": saved " + latest);
   else
-    progress_.message("training done: " + std::to_string(state_.total_iters) + " iterations; generators in " +
-                      (dir_ / "G_A.pt").string() + " and " + (dir_ / "G_B.pt").string());
+    progress_.message("training done: " + std::to_string(state_.total_iters) + " iterations; " + written_files());
   if (throughput_.iterations > 0) {
     std::ostringstream s;
     s << "iterations/s (after the first of this run): " << throughput_.iterations / throughput_.seconds;
@@ -440,6 +448,12 @@ void TrainingRun::report_end(Stop why) {
   }
 }
 
+std::string TrainingRun::written_files() {
+  std::string files;
+  for (const auto& g : model_.exports()) files += (files.empty() ? "" : " and ") + (dir_ / g.file).string();
+  return "generator(s) in " + files;
+}
+
 }  // namespace
 
 std::string snapshot_name(int epoch) { return std::to_string(epoch) + "_checkpoint.pt"; }
@@ -447,6 +461,10 @@ std::string snapshot_name(int epoch) { return std::to_string(epoch) + "_checkpoi
 void merge_checkpoint_options(TrainOptions& opt, const std::map<std::string, bool>& given,
                               const std::map<std::string, std::string>& saved, int next_epoch,
                               const std::string& path) {
+  if (const auto m = saved.find("model"); m != saved.end() && m->second != opt.model)
+    throw Error(ErrorKind::kUsage, "--continue-train: " + path + " is a checkpoint of a " + m->second +
+                                       " run; resume it with cg-trainer " +
+                                       (m->second == "distill" ? "distill" : "train"));
   const auto current = opt.to_map();
   std::string conflicts;
   // Everything but the per-run settings defaults to the checkpoint's value, so a resume needs no
@@ -491,11 +509,11 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   const uint64_t seed = static_cast<uint64_t>(opt.seed);
   torch::manual_seed(seed);
   if (device.is_cuda()) torch::cuda::manual_seed_all(seed);
-  CycleGan model(opt, device, seed, group.world().rank);
-  const TrainState state = starting_state(opt, dir, model, data.batches_per_epoch(), group.world(), shown);
-  group.attach(model);
-  print_banner(shown, opt, dir, data, device, model, state);
-  TrainingRun(opt, dir, data, model, state, group, shown).run();
+  const auto model = make_model(opt, device, seed, group.world().rank);
+  const TrainState state = starting_state(opt, dir, *model, data.batches_per_epoch(), group.world(), shown);
+  group.attach(*model);
+  print_banner(shown, opt, dir, data, device, *model, state);
+  TrainingRun(opt, dir, data, *model, state, group, shown).run();
 }
 
 }  // namespace cg

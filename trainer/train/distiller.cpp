@@ -1,0 +1,202 @@
+#include "trainer/train/distiller.h"
+
+#include "common/error.h"
+
+#include <torch/nn/modules/conv.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+namespace cg {
+
+namespace nn = torch::nn;
+
+namespace {
+
+constexpr int64_t kMaxTaps = 3;
+
+GeneratorOptions student_options(const TrainOptions& o) {
+  GeneratorOptions g;
+  g.ngf = o.student_ngf;
+  g.n_blocks = o.student_blocks;
+  g.mobile = o.student_block == "mobile";
+  return g;
+}
+
+LoadedModel load_teacher(const std::string& path) {
+  if (path.empty()) throw Error(ErrorKind::kUsage, "--teacher is required: the G.pt to distil");
+  try {
+    return load_generator(path);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::kUsage, std::string("--teacher: ") + e.what());
+  }
+}
+
+}  // namespace
+
+const std::vector<StudentPreset>& student_presets() {
+  static const std::vector<StudentPreset> presets = {{"fast", 16, 6, false}, {"tiny", 16, 9, true}};
+  return presets;
+}
+
+void settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>& given) {
+  const auto preset = std::find_if(student_presets().begin(), student_presets().end(),
+                                   [&](const StudentPreset& p) { return opt.student == p.name; });
+  if (preset == student_presets().end())
+    throw Error(ErrorKind::kUsage, "--student " + opt.student + " is not a preset (fast or tiny)");
+  // Unset parts take the preset's; a resume finds them all set, as the checkpoint recorded them.
+  if (opt.student_ngf == 0) opt.student_ngf = preset->ngf;
+  if (opt.student_blocks < 0) opt.student_blocks = preset->blocks;
+  if (opt.student_block.empty()) opt.student_block = preset->mobile ? "mobile" : "resnet";
+  const LoadedModel teacher = load_teacher(opt.teacher);
+  if (!teacher.has_metadata) return;
+  const std::string& d = teacher.metadata.direction;
+  const auto g = given.find("direction");
+  if (g != given.end() && g->second && opt.direction != d)
+    throw Error(ErrorKind::kUsage, "--direction " + opt.direction + " contradicts the teacher " + opt.teacher +
+                                       ", which translates " + d +
+                                       ": the student learns the teacher's input domain (leave --direction out)");
+  opt.direction = d;
+}
+
+std::vector<int64_t> feature_taps(const Layers& layers, int64_t count) {
+  const auto blocks = positions_of(layers, LayerKind::kResidual);
+  const auto mobile = positions_of(layers, LayerKind::kMobileResidual);
+  const auto& trunk = blocks.empty() ? mobile : blocks;
+  // The downsampling ends where the trunk, or without blocks the upsampling, begins.
+  const auto ups = positions_of(layers, LayerKind::kUpConv);
+  if (count < 1 || (trunk.empty() && ups.empty())) return {};
+  std::vector<int64_t> taps{(trunk.empty() ? ups.front() : trunk.front()) - 1};
+  const auto n = static_cast<int64_t>(trunk.size());
+  for (int64_t k = 1; k < count && n > 0; ++k) taps.push_back(trunk[(k * n + count - 2) / (count - 1) - 1]);
+  return taps;
+}
+
+Distiller::Distiller(const TrainOptions& o, const torch::Device& dev)
+    : TrainableModel(dev, decide_run_mode(o, dev.is_cuda())), o_(o), teacher_file_(load_teacher(o.teacher)) {
+  const GeneratorOptions so = student_options(o);
+  student = ResnetGenerator(so);
+  initialise(*student, o.init_type, o.init_gain);
+  mappings = nn::ModuleList();
+  if (teacher_file_.has_metadata && o.lambda_feat > 0) {
+    teacher_ = trainable_generator(teacher_file_, o.teacher);
+    teacher_->to(device);
+    teacher_->eval();
+    for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+    const int64_t count = std::min({kMaxTaps + 1, so.n_blocks + 1, teacher_->options().n_blocks + 1});
+    teacher_taps_ = feature_taps(teacher_->layers(), count);
+    student_taps_ = feature_taps(student->layers(), count);
+    const int64_t from = so.ngf << kDownsamplings, to = teacher_->options().ngf << kDownsamplings;
+    for (size_t i = 0; i < student_taps_.size(); ++i) mappings->push_back(nn::Conv2d(nn::Conv2dOptions(from, to, 1)));
+    initialise(*mappings, o.init_type, o.init_gain);
+  } else {
+    teacher_file_.module.to(device);
+  }
+  DiscriminatorOptions dopt;
+  dopt.ndf = o.ndf;
+  dopt.n_layers = o.netD == "basic" ? 3 : o.n_layers_D;
+  D = NLayerDiscriminator(dopt);
+  initialise(*D, o.init_type, o.init_gain);
+  for (const auto& [name, net] : networks()) {
+    net->to(device);
+    net->train();
+  }
+  auto g_params = student->parameters();
+  for (const auto& p : mappings->parameters()) g_params.push_back(p);
+  optimizer_G = make_adam(std::move(g_params), o.lr, o.beta1, mode);
+  optimizer_D = make_adam(D->parameters(), o.lr, o.beta1, mode);
+}
+
+std::vector<std::string> Distiller::loss_names() const { return {"G_recon", "G_feat", "G_gan", "D"}; }
+
+Named<torch::nn::Module> Distiller::networks() {
+  return {{"student", student.get()}, {"mappings", mappings.get()}, {"D", D.get()}};
+}
+
+Named<torch::optim::Optimizer> Distiller::optimizers() {
+  return {{"optimizer_G", optimizer_G.get()}, {"optimizer_D", optimizer_D.get()}};
+}
+
+std::vector<GeneratorExport> Distiller::exports() {
+  auto meta = ModelMetadata::for_generator(student->options());
+  meta.direction = o_.direction;
+  const std::string arch = teacher_file_.has_metadata ? teacher_file_.metadata.architecture + ", ngf " +
+                                                            std::to_string(teacher_file_.metadata.ngf)
+                                                      : "TorchScript";
+  meta.teacher = std::filesystem::path(o_.teacher).filename().string() + " (" + arch + ")";
+  return {{"G.pt", student, meta}};
+}
+
+std::string Distiller::describe() {
+  const auto macs = [](const GeneratorOptions& g) { return count_macs(generator_layers(g), g.input_nc, 256, 256); };
+  std::string s = "student " + architecture_name(student->options()) + ", ngf " +
+                  std::to_string(student->options().ngf) + ": " + std::to_string(count_parameters(*student)) +
+                  " parameters, " + std::to_string(macs(student->options()) / 1000000) + " M multiply-adds at 256x256";
+  if (teacher_) {
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.1f",
+                  static_cast<double>(macs(teacher_->options())) / static_cast<double>(macs(student->options())));
+    s += " (teacher: " + std::to_string(macs(teacher_->options()) / 1000000) + " M, " + ratio + "x the student's; " +
+         std::to_string(teacher_taps_.size()) + " feature maps distilled)";
+  } else {
+    s += " (teacher without cyclegan-gst metadata: outputs only, no feature distillation)";
+  }
+  return s;
+}
+
+at::Tensor Distiller::teach(const at::Tensor& x, std::vector<at::Tensor>& features) {
+  torch::NoGradGuard no_grad;
+  if (teacher_) return teacher_->forward_with_features(x, Upsampling::kSubpixel, teacher_taps_, features);
+  return teacher_file_.module.forward({x}).toTensor();
+}
+
+DeviceLosses Distiller::step(const at::Tensor& A_in, const at::Tensor& B_in) {
+  const at::Tensor real_A = A_in.to(device, /*non_blocking=*/true), real_B = B_in.to(device, /*non_blocking=*/true);
+  std::vector<at::Tensor> teacher_features, student_features;
+  const at::Tensor target = teach(real_A, teacher_features);
+  at::Tensor fake, recon, feat, gan, d;
+  {
+    AutocastScope amp(device.type(), mode.amp);
+    fake = student->forward_with_features(real_A, Upsampling::kTransposed, student_taps_, student_features);
+    std::vector<at::Tensor> mapped;
+    for (size_t i = 0; i < student_features.size(); ++i)
+      mapped.push_back(fp32(mappings->ptr(i)->as<nn::Conv2dImpl>()->forward(student_features[i])));
+    set_requires_grad(*D, false);
+    recon = reconstruction_loss(fp32(fake), target, o_.lambda_recon);
+    feat = feature_loss(mapped, teacher_features, o_.lambda_feat);
+    gan = gan_loss(fp32(D->forward(fake)), true, GanMode::lsgan) * o_.lambda_gan;
+  }
+  optimizer_G->zero_grad();
+  scaler.scale(recon + feat + gan).backward();
+  if (sync_gradients) sync_gradients(optimizer_G->param_groups()[0].params());
+  scaler.step(*optimizer_G);
+
+  set_requires_grad(*D, true);
+  optimizer_D->zero_grad();
+  {
+    AutocastScope amp(device.type(), mode.amp);
+    d = discriminator_loss(fp32(D->forward(real_B)), fp32(D->forward(fake.detach())), GanMode::lsgan);
+  }
+  scaler.scale(d).backward();
+  if (sync_gradients) sync_gradients(optimizer_D->param_groups()[0].params());
+  scaler.step(*optimizer_D);
+  scaler.update();
+  // Without features the feature loss is a CPU zero.
+  return {at::stack({recon.detach(), feat.detach().to(recon.device(), at::kFloat), gan.detach(), d.detach()})
+              .to(at::kDouble),
+          loss_names()};
+}
+
+Visuals Distiller::translate(const at::Tensor& A_in, const at::Tensor& B_in) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor real_A = A_in.to(device);
+  std::vector<at::Tensor> unused;
+  return {{"real_A", real_A},
+          {"teacher", teach(real_A, unused)},
+          {"student", student->forward(real_A)},
+          {"real_B", B_in.to(device)}};
+}
+
+}  // namespace cg
