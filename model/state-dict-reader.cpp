@@ -67,7 +67,8 @@ class MemoryAdapter : public caffe2::serialize::ReadAdapterInterface {
   MemoryAdapter(const void* data, size_t size) : data_(static_cast<const char*>(data)), size_(size) {}
   size_t size() const override { return size_; }
   size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
-    if (pos >= size_) return 0;
+    // miniz asks for zero bytes into a null buffer for an empty record; memcpy may not be given null.
+    if (pos >= size_ || n == 0) return 0;
     n = std::min<uint64_t>(n, size_ - pos);
     std::memcpy(buf, data_ + pos, n);
     return n;
