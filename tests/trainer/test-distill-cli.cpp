@@ -97,39 +97,25 @@ class DistillCli : public ::testing::Test {
 
   // A distillation run of a small student, `iters` iterations in total.
   Args args(const std::string& name, int iters) const {
-    return {"distill",
-            "--teacher",
-            teacher_,
-            "--dataroot",
-            data_,
-            "--checkpoints-dir",
-            ck_.path.string(),
-            "--name",
-            name,
-            "--student-ngf",
-            "8",
-            "--student-blocks",
-            "2",
-            "--ndf",
-            "8",
-            "--load-size",
-            "36",
-            "--crop-size",
-            "32",
-            "--seed",
-            "7",
-            "--threads",
-            "1",
-            "--num-threads",
-            "2",
-            "--device",
-            "cpu",
-            "--print-freq",
-            "1",
-            "--display-freq",
-            "1000",
-            "--max-iters",
-            std::to_string(iters)};
+    Args a = {"distill",
+              "--teacher",
+              teacher_,
+              "--dataroot",
+              data_,
+              "--checkpoints-dir",
+              ck_.path.string(),
+              "--name",
+              name,
+              "--student-ngf",
+              "8",
+              "--student-blocks",
+              "2",
+              "--ndf",
+              "8",
+              "--max-iters",
+              std::to_string(iters)};
+    for (const auto& x : test::tiny_run_args()) a.push_back(x);
+    return a;
   }
   std::string exp(const std::string& name) const { return ck_ / name; }
 

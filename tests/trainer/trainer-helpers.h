@@ -67,38 +67,20 @@ inline std::string make_synth(const TempDir& dir, int count, int size, int test_
   return out;
 }
 
+// What makes a run tiny, quick and deterministic, for train and distill alike.
+inline std::vector<std::string> tiny_run_args() {
+  return {"--load-size",   "36", "--crop-size", "32",  "--seed",       "7", "--threads",      "1",
+          "--num-threads", "2",  "--device",    "cpu", "--print-freq", "1", "--display-freq", "1000"};
+}
+
 // Arguments for a tiny, quick, deterministic training run.
 inline std::vector<std::string> tiny_train_args(const std::string& dataroot, const std::string& checkpoints,
                                                 const std::string& name) {
-  return {"train",
-          "--dataroot",
-          dataroot,
-          "--checkpoints-dir",
-          checkpoints,
-          "--name",
-          name,
-          "--netG",
-          "resnet_1blocks",
-          "--ngf",
-          "4",
-          "--ndf",
-          "4",
-          "--load-size",
-          "36",
-          "--crop-size",
-          "32",
-          "--seed",
-          "7",
-          "--threads",
-          "1",
-          "--num-threads",
-          "2",
-          "--device",
-          "cpu",
-          "--print-freq",
-          "1",
-          "--display-freq",
-          "1000"};
+  std::vector<std::string> a = {"train",  "--dataroot", dataroot, "--checkpoints-dir", checkpoints,
+                                "--name", name,         "--netG", "resnet_1blocks",    "--ngf",
+                                "4",      "--ndf",      "4"};
+  for (const auto& x : tiny_run_args()) a.push_back(x);
+  return a;
 }
 
 inline std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
