@@ -24,9 +24,7 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
   GeneratorOptions go;
   go.ngf = o.ngf;
   go.n_blocks = o.n_blocks();
-  DiscriminatorOptions dopt;
-  dopt.ndf = o.ndf;
-  dopt.n_layers = o.netD == "basic" ? 3 : o.n_layers_D;
+  const DiscriminatorOptions dopt = discriminator_options(o);
   // The official creation order: G_A, G_B, D_A, D_B, each initialised as it is made.
   G_A = ResnetGenerator(go);
   initialise(*G_A, o.init_type, o.init_gain);

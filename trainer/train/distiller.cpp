@@ -94,10 +94,7 @@ Distiller::Distiller(const TrainOptions& o, const torch::Device& dev)
   } else {
     teacher_file_.module.to(device);
   }
-  DiscriminatorOptions dopt;
-  dopt.ndf = o.ndf;
-  dopt.n_layers = o.netD == "basic" ? 3 : o.n_layers_D;
-  D = NLayerDiscriminator(dopt);
+  D = NLayerDiscriminator(discriminator_options(o));
   initialise(*D, o.init_type, o.init_gain);
   for (const auto& [name, net] : networks()) {
     net->to(device);

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "trainer/train/fused-adam.h"
+#include "trainer/train/options.h"
 
 #include <torch/nn/init.h>
 #include <torch/nn/modules/conv.h>
@@ -30,6 +31,13 @@ void TrainableModel::set_lr(double lr) {
 
 double TrainableModel::lr() {
   return static_cast<const torch::optim::AdamOptions&>(optimizers().front().second->param_groups()[0].options()).lr();
+}
+
+DiscriminatorOptions discriminator_options(const TrainOptions& o) {
+  DiscriminatorOptions d;
+  d.ndf = o.ndf;
+  d.n_layers = o.netD == "basic" ? 3 : o.n_layers_D;
+  return d;
 }
 
 void set_requires_grad(torch::nn::Module& net, bool on) {

@@ -82,7 +82,11 @@ class TrainableModel {
   std::function<void(const std::vector<at::Tensor>&)> sync_gradients;
 };
 
+struct TrainOptions;
+
 // Helpers the models share.
+// The discriminator --netD, --ndf and --n-layers-D ask for ("basic" = 3 layers, the 70x70 PatchGAN).
+DiscriminatorOptions discriminator_options(const TrainOptions& o);
 void set_requires_grad(torch::nn::Module& net, bool on);
 // The official init_weights: conv weights by `type` (normal, xavier, kaiming, orthogonal), biases 0.
 void initialise(torch::nn::Module& net, const std::string& type, double gain);
