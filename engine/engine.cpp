@@ -28,9 +28,6 @@ namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// A processing side: a multiple of the generator's size multiple, and at least its minimum.
-int64_t model_side(int64_t v) { return round_up(std::max<int64_t>(v, kMinSize), kSizeMultiple); }
-
 at::Tensor channel_index(const FrameView& f) {
   return at::tensor({int64_t{f.r}, int64_t{f.g}, int64_t{f.b}}, at::kLong);
 }
@@ -120,6 +117,7 @@ struct Engine::Impl {
   torch::jit::Module module;
   Layers layers;  // the generator's, from its metadata (the default one without): sizes passes
   int64_t input_nc = 3;
+  int64_t size_multiple = kSizeMultiple, min_size = kMinSize;  // the model's size rule
   c10::Device device{c10::kCPU};
   at::ScalarType dtype = at::kFloat;
   at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
@@ -152,6 +150,7 @@ struct Engine::Impl {
     return buffer;
   }
   std::pair<int64_t, int64_t> processing_size(int64_t h, int64_t w) const;
+  int64_t model_side(int64_t v) const;
   int64_t frames_per_pass(int64_t h, int64_t w) const;
   at::Tensor forward(const at::Tensor& x);
   at::Tensor translate(const at::Tensor& rgb_nhwc);
@@ -219,6 +218,9 @@ void Engine::Impl::load_model() {
   const GeneratorOptions g = loaded.has_metadata ? loaded.metadata.generator_options() : GeneratorOptions{};
   layers = generator_layers(g);
   input_nc = g.input_nc;
+  size_multiple = loaded.size_multiple;
+  min_size = loaded.min_size;
+  info.size_multiple = size_multiple;
   if (dtype != at::kFloat) module.to(dtype);
   // The weights in the activations' layout, so convolutions need no reorder: on the CPU NHWC
   // is about 15-20% faster here. Same results up to float rounding.
@@ -258,7 +260,7 @@ void Engine::Impl::check_precision() {
   }
   try {
     c10::InferenceMode guard;
-    forward(at::zeros({1, input_nc, kMinSize, kMinSize}, at::TensorOptions().device(device)));
+    forward(at::zeros({1, input_nc, min_size, min_size}, at::TensorOptions().device(device)));
   } catch (const c10::Error& e) {
     throw Error(ErrorKind::kSettings, std::string("precision=") + precision_name(options.precision) +
                                           " does not run on " + where + ": " + short_reason(e));
@@ -287,6 +289,9 @@ Engine::~Engine() = default;
 
 const EngineInfo& Engine::info() const { return impl_->info; }
 const EngineOptions& Engine::options() const { return impl_->options; }
+
+// A processing side: a multiple of the generator's size multiple, and at least its minimum.
+int64_t Engine::Impl::model_side(int64_t v) const { return round_up(std::max(v, min_size), size_multiple); }
 
 // The size the generator sees for an h x w frame.
 std::pair<int64_t, int64_t> Engine::Impl::processing_size(int64_t h, int64_t w) const {

@@ -54,6 +54,7 @@ struct EngineInfo {
   std::string precision;
   std::string architecture;  // from the model's metadata, or "unknown"
   int64_t crop_size = 0;
+  int64_t size_multiple = 4;  // frames are padded to multiples of this (256 for unet_256)
   std::string memory_format;  // "channels-last" or "contiguous"
   std::string fallback_note;  // set when device=auto fell back to the CPU
   std::string warning;        // a setting that works but runs badly here (bf16 on most CPUs)

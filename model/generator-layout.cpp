@@ -1,34 +1,81 @@
 #include "model/generator-layout.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace cg {
 
+bool norm_uses_bias(Norm n) { return n == Norm::kInstance || n == Norm::kInstanceAffine; }
+
+const char* norm_name(Norm n) {
+  switch (n) {
+    case Norm::kInstance: return "instance";
+    case Norm::kInstanceAffine: return "instance_affine";
+    case Norm::kBatch: return "batch";
+    case Norm::kNone: return "none";
+  }
+  return "?";
+}
+
+Norm parse_norm(const std::string& s) {
+  for (Norm n : {Norm::kInstance, Norm::kInstanceAffine, Norm::kBatch, Norm::kNone})
+    if (s == norm_name(n)) return n;
+  throw std::invalid_argument("unknown norm '" + s + "' (instance, instance_affine, batch or none)");
+}
+
 namespace {
 
-void conv_norm_relu(Layers& l, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  l.push_back({LayerKind::kConv, in, out, kernel, stride, padding});
-  l.push_back({LayerKind::kNorm, out, out});
+Layer conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool bias) {
+  Layer l{LayerKind::kConv, in, out, kernel, stride, padding};
+  l.bias = bias;
+  return l;
+}
+
+Layer norm(int64_t ch, Norm n) {
+  Layer l{LayerKind::kNorm, ch, ch};
+  l.norm = n;
+  return l;
+}
+
+Layer up_conv(int64_t in, int64_t out, int64_t kernel, bool bias) {
+  Layer l{LayerKind::kUpConv, in, out, kernel, 2, 1};
+  l.bias = bias;
+  return l;
+}
+
+void conv_norm_relu(Layers& l, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, Norm n) {
+  l.push_back(conv(in, out, kernel, stride, padding, norm_uses_bias(n)));
+  l.push_back(norm(out, n));
   l.push_back({LayerKind::kRelu});
 }
 
-}  // namespace
-
-Layers generator_layers(const GeneratorOptions& o) {
+Layers resnet_layers(const GeneratorOptions& o) {
+  const Norm n = o.norm;
+  const bool bias = norm_uses_bias(n);
   Layers l;
   l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 3});
-  conv_norm_relu(l, o.input_nc, o.ngf, 7, 1, 0);
+  conv_norm_relu(l, o.input_nc, o.ngf, 7, 1, 0, n);
   for (int64_t i = 0; i < kDownsamplings; ++i) {
     const int64_t ch = o.ngf << i;
-    conv_norm_relu(l, ch, ch * 2, 3, 2, 1);
+    conv_norm_relu(l, ch, ch * 2, 3, o.antialias_down ? 1 : 2, 1, n);
+    if (o.antialias_down) l.push_back({LayerKind::kBlurDown, ch * 2, ch * 2, 3, 2});
   }
   const int64_t deepest = o.ngf << kDownsamplings;
-  const LayerKind block = o.mobile ? LayerKind::kMobileResidual : LayerKind::kResidual;
-  for (int64_t i = 0; i < o.n_blocks; ++i) l.push_back({block, deepest, deepest});
+  Layer block{o.mobile ? LayerKind::kMobileResidual : LayerKind::kResidual, deepest, deepest};
+  block.norm = n;
+  for (int64_t i = 0; i < o.n_blocks; ++i) l.push_back(block);
   for (int64_t i = kDownsamplings; i > 0; --i) {
     const int64_t ch = o.ngf << i;
-    l.push_back({LayerKind::kUpConv, ch, ch / 2, 3, 2, 1});
-    l.push_back({LayerKind::kNorm, ch / 2, ch / 2});
+    if (o.antialias_up || o.upsample_conv) {
+      if (o.antialias_up)
+        l.push_back({LayerKind::kBlurUp, ch, ch, 4, 2});
+      else
+        l.push_back({LayerKind::kNearestUp, ch, ch, 0, 2});
+      l.push_back(conv(ch, ch / 2, 3, 1, 1, bias));
+    } else {
+      l.push_back(up_conv(ch, ch / 2, 3, bias));
+    }
+    l.push_back(norm(ch / 2, n));
     l.push_back({LayerKind::kRelu});
   }
   l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 3});
@@ -37,39 +84,88 @@ Layers generator_layers(const GeneratorOptions& o) {
   return l;
 }
 
-Layers residual_layers(int64_t dim, bool use_dropout) {
+// One UnetSkipConnectionBlock's layers, from level `level` (1 = outermost) down to the innermost
+// at level `downs`. Its down conv takes `input` channels to `inner`, its up conv returns `outer`.
+Layers unet_block(const GeneratorOptions& o, int64_t level, int64_t outer, int64_t inner, int64_t input) {
+  const Norm n = o.norm;
+  const bool bias = norm_uses_bias(n);
+  const bool outermost = level == 1, innermost = level == o.unet_downs;
   Layers l;
-  l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 1});
-  conv_norm_relu(l, dim, dim, 3, 1, 0);
-  if (use_dropout) l.push_back({LayerKind::kDropout});
-  l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 1});
-  l.push_back({LayerKind::kConv, dim, dim, 3, 1, 0});
-  l.push_back({LayerKind::kNorm, dim, dim});
+  if (!outermost) l.push_back({LayerKind::kLeakyRelu});
+  l.push_back(conv(input, inner, 4, 2, 1, bias));
+  if (!outermost && !innermost) l.push_back(norm(inner, n));
+  int64_t up_in = inner;
+  if (!innermost) {
+    // Inner widths as UnetGenerator builds them: ngf, 2 ngf, 4 ngf, then 8 ngf to the bottom.
+    const int64_t next = o.ngf << std::min<int64_t>(level, 3);
+    Layer skip{LayerKind::kSkip, inner, inner + inner};
+    skip.inner = std::make_shared<const Layers>(unet_block(o, level + 1, inner, next, inner));
+    l.push_back(skip);
+    up_in = inner * 2;
+  }
+  l.push_back({LayerKind::kRelu});
+  l.push_back(up_conv(up_in, outer, 4, outermost || bias));
+  if (outermost) {
+    l.push_back({LayerKind::kTanh});
+    return l;
+  }
+  l.push_back(norm(outer, n));
+  // The official block adds its dropout only between the innermost and the fourth level.
+  if (o.use_dropout && !innermost && level > 4) l.push_back({LayerKind::kDropout});
   return l;
 }
 
-Layers mobile_residual_layers(int64_t dim, bool use_dropout) {
+}  // namespace
+
+Layers generator_layers(const GeneratorOptions& o) {
+  if (o.family == Family::kUnet) return unet_block(o, 1, o.output_nc, o.ngf, o.input_nc);
+  return resnet_layers(o);
+}
+
+Layers residual_layers(int64_t dim, bool use_dropout, Norm n) {
+  Layers l;
+  l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 1});
+  conv_norm_relu(l, dim, dim, 3, 1, 0, n);
+  if (use_dropout) l.push_back({LayerKind::kDropout});
+  l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 1});
+  l.push_back(conv(dim, dim, 3, 1, 0, norm_uses_bias(n)));
+  l.push_back(norm(dim, n));
+  return l;
+}
+
+Layers mobile_residual_layers(int64_t dim, bool use_dropout, Norm n) {
+  const bool bias = norm_uses_bias(n);
   Layers l;
   for (int half = 0; half < 2; ++half) {
     if (half == 1 && use_dropout) l.push_back({LayerKind::kDropout});
     l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 1});
-    l.push_back({LayerKind::kConv, dim, dim, 3, 1, 0, dim});
-    l.push_back({LayerKind::kNorm, dim, dim});
-    l.push_back({LayerKind::kConv, dim, dim, 1, 1, 0});
-    l.push_back({LayerKind::kNorm, dim, dim});
+    Layer depthwise = conv(dim, dim, 3, 1, 0, bias);
+    depthwise.groups = dim;
+    l.push_back(depthwise);
+    l.push_back(norm(dim, n));
+    l.push_back(conv(dim, dim, 1, 1, 0, bias));
+    l.push_back(norm(dim, n));
     if (half == 0) l.push_back({LayerKind::kRelu});
   }
   return l;
 }
 
 Layers block_layers(const Layer& block, bool use_dropout) {
-  return block.kind == LayerKind::kMobileResidual ? mobile_residual_layers(block.out, use_dropout)
-                                                  : residual_layers(block.out, use_dropout);
+  if (block.kind == LayerKind::kSkip) return *block.inner;
+  return block.kind == LayerKind::kMobileResidual ? mobile_residual_layers(block.out, use_dropout, block.norm)
+                                                  : residual_layers(block.out, use_dropout, block.norm);
 }
 
 std::string architecture_name(const GeneratorOptions& o) {
+  if (o.family == Family::kUnet) return "unet_" + std::to_string(size_multiple(o));
   return std::string(o.mobile ? "mobile_" : "") + "resnet_" + std::to_string(o.n_blocks) + "blocks";
 }
+
+int64_t size_multiple(const GeneratorOptions& o) {
+  return o.family == Family::kUnet ? int64_t{1} << o.unet_downs : kSizeMultiple;
+}
+
+int64_t min_size(const GeneratorOptions& o) { return o.family == Family::kUnet ? size_multiple(o) : kMinSize; }
 
 namespace {
 
@@ -88,9 +184,13 @@ Shape walk_shapes(const Layers& layers, Shape s, Visit&& visit) {
       case LayerKind::kConv:
         s = {l.out, (s.h + 2 * l.padding - l.kernel) / l.stride + 1, (s.w + 2 * l.padding - l.kernel) / l.stride + 1};
         break;
-      case LayerKind::kUpConv: s = {l.out, s.h * l.stride, s.w * l.stride}; break;
+      case LayerKind::kUpConv:
+      case LayerKind::kBlurUp:
+      case LayerKind::kNearestUp: s = {l.out, s.h * l.stride, s.w * l.stride}; break;
+      case LayerKind::kBlurDown: s = {s.c, (s.h - 1) / 2 + 1, (s.w - 1) / 2 + 1}; break;
       case LayerKind::kResidual:
       case LayerKind::kMobileResidual: walk_shapes(block_layers(l, false), s, visit); break;
+      case LayerKind::kSkip: s.c += walk_shapes(*l.inner, s, visit).c; break;
       default: break;
     }
   }
@@ -115,10 +215,64 @@ int64_t count_macs(const Layers& layers, int64_t c, int64_t h, int64_t w) {
       macs += l.out * (l.in / l.groups) * l.kernel * l.kernel * oh * ow;
     } else if (l.kind == LayerKind::kUpConv) {
       macs += l.in * l.out * l.kernel * l.kernel * s.h * s.w;
+    } else if (l.kind == LayerKind::kBlurDown) {
+      macs += l.out * l.kernel * l.kernel * ((s.h - 1) / 2 + 1) * ((s.w - 1) / 2 + 1);
+    } else if (l.kind == LayerKind::kBlurUp) {
+      macs += l.out * l.kernel * l.kernel * (s.h + 2) * (s.w + 2);
     }
   });
   return macs;
 }
+
+namespace {
+
+void add_specs(const Layers& layers, bool use_dropout, const std::string& prefix, std::vector<TensorSpec>& out) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer& l = layers[i];
+    const std::string at = prefix + "." + std::to_string(i) + ".";
+    const auto add = [&](const char* name, std::vector<int64_t> shape) {
+      out.push_back({at + name, std::move(shape)});
+    };
+    switch (l.kind) {
+      case LayerKind::kConv:
+        add("weight", {l.out, l.in / l.groups, l.kernel, l.kernel});
+        if (l.bias) add("bias", {l.out});
+        break;
+      case LayerKind::kUpConv:
+        add("weight", {l.in, l.out, l.kernel, l.kernel});
+        if (l.bias) add("bias", {l.out});
+        break;
+      case LayerKind::kNorm:
+        if (l.norm == Norm::kInstanceAffine || l.norm == Norm::kBatch) {
+          add("weight", {l.out});
+          add("bias", {l.out});
+        }
+        if (l.norm == Norm::kBatch) {
+          add("running_mean", {l.out});
+          add("running_var", {l.out});
+        }
+        break;
+      case LayerKind::kResidual:
+      case LayerKind::kMobileResidual:
+        add_specs(block_layers(l, use_dropout), use_dropout, at + "conv_block", out);
+        break;
+      case LayerKind::kSkip: add_specs(*l.inner, use_dropout, at + "model", out); break;
+      case LayerKind::kBlurDown:
+      case LayerKind::kBlurUp: add("filt", {l.out, 1, l.kernel, l.kernel}); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<TensorSpec> state_dict_layout(const GeneratorOptions& o) {
+  std::vector<TensorSpec> specs;
+  add_specs(generator_layers(o), o.use_dropout, state_dict_prefix(o), specs);
+  return specs;
+}
+
+std::string state_dict_prefix(const GeneratorOptions& o) { return o.family == Family::kUnet ? "model.model" : "model"; }
 
 std::vector<int64_t> positions_of(const Layers& layers, LayerKind kind) {
   std::vector<int64_t> at;

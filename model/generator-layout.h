@@ -1,18 +1,39 @@
-// The ResNet generator of Zhu et al. 2017 described once, layer by layer in the official
-// nn.Sequential order (pytorch-CycleGAN-and-pix2pix, models/networks.py): a layer's place in the
-// list is its index in the official state_dict keys, "model.N..." and, inside a residual block,
-// "model.N.conv_block.K...". The C++ module, its training and inference forwards, the TorchScript
-// source of a G.pt, the importer of official weights and the cost counts all walk these lists; a
-// new architecture is a new list.
+// The generators described once, layer by layer in their official nn.Sequential order: a layer's
+// place in the list is its index in the state_dict keys. The ResNet generator of Zhu et al. 2017
+// (pytorch-CycleGAN-and-pix2pix, models/networks.py) has "model.N..." and, inside a residual
+// block, "model.N.conv_block.K..."; CUT's anti-aliased variant (contrastive-unpaired-translation)
+// adds fixed blur layers, which shift the indices; the U-Net of pix2pix nests its skip blocks:
+// "model.model.N...", "model.model.1.model.K...". The C++ module, its training and inference
+// forwards, the TorchScript source of a G.pt, the importer of other projects' weights and the cost
+// counts all walk these lists; a new architecture is a new list.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace cg {
 
+enum class Family {
+  kResnet,  // ResnetGenerator: resnet_Nblocks
+  kUnet,    // UnetGenerator: unet_128 (7 downsamplings), unet_256 (8)
+};
+
+enum class Norm {
+  kInstance,        // InstanceNorm2d, affine=False: the cycle_gan default
+  kInstanceAffine,  // InstanceNorm2d, affine=True: many third-party implementations
+  kBatch,           // BatchNorm2d with running statistics: the pix2pix default
+  kNone,            // an Identity at the norm's index
+};
+
+// The official use_bias rule: convolutions followed by a norm have a bias only with instance norm.
+bool norm_uses_bias(Norm n);
+const char* norm_name(Norm n);          // "instance", "instance_affine", "batch", "none"
+Norm parse_norm(const std::string& s);  // throws std::invalid_argument naming the value
+
 struct GeneratorOptions {
+  Family family = Family::kResnet;
   int64_t input_nc = 3;
   int64_t output_nc = 3;
   int64_t ngf = 64;
@@ -21,45 +42,66 @@ struct GeneratorOptions {
   // Residual blocks of depthwise-separable convolutions (the "mobile" ResNet of GAN Compression,
   // Li et al. 2020): about 8x fewer multiply-adds per block at 256 channels. For students.
   bool mobile = false;
+  Norm norm = Norm::kInstance;
+  // CUT's anti-aliasing (Zhang 2019): a stride-1 conv then a fixed 3x3 blur with stride 2 on the
+  // way down; a fixed 4x4 blur with stride 2 then a 3x3 conv on the way up.
+  bool antialias_down = false;
+  bool antialias_up = false;
+  // Nearest-neighbour 2x upsampling then a 3x3 conv on the way up (third-party ResNets).
+  bool upsample_conv = false;
+  int64_t unet_downs = 8;  // kUnet: the official num_downs, at least 5
 };
 
-// "resnet_9blocks", "mobile_resnet_6blocks": the name metadata and messages use.
+// "resnet_9blocks", "mobile_resnet_6blocks", "unet_256": the name metadata and messages use.
 std::string architecture_name(const GeneratorOptions& o);
+// The sides of a frame must be multiples of this (2^downsamplings: 4 for ResNets, 256 for
+// unet_256), so the way up restores the input's size...
+int64_t size_multiple(const GeneratorOptions& o);
+// ...and at least this: a ResNet's residual blocks reflect-pad by 1 and need sides of 2 there.
+int64_t min_size(const GeneratorOptions& o);
 
 enum class LayerKind {
   kReflectPad,  // padding on every side
   kConv,        // Conv2d with bias: in -> out channels, kernel, stride, padding, groups
-  kNorm,        // InstanceNorm2d(out), affine=False, no running statistics
+  kNorm,        // Layer::norm of `out` channels
   kRelu,
+  kLeakyRelu,       // LeakyReLU(0.2)
   kDropout,         // Dropout(0.5)
   kResidual,        // ResnetBlock(out): x + residual_layers(out, dropout)(x)
   kMobileResidual,  // the same with mobile_residual_layers(out, dropout)
-  kUpConv,          // ConvTranspose2d(in, out, 3, stride 2, padding 1, output_padding 1)
+  kUpConv,          // ConvTranspose2d(in, out, kernel, stride 2, padding, output padding to double the size)
   kTanh,
+  kBlurDown,   // CUT's Downsample(out): reflect pad 1, fixed 3x3 blur, stride 2, buffer "filt"
+  kBlurUp,     // CUT's Upsample(out): replicate pad 1, fixed 4x4 transposed blur, stride 2, crop
+  kNearestUp,  // Upsample(scale_factor=2), nearest
+  kSkip,       // UnetSkipConnectionBlock: cat(x, inner(x)), its layers under ".model"
 };
 
 struct Layer {
   LayerKind kind;
   int64_t in = 0, out = 0;
   int64_t kernel = 0, stride = 1, padding = 0;
-  int64_t groups = 1;  // kConv: in == out == groups is a depthwise convolution
+  int64_t groups = 1;                               // kConv: in == out == groups is a depthwise convolution
+  bool bias = true;                                 // kConv, kUpConv
+  Norm norm = Norm::kInstance;                      // kNorm; kResidual, kMobileResidual: the blocks' norm
+  std::shared_ptr<const std::vector<Layer>> inner;  // kSkip: the block's own layers
 };
 
 using Layers = std::vector<Layer>;
 
-// Stride-2 convolutions on the way down (and transposed ones on the way up).
+// A ResNet generator's stride-2 convolutions on the way down (and transposed ones on the way up).
 constexpr int64_t kDownsamplings = 2;
-// Frames must have sides that are multiples of this, so the way up restores the input's size...
+// The ResNet generators' size_multiple() and min_size(): what a generator whose layers are not
+// known (a TorchScript file without our metadata) is first probed with.
 constexpr int64_t kSizeMultiple = int64_t{1} << kDownsamplings;
-// ...and at least this, so the residual blocks' reflection pads of 1 see sides of 2 or more.
 constexpr int64_t kMinSize = 2 * kSizeMultiple;
 
 Layers generator_layers(const GeneratorOptions& o);
-Layers residual_layers(int64_t dim, bool use_dropout);
+Layers residual_layers(int64_t dim, bool use_dropout, Norm norm = Norm::kInstance);
 // Each 3x3 conv of the official block becomes a depthwise 3x3 conv, InstanceNorm and a 1x1 conv
 // (GAN Compression's SeparableConv2d); the norms, ReLU and dropout stay where they were.
-Layers mobile_residual_layers(int64_t dim, bool use_dropout);
-// The layers inside a kResidual or kMobileResidual layer.
+Layers mobile_residual_layers(int64_t dim, bool use_dropout, Norm norm = Norm::kInstance);
+// The layers inside a kResidual, kMobileResidual or kSkip layer (a kSkip's dropout is its own).
 Layers block_layers(const Layer& block, bool use_dropout);
 
 // Multiply-adds of one image of channels x height x width through `layers`, convolutions only
@@ -72,6 +114,20 @@ int64_t count_macs(const Layers& layers, int64_t channels, int64_t height, int64
 // way through `layers` (padded copies included). GPU kernels that index with 32 bits refuse
 // tensors over 2^31 - 1 elements, so this decides how many frames fit in one pass.
 int64_t largest_activation(const Layers& layers, int64_t channels, int64_t height, int64_t width);
+
+// One tensor of the official state_dict: its key and shape. BatchNorm's num_batches_tracked, a
+// counter, is left out.
+struct TensorSpec {
+  std::string key;
+  std::vector<int64_t> shape;
+};
+
+// The state_dict of the generator of `o` in the order PyTorch writes it: module by module, each
+// module's parameters, then its buffers (batch-norm running statistics, CUT's blur filters).
+std::vector<TensorSpec> state_dict_layout(const GeneratorOptions& o);
+// The key of the Sequential that holds generator_layers(): "model" for ResNets, "model.model" for
+// U-Nets (the outermost skip block's own Sequential).
+std::string state_dict_prefix(const GeneratorOptions& o);
 
 // Positions in `layers` of every layer of `kind`, in order.
 std::vector<int64_t> positions_of(const Layers& layers, LayerKind kind);

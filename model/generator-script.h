@@ -8,6 +8,8 @@
 
 namespace cg {
 
-torch::jit::Module generator_script(ResnetGeneratorImpl& generator);
+// batch_stats: batch norms normalise each frame by its own statistics (the official test.py
+// without --eval) rather than by their running statistics (model.eval()).
+torch::jit::Module generator_script(GeneratorImpl& generator, bool batch_stats = false);
 
 }  // namespace cg

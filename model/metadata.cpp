@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <stdexcept>
+
 namespace cg {
 
 std::string ModelMetadata::to_json() const {
@@ -16,14 +18,22 @@ std::string ModelMetadata::to_json() const {
       {"input_nc", input_nc},
       {"output_nc", output_nc},
       {"block", mobile ? "mobile" : "resnet"},
+      {"family", family == Family::kUnet ? "unet" : "resnet"},
+      {"norm", norm_name(norm)},
+      {"dropout", use_dropout},
+      {"antialias_down", antialias_down},
+      {"antialias_up", antialias_up},
+      {"upsample_conv", upsample_conv},
+      {"unet_downs", unet_downs},
+      {"batch_norm_statistics", batch_stats ? "frame" : "running"},
       {"macs_per_256x256_frame", count_macs(generator_layers(generator_options()), input_nc, 256, 256)},
       {"direction", direction},
       {"crop_size", crop_size},
       {"epochs_trained", epochs_trained},
       {"source", source},
       {"teacher", teacher},
-      {"size_multiple", kSizeMultiple},
-      {"min_size", kMinSize},
+      {"size_multiple", size_multiple(generator_options())},
+      {"min_size", min_size(generator_options())},
       {"value_range", {-1.0, 1.0}},
       {"layout", "NCHW RGB float"}};
   return j.dump(2);
@@ -44,12 +54,25 @@ ModelMetadata ModelMetadata::from_json(const std::string& text, const std::strin
     m.input_nc = j.value("input_nc", m.input_nc);
     m.output_nc = j.value("output_nc", m.output_nc);
     m.mobile = j.value("block", std::string("resnet")) == "mobile";
+    m.family = j.value("family", std::string("resnet")) == "unet" ? Family::kUnet : Family::kResnet;
+    m.norm = parse_norm(j.value("norm", std::string("instance")));
+    m.use_dropout = j.value("dropout", false);
+    m.antialias_down = j.value("antialias_down", false);
+    m.antialias_up = j.value("antialias_up", false);
+    m.upsample_conv = j.value("upsample_conv", false);
+    m.unet_downs = j.value("unet_downs", m.unet_downs);
+    if (m.family == Family::kUnet && (m.unet_downs < 5 || m.unet_downs > 12))
+      throw Error(ErrorKind::kModel,
+                  file + ": bad " + kMetadataFile + " (unet_downs " + std::to_string(m.unet_downs) + " is not 5..12)");
+    m.batch_stats = j.value("batch_norm_statistics", std::string("running")) == "frame";
     m.teacher = j.value("teacher", m.teacher);
     m.direction = j.value("direction", m.direction);
     m.crop_size = j.value("crop_size", m.crop_size);
     m.epochs_trained = j.value("epochs_trained", m.epochs_trained);
     m.source = j.value("source", m.source);
   } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kModel, file + ": bad " + kMetadataFile + " (" + e.what() + ")");
+  } catch (const std::invalid_argument& e) {
     throw Error(ErrorKind::kModel, file + ": bad " + kMetadataFile + " (" + e.what() + ")");
   }
   return m;
@@ -63,6 +86,13 @@ ModelMetadata ModelMetadata::for_generator(const GeneratorOptions& o) {
   m.input_nc = o.input_nc;
   m.output_nc = o.output_nc;
   m.mobile = o.mobile;
+  m.family = o.family;
+  m.norm = o.norm;
+  m.use_dropout = o.use_dropout;
+  m.antialias_down = o.antialias_down;
+  m.antialias_up = o.antialias_up;
+  m.upsample_conv = o.upsample_conv;
+  m.unet_downs = o.unet_downs;
   return m;
 }
 
@@ -73,6 +103,13 @@ GeneratorOptions ModelMetadata::generator_options() const {
   g.input_nc = input_nc;
   g.output_nc = output_nc;
   g.mobile = mobile;
+  g.family = family;
+  g.norm = norm;
+  g.use_dropout = use_dropout;
+  g.antialias_down = antialias_down;
+  g.antialias_up = antialias_up;
+  g.upsample_conv = upsample_conv;
+  g.unet_downs = unet_downs;
   return g;
 }
 

@@ -18,7 +18,16 @@ struct ModelMetadata {
   int64_t n_blocks = 9;
   int64_t input_nc = 3;
   int64_t output_nc = 3;
-  bool mobile = false;             // depthwise-separable residual blocks (GeneratorOptions::mobile)
+  bool mobile = false;  // depthwise-separable residual blocks (GeneratorOptions::mobile)
+  // The rest of GeneratorOptions (family, norm, up- and downsampling variants, U-Net depth).
+  Family family = Family::kResnet;
+  Norm norm = Norm::kInstance;
+  bool use_dropout = false;
+  bool antialias_down = false, antialias_up = false, upsample_conv = false;
+  int64_t unet_downs = 8;
+  // Batch norms use each frame's own statistics, as the official test.py without --eval, rather
+  // than their running statistics.
+  bool batch_stats = false;
   std::string direction = "AtoB";  // the translation this generator performs
   int64_t crop_size = 256;         // the training crop: the natural processing size
   int64_t epochs_trained = 0;

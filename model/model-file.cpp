@@ -24,23 +24,50 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void check_probe(torch::jit::Module& m, const c10::Device& device, const std::string& path) {
+// Runs forward on one zero frame of side `side`: the error text when it fails, "" when it maps the
+// frame to the same shape.
+std::string probe(torch::jit::Module& m, const c10::Device& device, int64_t side) {
   torch::NoGradGuard no_grad;
-  auto x = torch::zeros({1, 3, kMinSize, kMinSize}, torch::TensorOptions().device(device));
+  auto x = torch::zeros({1, 3, side, side}, torch::TensorOptions().device(device));
+  const std::string size = "1x3x" + std::to_string(side) + "x" + std::to_string(side);
   c10::IValue out;
   try {
     out = m.forward({x});
   } catch (const std::exception& e) {
-    throw Error(ErrorKind::kModel,
-                path + ": forward fails on a 1x3x8x8 input: " + std::string(e.what()).substr(0, 400));
+    return "forward fails on a " + size + " input: " + std::string(e.what()).substr(0, 400);
   }
-  if (!out.isTensor()) throw Error(ErrorKind::kModel, path + ": forward returns " + out.tagKind() + ", not a tensor");
+  if (!out.isTensor()) return "forward returns " + out.tagKind() + ", not a tensor";
   const auto sizes = out.toTensor().sizes();
-  if (sizes != x.sizes()) {
-    std::ostringstream s;
-    s << path << ": forward maps 1x3x8x8 to " << sizes << "; a generator must keep the shape (3 channels)";
-    throw Error(ErrorKind::kModel, s.str());
+  if (sizes == x.sizes()) return "";
+  std::ostringstream s;
+  s << "forward maps " << size << " to " << sizes << "; a generator must keep the shape (3 channels)";
+  return s.str();
+}
+
+// A generator of ours runs at its min_size(). A TorchScript generator from elsewhere is probed
+// at growing powers of two, so that a U-Net (whose frames must be multiples of 2^depth) is found
+// rather than run at a size that breaks it.
+void check_probe(LoadedModel& r, const c10::Device& device, const std::string& path) {
+  if (r.has_metadata) {
+    const GeneratorOptions g = r.metadata.generator_options();
+    r.size_multiple = size_multiple(g);
+    r.min_size = min_size(g);
+    if (const std::string e = probe(r.module, device, r.min_size); !e.empty())
+      throw Error(ErrorKind::kModel, path + ": " + e);
+    return;
   }
+  std::string first;
+  for (int64_t side = kMinSize; side <= 512; side *= 2) {
+    const std::string e = probe(r.module, device, side);
+    if (e.empty()) {
+      r.size_multiple = side == kMinSize ? kSizeMultiple : side;
+      r.min_size = side;
+      return;
+    }
+    if (first.empty()) first = e;
+    if (e.find("forward fails") == std::string::npos) break;  // runs but changes the shape: no size helps
+  }
+  throw Error(ErrorKind::kModel, path + ": " + first);
 }
 
 void save_module(torch::jit::Module& module, const ModelMetadata& metadata, const std::string& path) {
@@ -52,8 +79,8 @@ void save_module(torch::jit::Module& module, const ModelMetadata& metadata, cons
 
 }  // namespace
 
-void save_generator(ResnetGenerator& generator, const ModelMetadata& metadata, const std::string& path) {
-  auto module = generator_script(*generator);
+void save_generator(Generator& generator, const ModelMetadata& metadata, const std::string& path) {
+  auto module = generator_script(*generator, metadata.batch_stats);
   save_module(module, metadata, path);
 }
 
@@ -90,19 +117,23 @@ LoadedModel load_generator(const std::string& path, const c10::Device& device) {
   if (!r.module.find_method("forward"))
     throw Error(ErrorKind::kModel, path + ": the TorchScript module has no forward method");
   r.module.eval();
-  check_probe(r.module, device, path);
+  check_probe(r, device, path);
   return r;
 }
 
-ResnetGenerator trainable_generator(const LoadedModel& model, const std::string& path) {
+Generator trainable_generator(const LoadedModel& model, const std::string& path) {
   if (!model.has_metadata)
     throw Error(ErrorKind::kModel,
                 path + ": a TorchScript generator without cyclegan-gst metadata: its layers are unknown");
-  ResnetGenerator g(model.metadata.generator_options());
+  Generator g(model.metadata.generator_options());
   std::map<std::string, at::Tensor> stored;
   for (const auto& p : model.module.named_parameters(/*recurse=*/false)) stored[p.name] = p.value;
+  for (const auto& b : model.module.named_buffers(/*recurse=*/false)) stored[b.name] = b.value;
   torch::NoGradGuard no_grad;
-  for (auto& p : g->named_parameters()) {
+  auto tensors = g->named_parameters();
+  for (const auto& b : g->named_buffers())
+    if (b.key().find("num_batches_tracked") == std::string::npos) tensors.insert(b.key(), b.value());
+  for (auto& p : tensors) {
     std::string name = p.key();
     std::replace(name.begin(), name.end(), '.', '_');
     const bool is_weight = name.size() > 7 && name.compare(name.size() - 7, 7, "_weight") == 0;

@@ -1,7 +1,8 @@
 // The G.pt model file: a TorchScript archive that torch.jit.load (Python) and torch::jit::load
 // (C++) both run. Contract: forward(x) takes float N x 3 x H x W in [-1, 1], H and W multiples of
-// 4 and at least 8 (the two reflection pads inside the residual blocks need 2 x 2 after the two
-// stride-2 convs), and returns the same shape in [-1, 1]. The weights are stored in the faster
+// the metadata's size_multiple and at least its min_size (4 and 8 for ResNets, whose residual
+// blocks' reflection pads need 2 x 2 after the two stride-2 convs; 2^depth for U-Nets), and
+// returns the same shape in [-1, 1]. The weights are stored in the faster
 // inference form (transposed convs as sub-pixel convs); metadata.json travels inside the archive.
 #pragma once
 
@@ -15,7 +16,7 @@
 namespace cg {
 
 // Writes atomically: a temporary file beside `path`, then a rename.
-void save_generator(ResnetGenerator& generator, const ModelMetadata& metadata, const std::string& path);
+void save_generator(Generator& generator, const ModelMetadata& metadata, const std::string& path);
 
 // Copies a G.pt with new metadata (same weights and code): for correcting what a file records,
 // e.g. the training crop of a model trained without cropping.
@@ -25,15 +26,20 @@ struct LoadedModel {
   torch::jit::Module module;
   ModelMetadata metadata;
   bool has_metadata = false;  // false for TorchScript generators written elsewhere
+  // Frame sides must be multiples of size_multiple and at least min_size: from the metadata, or
+  // found by probing a generator written elsewhere.
+  int64_t size_multiple = kSizeMultiple;
+  int64_t min_size = kMinSize;
 };
 
-// Loads, moves to `device` and checks that forward maps 1x3x8x8 to 1x3x8x8; any failure is a
-// cg::Error naming the file and the reason.
+// Loads, moves to `device` and checks that forward maps a 1x3xSxS frame to the same shape (S the
+// model's min_size; probed for files without our metadata); any failure is a cg::Error naming
+// the file and the reason.
 LoadedModel load_generator(const std::string& path, const c10::Device& device = c10::Device("cpu"));
 
 // The trainable generator a G.pt of ours holds (its metadata describes it; the stored sub-pixel
 // weights are turned back into transposed ones). Throws Error naming the file when it has no
 // metadata or its weights do not fit the generator the metadata describes.
-ResnetGenerator trainable_generator(const LoadedModel& model, const std::string& path);
+Generator trainable_generator(const LoadedModel& model, const std::string& path);
 
 }  // namespace cg

@@ -5,10 +5,15 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/init.h>
 #include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/instancenorm.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/padding.h>
+#include <torch/nn/modules/upsampling.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 
@@ -18,27 +23,54 @@ namespace nn = torch::nn;
 
 namespace {
 
+nn::AnyModule norm_module(const Layer& l) {
+  switch (l.norm) {
+    case Norm::kInstance: return nn::AnyModule(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(l.out)));
+    case Norm::kInstanceAffine: return nn::AnyModule(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(l.out).affine(true)));
+    case Norm::kBatch: return nn::AnyModule(nn::BatchNorm2d(nn::BatchNorm2dOptions(l.out)));
+    case Norm::kNone: break;
+  }
+  return nn::AnyModule(nn::Identity());
+}
+
+// A transposed conv with stride 2 doubles the size when its output padding is 2 + 2p - kernel.
+int64_t output_padding(const Layer& l) { return l.stride + 2 * l.padding - l.kernel; }
+
 nn::Sequential build(const Layers& layers, bool use_dropout) {
   nn::Sequential seq;
   for (const Layer& l : layers) {
     switch (l.kind) {
       case LayerKind::kReflectPad: seq->push_back(nn::ReflectionPad2d(l.padding)); break;
       case LayerKind::kConv:
-        seq->push_back(
-            nn::Conv2d(nn::Conv2dOptions(l.in, l.out, l.kernel).stride(l.stride).padding(l.padding).groups(l.groups)));
+        seq->push_back(nn::Conv2d(nn::Conv2dOptions(l.in, l.out, l.kernel)
+                                      .stride(l.stride)
+                                      .padding(l.padding)
+                                      .groups(l.groups)
+                                      .bias(l.bias)));
         break;
-      case LayerKind::kNorm: seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(l.out))); break;
+      case LayerKind::kNorm: seq->push_back(norm_module(l)); break;
       case LayerKind::kRelu: seq->push_back(nn::ReLU(true)); break;
+      case LayerKind::kLeakyRelu:
+        seq->push_back(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2).inplace(true)));
+        break;
       case LayerKind::kDropout: seq->push_back(nn::Dropout(0.5)); break;
       case LayerKind::kResidual:
       case LayerKind::kMobileResidual: seq->push_back(ResnetBlock(block_layers(l, use_dropout))); break;
+      case LayerKind::kSkip: seq->push_back(UnetBlock(*l.inner, false)); break;
       case LayerKind::kUpConv:
         seq->push_back(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(l.in, l.out, l.kernel)
                                                .stride(l.stride)
                                                .padding(l.padding)
-                                               .output_padding(l.stride - 1)));
+                                               .output_padding(output_padding(l))
+                                               .bias(l.bias)));
         break;
       case LayerKind::kTanh: seq->push_back(nn::Tanh()); break;
+      case LayerKind::kBlurDown:
+      case LayerKind::kBlurUp: seq->push_back(Blur(l.out, l.kind == LayerKind::kBlurUp)); break;
+      case LayerKind::kNearestUp:
+        seq->push_back(
+            nn::Upsample(nn::UpsampleOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
+        break;
     }
   }
   return seq;
@@ -49,6 +81,25 @@ nn::Sequential build(const Layers& layers, bool use_dropout) {
 at::Tensor pad(const at::Tensor& x, int64_t p) {
   if (x.is_cuda() && at::globalContext().deterministicAlgorithms()) return reflect_pad(x, p);
   return at::reflection_pad2d(x, {p, p, p, p});
+}
+
+at::Tensor norm(const Layer& l, const std::shared_ptr<nn::Module>& m, const at::Tensor& x, bool training) {
+  switch (l.norm) {
+    case Norm::kInstance: return instance_norm(x);
+    case Norm::kInstanceAffine: {
+      const auto* n = m->as<nn::InstanceNorm2dImpl>();
+      return instance_norm(x) * n->weight.view({-1, 1, 1}) + n->bias.view({-1, 1, 1});
+    }
+    case Norm::kBatch: {
+      auto* n = m->as<nn::BatchNorm2dImpl>();
+      // As the official module: batch statistics (and running-statistics updates) in training.
+      if (training && n->num_batches_tracked.defined()) n->num_batches_tracked.add_(1);
+      return at::batch_norm(x, n->weight, n->bias, n->running_mean, n->running_var, training, 0.1, 1e-5,
+                            at::globalContext().userEnabledCuDNN());
+    }
+    case Norm::kNone: break;
+  }
+  return x;
 }
 
 // Outputs of chosen top-level layers, for feature distillation.
@@ -69,8 +120,9 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsamplin
         x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding, /*dilation=*/1, l.groups);
         break;
       }
-      case LayerKind::kNorm: x = instance_norm(x); break;
+      case LayerKind::kNorm: x = norm(l, seq->ptr(i), x, training); break;
       case LayerKind::kRelu: x = at::relu(x); break;
+      case LayerKind::kLeakyRelu: x = at::leaky_relu(x, 0.2); break;
       case LayerKind::kDropout: x = at::dropout(x, 0.5, training); break;
       case LayerKind::kResidual:
       case LayerKind::kMobileResidual: {
@@ -78,14 +130,22 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsamplin
         x = x + run(b->layers(), b->conv_block, x, up, training);
         break;
       }
+      case LayerKind::kSkip: {
+        const auto* b = seq[i]->as<UnetBlockImpl>();
+        x = at::cat({x, run(b->layers(), b->model, x, up, training)}, 1);
+        break;
+      }
       case LayerKind::kUpConv: {
         const auto* t = seq[i]->as<nn::ConvTranspose2dImpl>();
-        x = up == Upsampling::kSubpixel
+        x = up == Upsampling::kSubpixel && l.kernel == 3
                 ? subpixel_upsample(x, subpixel_weight(t->weight), subpixel_bias(t->bias))
-                : at::conv_transpose2d(x, t->weight, t->bias, l.stride, l.padding, l.stride - 1);
+                : at::conv_transpose2d(x, t->weight, t->bias, l.stride, l.padding, output_padding(l));
         break;
       }
       case LayerKind::kTanh: x = at::tanh(x); break;
+      case LayerKind::kBlurDown: x = blur_down(x, seq[i]->as<BlurImpl>()->filt); break;
+      case LayerKind::kBlurUp: x = blur_up(x, seq[i]->as<BlurImpl>()->filt); break;
+      case LayerKind::kNearestUp: x = at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2}); break;
     }
     if (taps && std::find(taps->at.begin(), taps->at.end(), static_cast<int64_t>(i)) != taps->at.end())
       taps->out.push_back(x);
@@ -95,55 +155,76 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsamplin
 
 }  // namespace
 
+at::Tensor blur_filter(int64_t channels, bool up) {
+  // Binomial filters: [1 2 1] down, [1 3 3 1] up; the up filter sums to stride^2 = 4 so that
+  // spreading each input pixel over four outputs keeps the mean.
+  const auto taps = up ? torch::tensor({1.0f, 3.0f, 3.0f, 1.0f}) : torch::tensor({1.0f, 2.0f, 1.0f});
+  auto f = at::outer(taps, taps);
+  f = f / f.sum() * (up ? 4.0 : 1.0);
+  return f.expand({channels, 1, f.size(0), f.size(1)}).contiguous();
+}
+
+at::Tensor blur_down(const at::Tensor& x, const at::Tensor& filt) {
+  return at::conv2d(pad(x, 1), filt, at::Tensor(), at::IntArrayRef{2, 2}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1},
+                    x.size(1));
+}
+
+at::Tensor blur_up(const at::Tensor& x, const at::Tensor& filt) {
+  // CUT's Upsample: transposed blur with padding 2 on a replicate-padded input gives 2H + 2
+  // rows; dropping the first and the last leaves 2H.
+  auto y = at::conv_transpose2d(at::replication_pad2d(x, {1, 1, 1, 1}), filt, at::Tensor(), at::IntArrayRef{2, 2},
+                                at::IntArrayRef{2, 2}, at::IntArrayRef{0, 0}, x.size(1));
+  return y.narrow(2, 1, y.size(2) - 2).narrow(3, 1, y.size(3) - 2);
+}
+
+BlurImpl::BlurImpl(int64_t channels, bool up) : up_(up) { filt = register_buffer("filt", blur_filter(channels, up)); }
+
+torch::Tensor BlurImpl::forward(torch::Tensor x) { return up_ ? blur_up(x, filt) : blur_down(x, filt); }
+
 ResnetBlockImpl::ResnetBlockImpl(Layers layers) : layers_(std::move(layers)) {
   conv_block = register_module("conv_block", build(layers_, false));
 }
 
 torch::Tensor ResnetBlockImpl::forward(torch::Tensor x) { return x + conv_block->forward(x); }
 
-ResnetGeneratorImpl::ResnetGeneratorImpl(const GeneratorOptions& o) : options_(o) {
+UnetBlockImpl::UnetBlockImpl(Layers layers, bool outermost) : layers_(std::move(layers)), outermost_(outermost) {
+  model = register_module("model", build(layers_, false));
+}
+
+torch::Tensor UnetBlockImpl::forward(torch::Tensor x) {
+  auto y = model->forward(x);
+  return outermost_ ? y : at::cat({x, y}, 1);
+}
+
+GeneratorImpl::GeneratorImpl(const GeneratorOptions& o) : options_(o) {
   TORCH_CHECK(o.ngf > 0 && o.n_blocks >= 0 && o.input_nc > 0 && o.output_nc > 0, "invalid generator options");
+  TORCH_CHECK(o.family != Family::kUnet || (o.unet_downs >= 5 && o.unet_downs <= 12), "invalid U-Net depth");
   layers_ = generator_layers(o);
-  model = register_module("model", build(layers_, o.use_dropout));
-}
-
-torch::Tensor ResnetGeneratorImpl::forward(torch::Tensor x) {
-  return run(layers_, model, std::move(x), Upsampling::kSubpixel, is_training());
-}
-
-torch::Tensor ResnetGeneratorImpl::forward_training(const torch::Tensor& x) {
-  return run(layers_, model, x, Upsampling::kTransposed, is_training());
-}
-
-torch::Tensor ResnetGeneratorImpl::forward_with_features(const torch::Tensor& x, Upsampling up,
-                                                         const std::vector<int64_t>& taps,
-                                                         std::vector<torch::Tensor>& features) {
-  Taps t{taps, features};
-  return run(layers_, model, x, up, is_training(), &t);
-}
-
-torch::Tensor ResnetGeneratorImpl::forward_reference(torch::Tensor x) { return model->forward(x); }
-
-NLayerDiscriminatorImpl::NLayerDiscriminatorImpl(const DiscriminatorOptions& o) : options_(o) {
-  TORCH_CHECK(o.ndf > 0 && o.n_layers >= 1 && o.input_nc > 0, "invalid discriminator options");
-  auto lrelu = [] { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2).inplace(true)); };
-  nn::Sequential seq;
-  seq->push_back(nn::Conv2d(nn::Conv2dOptions(o.input_nc, o.ndf, 4).stride(2).padding(1)));
-  seq->push_back(lrelu());
-  int64_t mult = 1;
-  for (int64_t n = 1; n <= o.n_layers; ++n) {
-    const int64_t prev = mult;
-    mult = std::min<int64_t>(int64_t{1} << n, 8);
-    const int64_t stride = n < o.n_layers ? 2 : 1;
-    seq->push_back(nn::Conv2d(nn::Conv2dOptions(o.ndf * prev, o.ndf * mult, 4).stride(stride).padding(1).bias(true)));
-    seq->push_back(nn::InstanceNorm2d(nn::InstanceNorm2dOptions(o.ndf * mult)));
-    seq->push_back(lrelu());
+  if (o.family == Family::kUnet) {
+    body = register_module("model", UnetBlock(layers_, true))->model;
+  } else {
+    body = register_module("model", build(layers_, o.use_dropout));
   }
-  seq->push_back(nn::Conv2d(nn::Conv2dOptions(o.ndf * mult, 1, 4).stride(1).padding(1)));
-  model = register_module("model", seq);
 }
 
-torch::Tensor NLayerDiscriminatorImpl::forward(torch::Tensor x) { return model->forward(x); }
+std::string GeneratorImpl::body_key() const { return state_dict_prefix(options_); }
+
+torch::Tensor GeneratorImpl::forward(torch::Tensor x) {
+  return run(layers_, body, std::move(x), Upsampling::kSubpixel, is_training());
+}
+
+torch::Tensor GeneratorImpl::forward_training(const torch::Tensor& x) {
+  return run(layers_, body, x, Upsampling::kTransposed, is_training());
+}
+
+torch::Tensor GeneratorImpl::forward_with_features(const torch::Tensor& x, Upsampling up,
+                                                   const std::vector<int64_t>& taps,
+                                                   std::vector<torch::Tensor>& features) {
+  Taps t{taps, features};
+  return run(layers_, body, x, up, is_training(), &t);
+}
+
+torch::Tensor GeneratorImpl::forward_reference(torch::Tensor x) { return body->forward(x); }
 
 void init_weights(torch::nn::Module& net, double gain) {
   torch::NoGradGuard no_grad;

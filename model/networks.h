@@ -1,6 +1,6 @@
-// The CycleGAN networks of Zhu et al. 2017 as the official PyTorch code defines them
-// (pytorch-CycleGAN-and-pix2pix, models/networks.py), with identical parameter names, so that
-// official state_dicts load by name.
+// The generators as the official PyTorch code defines them (pytorch-CycleGAN-and-pix2pix and
+// contrastive-unpaired-translation, models/networks.py), with identical parameter names, so that
+// their state_dicts load by name.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -8,6 +8,8 @@
 #include <torch/nn/pimpl.h>
 
 #include "model/generator-layout.h"
+
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <string>
@@ -20,11 +22,12 @@ enum class Upsampling {
   kTransposed,  // conv_transpose2d: its backward is faster in LibTorch 2.x (training)
 };
 
-// ResnetGenerator, built from generator_layers(): its children mirror the official nn.Sequential
-// index by index, so official state_dicts load by name.
-class ResnetGeneratorImpl : public torch::nn::Module {
+// The generator of `options`, built from generator_layers(): its children mirror the official
+// modules index by index, so official state_dicts load by name. (ResnetGenerator or
+// UnetGenerator of pytorch-CycleGAN-and-pix2pix, CUT's ResnetGenerator.)
+class GeneratorImpl : public torch::nn::Module {
  public:
-  explicit ResnetGeneratorImpl(const GeneratorOptions& options = {});
+  explicit GeneratorImpl(const GeneratorOptions& options = {});
 
   // The layers' mathematics as functional calls with InstanceNorm as group_norm(x, C), several
   // times faster than the official modules on the CPU: forward() for inference (sub-pixel
@@ -41,13 +44,16 @@ class ResnetGeneratorImpl : public torch::nn::Module {
 
   const GeneratorOptions& options() const { return options_; }
   const Layers& layers() const { return layers_; }
-  torch::nn::Sequential model{nullptr};
+  // The Sequential whose children are layers(), and its state_dict key (state_dict_prefix()).
+  torch::nn::Sequential body{nullptr};
+  std::string body_key() const;
 
  private:
   GeneratorOptions options_;
   Layers layers_;
 };
-TORCH_MODULE(ResnetGenerator);
+TORCH_MODULE(Generator);
+using ResnetGenerator = Generator;  // TODO(rename): the name used before U-Nets
 
 // The official ResnetBlock: `conv_block` holds block_layers() of its kResidual or kMobileResidual
 // layer.
@@ -63,24 +69,38 @@ class ResnetBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ResnetBlock);
 
-struct DiscriminatorOptions {
-  int64_t input_nc = 3;
-  int64_t ndf = 64;
-  int64_t n_layers = 3;  // "basic" = 70x70 PatchGAN
-};
-
-// NLayerDiscriminator (PatchGAN): no sigmoid, InstanceNorm on every conv but the first and last.
-class NLayerDiscriminatorImpl : public torch::nn::Module {
+// The official UnetSkipConnectionBlock: `model` holds a kSkip layer's layers; every block but the
+// outermost returns its input concatenated with its output.
+class UnetBlockImpl : public torch::nn::Module {
  public:
-  explicit NLayerDiscriminatorImpl(const DiscriminatorOptions& options = {});
-  torch::Tensor forward(torch::Tensor x);
-  const DiscriminatorOptions& options() const { return options_; }
+  UnetBlockImpl(Layers layers, bool outermost);
+  torch::Tensor forward(torch::Tensor x);  // the official modules
+  const Layers& layers() const { return layers_; }
   torch::nn::Sequential model{nullptr};
 
  private:
-  DiscriminatorOptions options_;
+  Layers layers_;
+  bool outermost_;
 };
-TORCH_MODULE(NLayerDiscriminator);
+TORCH_MODULE(UnetBlock);
+
+// CUT's Downsample (kBlurDown) and Upsample (kBlurUp): a fixed depthwise binomial filter, the
+// buffer "filt" of their state_dicts.
+class BlurImpl : public torch::nn::Module {
+ public:
+  BlurImpl(int64_t channels, bool up);
+  torch::Tensor forward(torch::Tensor x);
+  torch::Tensor filt;
+
+ private:
+  bool up_;
+};
+TORCH_MODULE(Blur);
+
+// The blur filters' arithmetic, shared by the module, the fast forward and the G.pt source.
+at::Tensor blur_filter(int64_t channels, bool up);
+at::Tensor blur_down(const at::Tensor& x, const at::Tensor& filt);
+at::Tensor blur_up(const at::Tensor& x, const at::Tensor& filt);
 
 // The official init_weights('normal', 0.02): conv weights ~ N(0, gain), biases 0.
 void init_weights(torch::nn::Module& net, double gain = 0.02);

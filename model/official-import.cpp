@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -15,96 +16,334 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 bool is_running_stat(const std::string& key) {
-  return ends_with(key, ".running_mean") || ends_with(key, ".running_var") || ends_with(key, ".num_batches_tracked");
+  return ends_with(key, ".running_mean") || ends_with(key, ".running_var");
 }
 
-std::string shape(const at::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
+std::string shape_text(c10::IntArrayRef s) {
+  std::ostringstream o;
+  o << s;
+  return o.str();
 }
 
-// Keys that matter, without the "module." prefix nn.DataParallel adds.
-std::map<std::string, at::Tensor> weights_of(const NamedTensors& state) {
-  std::map<std::string, at::Tensor> w;
+// A family --arch names and the GeneratorOptions switches that make it.
+struct Variant {
+  std::string arch;
+  Family family = Family::kResnet;
+  bool antialias_down = false, antialias_up = false, upsample_conv = false, mobile = false;
+};
+
+const std::vector<Variant>& variants() {
+  static const std::vector<Variant> v = [] {
+    std::vector<Variant> all;
+    all.push_back({"resnet"});
+    Variant mobile{"resnet"};
+    mobile.mobile = true;
+    all.push_back(mobile);
+    Variant nearest{"resnet-upsample"};
+    nearest.upsample_conv = true;
+    all.push_back(nearest);
+    // CUT's --no_antialias and --no_antialias_up are independent; with both it is "resnet".
+    for (auto [down, up] : {std::pair{true, true}, {true, false}, {false, true}}) {
+      Variant cut{"cut-resnet"};
+      cut.antialias_down = down;
+      cut.antialias_up = up;
+      all.push_back(cut);
+    }
+    Variant unet{"unet"};
+    unet.family = Family::kUnet;
+    all.push_back(unet);
+    return all;
+  }();
+  return v;
+}
+
+// The state_dict's tensors that matter, in file order, without a DataParallel "module." prefix
+// and without BatchNorm's step counter.
+NamedTensors usable(const NamedTensors& state) {
+  NamedTensors out;
   for (const auto& [k, t] : state) {
-    if (is_running_stat(k)) continue;
-    w[k.rfind("module.", 0) == 0 ? k.substr(7) : k] = t;
+    if (ends_with(k, ".num_batches_tracked")) continue;
+    out.emplace_back(k.rfind("module.", 0) == 0 ? k.substr(7) : k, t);
   }
-  return w;
+  return out;
 }
 
-const at::Tensor& require(const std::map<std::string, at::Tensor>& w, const std::string& key, int64_t dim,
-                          const std::string& name) {
-  auto it = w.find(key);
-  if (it == w.end())
-    throw Error(ErrorKind::kModel, name + ": not a ResnetGenerator state_dict (missing key '" + key + "')");
-  if (it->second.dim() != dim)
-    throw Error(ErrorKind::kModel, name + ": key '" + key + "' has shape " + shape(it->second) + ", expected " +
-                                       std::to_string(dim) + " dimensions");
-  return it->second;
+// How far a candidate got: the number of its tensors that fitted before the first that did not,
+// and what went wrong there ("" when everything fitted).
+struct Fit {
+  GeneratorOptions options;
+  const Variant* variant = nullptr;
+  bool by_name = true;
+  size_t fitted = 0;
+  std::string problem;
+  std::vector<at::Tensor> tensors;
+};
+
+std::string describe(const GeneratorOptions& o) {
+  std::string s = architecture_name(o) + " (" + norm_name(o.norm) + " norm";
+  if (o.use_dropout) s += ", dropout";
+  if (o.antialias_down || o.antialias_up) s += ", anti-aliased";
+  if (o.upsample_conv) s += ", upsample + conv";
+  return s + ")";
+}
+
+Fit fit_by_name(const GeneratorOptions& o, const std::map<std::string, at::Tensor>& by_key) {
+  Fit f;
+  f.options = o;
+  auto left = by_key;
+  for (const TensorSpec& s : state_dict_layout(o)) {
+    auto it = left.find(s.key);
+    if (it == left.end()) {
+      f.problem = "missing key '" + s.key + "' of shape " + shape_text(s.shape);
+      return f;
+    }
+    if (it->second.sizes() != c10::IntArrayRef(s.shape)) {
+      f.problem =
+          "key '" + s.key + "' has shape " + shape_text(it->second.sizes()) + ", expected " + shape_text(s.shape);
+      return f;
+    }
+    f.tensors.push_back(it->second);
+    left.erase(it);
+    ++f.fitted;
+  }
+  // Instance norms keep no statistics, but files written before PyTorch 0.4 carry them.
+  for (const auto& [k, t] : left) {
+    if (o.norm != Norm::kBatch && is_running_stat(k)) continue;
+    f.problem = "unexpected key '" + k + "' of shape " + shape_text(t.sizes());
+    return f;
+  }
+  return f;
+}
+
+Fit fit_by_order(const GeneratorOptions& o, const NamedTensors& file) {
+  Fit f;
+  f.options = o;
+  f.by_name = false;
+  const auto specs = state_dict_layout(o);
+  size_t i = 0;
+  for (const auto& [k, t] : file) {
+    if (o.norm != Norm::kBatch && is_running_stat(k)) continue;
+    if (i == specs.size()) {
+      f.problem = "tensor '" + k + "' of shape " + shape_text(t.sizes()) + " is one more than a " + describe(o) +
+                  " has (" + std::to_string(specs.size()) + ")";
+      return f;
+    }
+    if (t.sizes() != c10::IntArrayRef(specs[i].shape)) {
+      f.problem = "tensor #" + std::to_string(i + 1) + " '" + k + "' has shape " + shape_text(t.sizes()) +
+                  ", expected " + shape_text(specs[i].shape) + " (" + specs[i].key + " of a " + describe(o) + ")";
+      return f;
+    }
+    f.tensors.push_back(t);
+    ++f.fitted;
+    ++i;
+  }
+  if (i < specs.size())
+    f.problem = "the tensors end after #" + std::to_string(i) + "; a " + describe(o) + " continues with '" +
+                specs[i].key + "' of shape " + shape_text(specs[i].shape);
+  return f;
+}
+
+constexpr int64_t kMaxChannels = int64_t{1} << 16;
+constexpr int64_t kMaxBlocks = 64;
+
+// The channel counts from the first and the final weight, so that every other shape can be checked.
+bool set_channels(GeneratorOptions& o, const at::Tensor& first, const at::Tensor& final_weight) {
+  if (first.dim() != 4 || final_weight.dim() != 4) return false;
+  o.ngf = first.size(0);
+  o.input_nc = first.size(1);
+  o.output_nc = final_weight.size(o.family == Family::kUnet ? 1 : 0);
+  return o.ngf <= kMaxChannels && o.input_nc <= kMaxChannels && o.output_nc <= kMaxChannels;
+}
+
+// The key of the final layer's weight, which holds the output channels.
+std::string final_weight_key(const GeneratorOptions& o) {
+  std::string key;
+  for (const TensorSpec& s : state_dict_layout(o))
+    if (s.shape.size() == 4 && ends_with(s.key, ".weight")) key = s.key;
+  return key;
+}
+
+// Candidates whose keys are the official ones: the block count comes from the block indices, the
+// U-Net depth from the nesting.
+std::vector<Fit> by_name(const NamedTensors& file, const std::vector<const Variant*>& vs, bool& implausible) {
+  std::map<std::string, at::Tensor> by_key(file.begin(), file.end());
+  static const std::regex block(R"(model\.(\d+)\.conv_block\..*)");
+  int64_t last_block = -1, depth = 0;
+  for (const auto& [k, t] : file) {
+    std::smatch m;
+    // Index digits beyond 4 cannot be a block (and would overflow stoll).
+    if (std::regex_match(k, m, block))
+      last_block = std::max<int64_t>(last_block, m[1].length() > 4 ? 99999 : std::stoll(m[1]));
+    if (k.rfind("model.model.", 0) == 0)
+      depth = std::max<int64_t>(depth, std::count(k.begin(), k.end(), '.') / 2);  // "model.model.1.model.3.w"
+  }
+  std::vector<Fit> fits;
+  for (const Variant* v : vs) {
+    for (Norm n : {Norm::kInstance, Norm::kBatch, Norm::kNone, Norm::kInstanceAffine}) {
+      for (bool dropout : {false, true}) {
+        if (dropout && v->family == Family::kUnet) continue;  // dropout leaves no trace in a U-Net's keys
+        GeneratorOptions o;
+        o.family = v->family;
+        o.norm = n;
+        o.use_dropout = dropout;
+        o.mobile = v->mobile;
+        o.antialias_down = v->antialias_down;
+        o.antialias_up = v->antialias_up;
+        o.upsample_conv = v->upsample_conv;
+        if (o.family == Family::kUnet) {
+          o.unet_downs = depth;  // block k's keys have 2k + 1 dots; the innermost is block num_downs
+          if (o.unet_downs < 5 || o.unet_downs > 12) continue;
+        } else {
+          o.n_blocks = 1;
+          const auto blocks =
+              positions_of(generator_layers(o), o.mobile ? LayerKind::kMobileResidual : LayerKind::kResidual);
+          o.n_blocks = last_block - blocks.front() + 1;
+          if (o.n_blocks > kMaxBlocks) {
+            implausible = true;
+            continue;
+          }
+          if (o.n_blocks < 1) continue;
+        }
+        const auto first = by_key.find(state_dict_layout(o).front().key);
+        const auto final_weight = by_key.find(final_weight_key(o));
+        if (first == by_key.end() || final_weight == by_key.end()) continue;
+        if (!set_channels(o, first->second, final_weight->second)) continue;
+        Fit f = fit_by_name(o, by_key);
+        f.variant = v;
+        fits.push_back(std::move(f));
+      }
+    }
+  }
+  return fits;
+}
+
+// Candidates matched by tensor order and shapes alone: the block count or depth is the one that
+// gives the file's number of tensors.
+std::vector<Fit> by_order(const NamedTensors& file, const std::vector<const Variant*>& vs) {
+  std::vector<Fit> fits;
+  at::Tensor first, last4d;
+  for (const auto& [k, t] : file) {
+    if (t.dim() != 4) continue;
+    if (!first.defined()) first = t;
+    if (!ends_with(k, "filt")) last4d = t;
+  }
+  if (!first.defined()) return fits;
+  for (const Variant* v : vs) {
+    for (Norm n : {Norm::kInstance, Norm::kBatch, Norm::kNone, Norm::kInstanceAffine}) {
+      GeneratorOptions o;
+      o.family = v->family;
+      o.norm = n;
+      o.mobile = v->mobile;
+      o.antialias_down = v->antialias_down;
+      o.antialias_up = v->antialias_up;
+      o.upsample_conv = v->upsample_conv;
+      if (!set_channels(o, first, last4d)) continue;
+      size_t count = 0;
+      for (const auto& [k, t] : file)
+        if (n == Norm::kBatch || !is_running_stat(k)) ++count;
+      // The depth or block count whose tensor count is the file's; else the closest, to report.
+      Fit best;
+      const int64_t from = o.family == Family::kUnet ? 5 : 0, to = o.family == Family::kUnet ? 12 : kMaxBlocks;
+      for (int64_t d = from; d <= to; ++d) {
+        (o.family == Family::kUnet ? o.unet_downs : o.n_blocks) = d;
+        Fit f = fit_by_order(o, file);
+        if (best.variant == nullptr || f.fitted > best.fitted || (f.problem.empty() && !best.problem.empty())) {
+          best = std::move(f);
+          best.variant = v;
+        }
+        if (state_dict_layout(o).size() >= count) break;
+      }
+      if (best.variant) fits.push_back(std::move(best));
+    }
+  }
+  return fits;
+}
+
+Error no_fit(const std::string& name, const std::vector<Fit>& fits) {
+  if (fits.empty())
+    return Error(ErrorKind::kModel, name +
+                                        ": not a generator state_dict this importer knows (no 4-dimensional "
+                                        "convolution weight where a generator's first layer would be)");
+  const Fit* closest = &fits.front();
+  for (const Fit& f : fits)
+    if (f.fitted > closest->fitted) closest = &f;
+  return Error(ErrorKind::kModel,
+               name + ": not a generator this importer knows; closest: " + describe(closest->options) +
+                   (closest->by_name ? " by key names" : " by tensor order") + ", where " + closest->problem);
 }
 
 }  // namespace
 
-GeneratorOptions infer_generator_options(const NamedTensors& state, const std::string& name) {
-  const auto w = weights_of(state);
-  // Where the layers sit comes from the layout; with one block, so that the first block's place
-  // is known. Dropout sits inside a block and moves the block's second conv to a place of its own.
-  const Layers layout = generator_layers(GeneratorOptions{});
-  const int64_t first_conv = positions_of(layout, LayerKind::kConv).front();
-  const int64_t first_block = positions_of(layout, LayerKind::kResidual).front();
-  const int64_t dropout_conv = positions_of(residual_layers(1, true), LayerKind::kConv).back();
-  GeneratorOptions o;
-  const auto& first = require(w, "model." + std::to_string(first_conv) + ".weight", 4, name);
-  o.ngf = first.size(0);
-  o.input_nc = first.size(1);
-  static const std::regex block(R"(model\.(\d+)\.conv_block\.(\d+)\.weight)");
-  int64_t n_blocks = 0;
-  for (const auto& [k, t] : w) {
-    std::smatch m;
-    if (!std::regex_match(k, m, block)) continue;
-    // Index digits beyond 4 cannot be a block (and would overflow stoll); the cap below refuses them.
-    n_blocks = std::max<int64_t>(n_blocks, m[1].length() > 4 ? 1000 : std::stoll(m[1]) - first_block + 1);
-    if (m[2] == std::to_string(dropout_conv)) o.use_dropout = true;
+const std::vector<std::string>& import_architectures() {
+  static const std::vector<std::string> a{"resnet", "resnet-upsample", "cut-resnet", "unet"};
+  return a;
+}
+
+RecognisedGenerator recognise_generator(const NamedTensors& state, const std::string& name, const std::string& arch) {
+  if (!arch.empty() &&
+      std::find(import_architectures().begin(), import_architectures().end(), arch) == import_architectures().end())
+    throw Error(ErrorKind::kModel, "--arch " + arch + " is not known (resnet, resnet-upsample, cut-resnet or unet)");
+  std::vector<const Variant*> vs;
+  for (const Variant& v : variants())
+    if (arch.empty() || v.arch == arch) vs.push_back(&v);
+  const NamedTensors file = usable(state);
+  bool implausible = false;
+  std::vector<Fit> tried = by_name(file, vs, implausible);
+  std::vector<const Fit*> fits;
+  for (const Fit& f : tried)
+    if (f.problem.empty()) fits.push_back(&f);
+  // Official keys decide; only a file that fits nothing by name is matched by order and shape.
+  if (fits.empty()) {
+    if (implausible)
+      throw Error(ErrorKind::kModel, name + ": implausible block count (over " + std::to_string(kMaxBlocks) + ")");
+    const bool official_keys = !tried.empty();
+    auto ordered = by_order(file, vs);
+    for (const Fit& f : ordered)
+      if (f.problem.empty()) fits.push_back(&f);
+    if (fits.empty()) throw no_fit(name, official_keys ? tried : ordered);
+    tried.insert(tried.end(), std::make_move_iterator(ordered.begin()), std::make_move_iterator(ordered.end()));
+    fits.clear();
+    for (const Fit& f : tried)
+      if (f.problem.empty()) fits.push_back(&f);
   }
-  if (n_blocks <= 0) throw Error(ErrorKind::kModel, name + ": not a ResnetGenerator state_dict (no residual blocks)");
-  if (n_blocks > 64) throw Error(ErrorKind::kModel, name + ": implausible block count " + std::to_string(n_blocks));
-  o.n_blocks = n_blocks;
-  const int64_t last_conv = positions_of(generator_layers(o), LayerKind::kConv).back();
-  o.output_nc = require(w, "model." + std::to_string(last_conv) + ".weight", 4, name).size(0);
+  if (fits.size() > 1) {
+    std::string list;
+    for (const Fit* f : fits) list += (list.empty() ? "" : ", ") + f->variant->arch + " = " + describe(f->options);
+    throw Error(ErrorKind::kModel, name + ": fits more than one architecture (" + list + "); choose one with --arch");
+  }
+  const Fit& f = *fits.front();
+  const GeneratorOptions& o = f.options;
   if (o.ngf < 1 || o.input_nc < 1 || o.output_nc < 1)
     throw Error(ErrorKind::kModel, name + ": empty convolution (ngf " + std::to_string(o.ngf) + ", " +
                                        std::to_string(o.input_nc) + " input and " + std::to_string(o.output_nc) +
                                        " output channels)");
-  return o;
+  for (const at::Tensor& t : f.tensors)
+    if (!at::isFloatingType(t.scalar_type()))
+      throw Error(ErrorKind::kModel, name + ": a " + describe(o) + " whose tensors are not all floating-point");
+  return {o, f.variant->arch, f.by_name, f.tensors};
 }
 
-void load_official_state(ResnetGenerator& g, const NamedTensors& state, const std::string& name) {
-  auto w = weights_of(state);
+void load_recognised(Generator& g, const RecognisedGenerator& r, const std::string& name) {
+  auto into = g->named_parameters();
+  for (const auto& b : g->named_buffers()) into.insert(b.key(), b.value());
+  const auto specs = state_dict_layout(r.options);
   torch::NoGradGuard no_grad;
-  for (auto& p : g->named_parameters()) {
-    auto it = w.find(p.key());
-    if (it == w.end())
-      throw Error(ErrorKind::kModel, name + ": missing key '" + p.key() + "' of shape " + shape(p.value()));
-    if (it->second.sizes() != p.value().sizes())
-      throw Error(ErrorKind::kModel,
-                  name + ": key '" + p.key() + "' has shape " + shape(it->second) + ", expected " + shape(p.value()));
-    if (!at::isFloatingType(it->second.scalar_type()))
-      throw Error(ErrorKind::kModel, name + ": key '" + p.key() + "' is not a floating-point tensor");
-    p.value().copy_(it->second);
-    w.erase(it);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto* t = into.find(specs[i].key);
+    if (t == nullptr || i >= r.tensors.size() || t->sizes() != r.tensors[i].sizes())
+      throw Error(ErrorKind::kModel, name + ": internal: the generator has no tensor '" + specs[i].key + "'");
+    t->copy_(r.tensors[i]);
   }
-  if (!w.empty())
-    throw Error(ErrorKind::kModel, name + ": unexpected key '" + w.begin()->first + "' of shape " +
-                                       shape(w.begin()->second) + " for a resnet_" +
-                                       std::to_string(g->options().n_blocks) + "blocks generator");
 }
 
-ResnetGenerator import_official_generator(const std::string& pth_path) {
-  const auto state = read_state_dict(pth_path);
-  ResnetGenerator g(infer_generator_options(state, pth_path));
-  load_official_state(g, state, pth_path);
+GeneratorOptions infer_generator_options(const NamedTensors& state, const std::string& name, const std::string& arch) {
+  return recognise_generator(state, name, arch).options;
+}
+
+Generator import_official_generator(const std::string& pth_path, const std::string& arch) {
+  const auto r = recognise_generator(read_state_dict(pth_path), pth_path, arch);
+  Generator g(r.options);
+  load_recognised(g, r, pth_path);
   g->eval();
   return g;
 }

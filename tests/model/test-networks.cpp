@@ -1,6 +1,7 @@
 // The networks against the official definitions: names, counts, shapes, init, and the fast
 // formulations against the official layers.
 #include "model/fast-ops.h"
+#include "model/discriminators.h"
 #include "model/networks.h"
 
 #include <gtest/gtest.h>
@@ -283,7 +284,7 @@ TEST(Networks, MobileFastForwardsEqualOfficialLayers) {
 // The official modules up to and including top-level layer `last`.
 torch::Tensor official_prefix(ResnetGenerator& g, torch::Tensor x, int64_t last) {
   int64_t i = 0;
-  for (auto& m : *g->model)
+  for (auto& m : *g->body)
     if (i++ <= last) x = m.forward(x);
   return x;
 }

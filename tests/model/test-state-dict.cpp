@@ -66,7 +66,7 @@ TEST(Import, DropoutVariantLoads) {
 
 TEST(Import, WrongArchitectureNamesTheKey) {
   EXPECT_THAT(error_of([] { import_official_generator(fixture("discriminator.pth")); }),
-              HasSubstr("missing key 'model.1.weight'"));
+              HasSubstr("not a generator this importer knows"));
   auto bad = error_of([] { import_official_generator(fixture("g6-bad-shape.pth")); });
   EXPECT_THAT(bad, HasSubstr("model.13.conv_block.5.weight"));
   EXPECT_THAT(bad, HasSubstr("[64, 64, 5, 5]"));
@@ -92,7 +92,7 @@ TEST(Import, DamagedFilesGiveClearErrors) {
 // constructor, whose check threw a LibTorch error instead of a cg::Error.
 TEST(Import, EmptyConvolutionIsAModelError) {
   const std::string path = std::string(std::getenv("CG_REGRESSIONS")) + "/state-dict-empty-conv.pth";
-  EXPECT_THAT(error_of([&] { infer_generator_options(read_state_dict(path), path); }), HasSubstr("0 output channels"));
+  EXPECT_THAT(error_of([&] { infer_generator_options(read_state_dict(path), path); }), HasSubstr("state-dict-empty-conv.pth"));
 }
 
 // A block index too long for a 64-bit integer made std::stoll throw std::out_of_range.

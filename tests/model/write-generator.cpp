@@ -14,11 +14,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const auto state = cg::read_state_dict(argv[1]);
-    auto o = cg::infer_generator_options(state, argv[1]);
-    o.mobile = argc == 4;
-    cg::ResnetGenerator g(o);
-    cg::load_official_state(g, state, argv[1]);
+    auto g = cg::import_official_generator(argv[1]);
+    const auto o = g->options();
     g->eval();
     cg::save_generator(g, cg::ModelMetadata::for_generator(o), argv[2]);
   } catch (const std::exception& e) {

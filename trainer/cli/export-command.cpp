@@ -2,6 +2,7 @@
 
 #include "model/model-file.h"
 #include "model/official-import.h"
+#include "model/state-dict-reader.h"
 
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,8 @@ struct ExportOptions {
   std::string to;
   std::string direction = "AtoB";
   int64_t crop_size = 256;
+  std::string arch;              // empty: recognised from the tensors
+  std::string bn_mode = "eval";  // eval: running statistics; train: each frame's own statistics
 };
 
 // A G.pt given as --from keeps its weights and gets the metadata options that were given.
@@ -38,14 +41,23 @@ bool is_torchscript(const std::string& path) {
 }
 
 void run_export(const ExportOptions& opt) {
-  auto g = import_official_generator(opt.from);
+  const auto r = recognise_generator(read_state_dict(opt.from), opt.from, opt.arch);
+  Generator g(r.options);
+  load_recognised(g, r, opt.from);
+  g->eval();
   auto meta = ModelMetadata::for_generator(g->options());
   meta.direction = opt.direction;
   meta.crop_size = opt.crop_size;
-  meta.source = "official state_dict " + std::filesystem::path(opt.from).filename().string();
+  meta.batch_stats = opt.bn_mode == "train" && r.options.norm == Norm::kBatch;
+  meta.source = "state_dict " + std::filesystem::path(opt.from).filename().string() +
+                (r.by_name ? "" : " (matched by tensor order and shape)");
   save_generator(g, meta, opt.to);
-  std::cout << "wrote " << opt.to << ": " << meta.architecture << ", ngf " << meta.ngf << ", " << count_parameters(*g)
-            << " parameters, " << meta.direction << "\n";
+  std::cout << "wrote " << opt.to << ": " << meta.architecture << " (" << r.arch << ", " << norm_name(r.options.norm)
+            << " norm" << (r.options.use_dropout ? ", dropout" : "")
+            << (r.options.antialias_down || r.options.antialias_up ? ", anti-aliased" : "")
+            << (meta.batch_stats ? ", batch statistics per frame" : "") << "), ngf " << meta.ngf << ", "
+            << count_parameters(*g) << " parameters, " << meta.direction << ", frames padded to multiples of "
+            << size_multiple(r.options) << (r.by_name ? "" : "; matched by tensor order and shape") << "\n";
 }
 
 }  // namespace
@@ -62,6 +74,15 @@ void add_export_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--crop-size,--crop_size", opt->crop_size, "training crop recorded in the metadata")
       ->check(CLI::Range(8, 8192))
+      ->capture_default_str();
+  cmd->add_option("--arch", opt->arch,
+                  "generator family, when the tensors fit more than one: resnet | resnet-upsample | cut-resnet | "
+                  "unet (default: recognised from the tensors)")
+      ->check(CLI::IsMember(import_architectures()));
+  cmd->add_option("--bn-mode,--bn_mode", opt->bn_mode,
+                  "batch norm: eval = running statistics (model.eval()); train = each frame's own statistics, as "
+                  "the official test.py without --eval")
+      ->check(CLI::IsMember({"eval", "train"}))
       ->capture_default_str();
   cmd->callback([opt, cmd] {
     // A .pth is a pickle zip without TorchScript code; try the G.pt route only for TorchScript.
@@ -89,7 +110,14 @@ void add_info_command(CLI::App& app) {
       for (const auto& p : m.module.parameters()) parameters += p.numel();
     }
     std::cout << "parameters: " << parameters << "\n";
+    std::cout << "frames padded to multiples of " << m.size_multiple << ", at least " << m.min_size << "\n";
     if (m.has_metadata) {
+      const auto& d = m.metadata;
+      std::cout << "generator: " << d.architecture << ", " << norm_name(d.norm) << " norm"
+                << (d.norm == Norm::kBatch ? (d.batch_stats ? " (statistics of each frame)" : " (running statistics)")
+                                           : "")
+                << (d.use_dropout ? ", dropout" : "") << (d.antialias_down || d.antialias_up ? ", antialias" : "")
+                << (d.upsample_conv ? ", upsample + conv" : "") << "\n";
       const auto g = m.metadata.generator_options();
       std::cout << "multiply-adds per 256x256 frame: "
                 << static_cast<double>(count_macs(generator_layers(g), g.input_nc, 256, 256)) / 1e9 << " G\n";

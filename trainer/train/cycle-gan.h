@@ -2,6 +2,7 @@
 // and one training iteration in the official order.
 #pragma once
 
+#include "model/discriminators.h"
 #include "model/networks.h"
 #include "trainer/data/image-pool.h"
 #include "trainer/train/losses.h"

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "model/model-file.h"
+#include "model/discriminators.h"
 #include "model/networks.h"
 #include "trainer/train/losses.h"
 #include "trainer/train/options.h"

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "model/metadata.h"
+#include "model/discriminators.h"
 #include "model/networks.h"
 #include "trainer/data/image-pool.h"
 #include "trainer/train/mixed-precision.h"
