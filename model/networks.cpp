@@ -138,7 +138,8 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsamplin
       case LayerKind::kUpConv: {
         const auto* t = seq[i]->as<nn::ConvTranspose2dImpl>();
         x = up == Upsampling::kSubpixel && l.kernel == 3
-                ? subpixel_upsample(x, subpixel_weight(t->weight), subpixel_bias(t->bias))
+                ? subpixel_upsample(x, subpixel_weight(t->weight),
+                                    t->bias.defined() ? subpixel_bias(t->bias) : at::Tensor())
                 : at::conv_transpose2d(x, t->weight, t->bias, l.stride, l.padding, output_padding(l));
         break;
       }

@@ -87,30 +87,34 @@ std::string describe(const GeneratorOptions& o) {
   return s + ")";
 }
 
+// Every tensor is looked at, so that closeness counts all that fit, not only those before the
+// first that does not.
 Fit fit_by_name(const GeneratorOptions& o, const std::map<std::string, at::Tensor>& by_key) {
   Fit f;
   f.options = o;
   auto left = by_key;
+  const auto problem = [&](std::string p) {
+    if (f.problem.empty()) f.problem = std::move(p);
+  };
   for (const TensorSpec& s : state_dict_layout(o)) {
     auto it = left.find(s.key);
     if (it == left.end()) {
-      f.problem = "missing key '" + s.key + "' of shape " + shape_text(s.shape);
-      return f;
+      problem("missing key '" + s.key + "' of shape " + shape_text(s.shape));
+      continue;
     }
     if (it->second.sizes() != c10::IntArrayRef(s.shape)) {
-      f.problem =
-          "key '" + s.key + "' has shape " + shape_text(it->second.sizes()) + ", expected " + shape_text(s.shape);
-      return f;
+      problem("key '" + s.key + "' has shape " + shape_text(it->second.sizes()) + ", expected " + shape_text(s.shape));
+    } else {
+      f.tensors.push_back(it->second);
+      ++f.fitted;
     }
-    f.tensors.push_back(it->second);
     left.erase(it);
-    ++f.fitted;
   }
   // Instance norms keep no statistics, but files written before PyTorch 0.4 carry them.
   for (const auto& [k, t] : left) {
     if (o.norm != Norm::kBatch && is_running_stat(k)) continue;
-    f.problem = "unexpected key '" + k + "' of shape " + shape_text(t.sizes());
-    return f;
+    problem("unexpected key '" + k + "' of shape " + shape_text(t.sizes()));
+    f.fitted = f.fitted > 0 ? f.fitted - 1 : 0;
   }
   return f;
 }

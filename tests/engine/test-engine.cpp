@@ -7,6 +7,7 @@
 #include "tests/test-helpers.h"
 
 #include <gmock/gmock.h>
+#include <torch/torch.h>
 
 #include <random>
 
@@ -163,6 +164,43 @@ TEST(Engine, Bf16OnACpuWithoutNativeSupportWarns) {
   }
   Engine fp32(cpu_options());
   EXPECT_TRUE(fp32.info().warning.empty());
+}
+
+// A U-Net's frames must be multiples of 2^depth: the engine pads to its own model's rule, so a
+// unet_128 runs on a frame of any size, and a frame of the right size gives the module's output.
+TEST(Engine, UnetFramesArePaddedToItsSizeRule) {
+  GeneratorOptions u;
+  u.family = Family::kUnet;
+  u.unet_downs = 7;
+  u.ngf = 2;
+  u.norm = Norm::kBatch;
+  Generator g(u);
+  g->eval();
+  test::TempDir dir;
+  const std::string path = dir / "unet.pt";
+  save_generator(g, ModelMetadata::for_generator(u), path);
+  auto o = cpu_options();
+  o.model_path = path;
+  Engine e(o);
+  EXPECT_EQ(e.info().size_multiple, 128);
+  EXPECT_EQ(e.info().architecture, "unet_128");
+  Frames odd(100, 70, 1, 5);
+  const auto before = odd.data[0];
+  for (auto& v : odd.views()) e.process(v, v);
+  EXPECT_GT(mean_abs(before, odd.data[0]), 1.0);  // translated, in place, at its own size
+
+  Frames exact(128, 256, 1, 6);
+  auto x = torch::from_blob(exact.data[0].data(), {256, 128, 3}, torch::kByte)
+               .permute({2, 0, 1})
+               .unsqueeze(0)
+               .to(torch::kFloat)
+               .div(127.5)
+               .sub(1);
+  torch::NoGradGuard no_grad;
+  const auto want = g->forward_reference(x).add(1).mul(127.5).round().clamp(0, 255).squeeze(0).permute({1, 2, 0});
+  for (auto& v : exact.views()) e.process(v, v);
+  const auto got = torch::from_blob(exact.data[0].data(), {256, 128, 3}, torch::kByte).to(torch::kFloat);
+  EXPECT_LE((got - want).abs().max().item<double>(), 1.0);
 }
 
 }  // namespace
