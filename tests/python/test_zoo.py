@@ -76,6 +76,10 @@ CASES = {
                         4, [], False),
     "thirdparty_split6": Case(lambda: zoo.SplitResnet(3, 3, 8, 6), RESNET_SIZES, [], "resnet_6blocks", "instance",
                               4, [], False),
+    "thirdparty_upsample6": Case(lambda: zoo.UpsampleResnet(3, 3, 8, 6), RESNET_SIZES, [], "resnet_6blocks",
+                                 "instance", 4, [], False),
+    "thirdparty_upsample6_arch": Case(lambda: zoo.UpsampleResnet(3, 3, 8, 6), RESNET_SIZES,
+                                      ["--arch", "resnet-upsample"], "resnet_6blocks", "instance", 4, [], False),
     # --arch names the kind instead of recognition.
     "resnet6_instance_arch": resnet(6, "instance", False, ["--arch", "resnet"]),
     "unet256_batch_dropout_arch": unet(8, "batch", True, ["--arch", "unet"]),

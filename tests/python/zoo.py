@@ -288,6 +288,30 @@ class SplitResnet(nn.Module):
         return self.final(self.up(self.res(self.down(self.initial(x)))))
 
 
+class UpsampleResnet(nn.Module):
+    """A re-implementation with nearest 2x upsampling and a zero-padded 3x3 conv on the way up
+    instead of transposed convs, blocks named `block`, plain InstanceNorm: only the order and
+    shapes of the tensors say what it is."""
+
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9):
+        super().__init__()
+        plain = nn.InstanceNorm2d
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), plain(ngf), nn.ReLU(True)]
+        for c in (ngf, 2 * ngf):
+            layers += _stage(nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), plain(2 * c))
+        for _ in range(n_blocks):
+            block = ThirdPartyBlock(4 * ngf)
+            block.block[2], block.block[6] = plain(4 * ngf), plain(4 * ngf)
+            layers.append(block)
+        for c in (4 * ngf, 2 * ngf):
+            layers += [nn.Upsample(scale_factor=2)] + _stage(nn.Conv2d(c, c // 2, 3, padding=1), plain(c // 2))
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
