@@ -185,7 +185,19 @@ TEST_F(TrainCli, BadInputGetsAClearMessage) {
       {train_on(d / "empty"), "trainB: no images"},
       {train_on(d / "junk"), "trainB: none of its 1 images could be read"},
       {train_on(data_) + std::vector<std::string>{"--continue-train"}, "no checkpoint"},
-      {train_on(data_) + std::vector<std::string>{"--netG", "unet_256"}, "--netG unet_256 is not supported"},
+      {train_on(data_) + std::vector<std::string>{"--netG", "unet_64"}, "--netG unet_64 is not supported"},
+      {train_on(data_) + std::vector<std::string>{"--netD", "patch"},
+       "--netD patch is not one of basic, n_layers, pixel"},
+      {train_on(data_) + std::vector<std::string>{"--norm", "group"},
+       "--norm group is not one of instance, batch, none"},
+      {train_on(data_) + std::vector<std::string>{"--gan-mode", "hinge"},
+       "--gan-mode hinge is not one of lsgan, vanilla, wgangp"},
+      {train_on(data_) + std::vector<std::string>{"--gan-mode", "wgangp", "--amp", "fp16"},
+       "--gan-mode wgangp does not work with --amp fp16"},
+      {train_on(data_) + std::vector<std::string>{"--lr-policy", "foo"},
+       "--lr-policy foo is not one of linear, step, plateau, cosine"},
+      {train_on(data_) + std::vector<std::string>{"--lr-policy", "step", "--lr-decay-iters", "0"},
+       "--lr-decay-iters must be at least 1"},
       {train_on(data_) + std::vector<std::string>{"--preprocess", "zoom"}, "--preprocess zoom is not one of"},
       {train_on(data_) + std::vector<std::string>{"--load-size", "16"},
        "--load-size (16) must be at least --crop-size (32)"},
@@ -242,6 +254,80 @@ TEST_F(TrainCli, SnakeCaseAndEpochCount) {
   EXPECT_NEAR(rows[0].lr, 2e-4 * (1 - 1.0 / 3), 1e-10);
   EXPECT_EQ(rows[4].epoch, 4);
   EXPECT_NEAR(rows[4].lr, 2e-4 * (1 - 2.0 / 3), 1e-10);
+}
+
+// --lr-policy step follows the official epoch convention: the run's e-th epoch is after e - 1
+// scheduler steps, whatever --epoch-count is. --dropout turns the generators' dropout on.
+TEST_F(TrainCli, StepPolicyAndDropout) {
+  auto r = run_trainer(args("step") + std::vector<std::string>{
+                                          "--lr-policy", "step", "--lr-decay-iters", "1", "--epoch_count", "3",
+                                          "--n_epochs", "2", "--n_epochs_decay", "2", "--max-iters", "5", "--dropout"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto rows = log_rows(exp("step"));
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0].epoch, 3);
+  EXPECT_NEAR(rows[0].lr, 2e-4, 1e-12);
+  EXPECT_EQ(rows[4].epoch, 4);
+  EXPECT_NEAR(rows[4].lr, 2e-5, 1e-12);
+  const auto m = load_model(exp("step") + "/latest_checkpoint.pt");
+  EXPECT_TRUE(m->G_A->options().use_dropout);
+  const auto info = read_checkpoint_info(exp("step") + "/latest_checkpoint.pt");
+  EXPECT_EQ(info.options.at("no_dropout"), "false");
+  EXPECT_EQ(info.options.at("lr_policy"), "step");
+}
+
+// Exact resume with the options that keep state or draw numbers of their own: the plateau
+// policy's best, bad-epoch count and factor, and the epoch's loss sums so far (resumed mid-epoch);
+// the wgangp gradient penalty's random mixing weights; batch-norm running statistics. Two image
+// pairs in a fixed order at a tiny lr make the epoch's generator loss all but constant, so the
+// plateau policy cuts the lr after epoch 7 (6 epochs without a 1% gain).
+TEST(TrainResume, PlateauWganPixelBatchNormIsExact) {
+  TempDir d;
+  const std::string data = test::make_synth(d, 2, 32);
+  auto args = [&](const std::string& name) {
+    return tiny_train_args(data, d / "ck", name) +
+           std::vector<std::string>{"--preprocess", "none",   "--no-flip",        "--serial-batches",
+                                    "--lr",         "1e-6",   "--lr-policy",      "plateau",
+                                    "--n-epochs",   "5",      "--n-epochs-decay", "4",
+                                    "--gan-mode",   "wgangp", "--netD",           "pixel",
+                                    "--norm",       "batch"};
+  };
+  auto whole = run_trainer(args("whole"));
+  ASSERT_EQ(whole.status, 0) << whole.output;
+  EXPECT_TRUE(contains(whole.output, "lr-policy plateau: no 1% improvement")) << whole.output;
+  ASSERT_EQ(run_trainer(args("split") + std::vector<std::string>{"--max-iters", "7"}).status, 0);
+  const auto mid = read_checkpoint_info(d / "ck/split/latest_checkpoint.pt").state;
+  EXPECT_EQ(mid.epoch, 4);
+  EXPECT_EQ(mid.epoch_iter, 1);
+  EXPECT_EQ(mid.epoch_loss_count, 1);
+  EXPECT_EQ(mid.epoch_loss_sums.size(), 8u);
+  EXPECT_EQ(mid.plateau.factor, 1.0);
+  EXPECT_EQ(mid.plateau.bad_epochs, 2);
+  auto second = run_trainer(args("split") + std::vector<std::string>{"--continue-train"});
+  ASSERT_EQ(second.status, 0) << second.output;
+
+  CheckpointInfo iw, is;
+  auto a = load_model(d / "ck/whole/latest_checkpoint.pt", &iw);
+  auto b = load_model(d / "ck/split/latest_checkpoint.pt", &is);
+  EXPECT_EQ(is.state.total_iters, 18);
+  const auto na = a->networks(), nb = b->networks();
+  for (size_t i = 0; i < na.size(); ++i) {
+    expect_identical(*na[i].second, *nb[i].second, na[i].first);
+    const auto ba = na[i].second->named_buffers(), bb = nb[i].second->named_buffers();
+    for (const auto& x : ba) EXPECT_TRUE(x.value().equal(bb[x.key()])) << na[i].first << " " << x.key();
+  }
+  EXPECT_EQ(a->D_A->named_buffers().size(), 3u) << "pixel D with batch norm";
+  EXPECT_EQ(iw.state.plateau.factor, 0.2);
+  EXPECT_EQ(is.state.plateau.factor, 0.2);
+  EXPECT_EQ(is.state.plateau.bad_epochs, 2);
+  EXPECT_EQ(is.state.plateau.best, iw.state.plateau.best);
+  const auto rw = log_rows(d / "ck/whole"), rs = log_rows(d / "ck/split");
+  ASSERT_EQ(rw.size(), 18u);
+  ASSERT_EQ(rs.size(), 18u);
+  for (size_t i = 0; i < rw.size(); ++i) {
+    EXPECT_EQ(rw[i].losses.values, rs[i].losses.values) << "iteration " << i + 1;
+    EXPECT_NEAR(rs[i].lr, rs[i].epoch <= 7 ? 1e-6 : 2e-7, 1e-15) << "iteration " << i + 1;
+  }
 }
 
 TEST_F(TrainCli, SigtermSavesAndExitsCleanly) {
@@ -306,7 +392,8 @@ TEST(TrainHelp, ListsEveryOptionWithItsDefault) {
       if (key.find('_') != std::string::npos) {
         EXPECT_TRUE(contains(r.output, "--" + key)) << name << " " << key;
       }
-      const bool flag = value == "false";
+      // CLI11 shows no default for a flag; --no-dropout's help says it is on by default.
+      const bool flag = value == "false" || value == "true";
       if (!flag && !value.empty() && value != "inf") {
         EXPECT_TRUE(contains(r.output, "=" + value)) << name << " " << key << " default " << value;
       }

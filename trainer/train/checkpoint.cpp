@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -26,8 +27,31 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void add_pools(nlohmann::ordered_json& j, TrainableModel& m) {
+// JSON has no infinity or NaN; these go as text, which std::stod reads back.
+nlohmann::ordered_json number(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+}
+
+double number_from(const nlohmann::json& j) {
+  return j.is_string() ? std::stod(j.get<std::string>()) : j.get<double>();
+}
+
+// What each rank has of its own: pools, random generators, the epoch's loss sums so far.
+void add_rank_json(nlohmann::ordered_json& j, TrainableModel& m, const TrainState& s) {
   for (const auto& [name, pool] : m.pools()) j[name] = {{"count", pool->images().size()}, {"rng", pool->rng_state()}};
+  for (const auto& [name, rng] : m.rngs()) j["rngs"][name] = rng->state();
+  auto sums = nlohmann::ordered_json::array();
+  for (double v : s.epoch_loss_sums) sums.push_back(number(v));
+  j["epoch_losses"] = {{"sums", sums}, {"count", s.epoch_loss_count}};
+}
+
+void read_epoch_losses(const nlohmann::json& j, TrainState& s) {
+  s.epoch_loss_sums.clear();
+  s.epoch_loss_count = 0;
+  if (!j.contains("epoch_losses")) return;  // older checkpoints: the epoch's mean covers the resumed part
+  for (const auto& v : j["epoch_losses"].at("sums")) s.epoch_loss_sums.push_back(number_from(v));
+  s.epoch_loss_count = j["epoch_losses"].at("count").get<int64_t>();
 }
 
 std::string meta_json(const TrainState& s, const TrainOptions& o, TrainableModel& m) {
@@ -41,7 +65,8 @@ std::string meta_json(const TrainState& s, const TrainOptions& o, TrainableModel
   j["elapsed_s"] = s.elapsed_s;
   j["ranks"] = s.ranks;
   j["options"] = o.to_map();
-  add_pools(j, m);
+  j["plateau"] = {{"best", number(s.plateau.best)}, {"bad_epochs", s.plateau.bad_epochs}, {"factor", s.plateau.factor}};
+  add_rank_json(j, m, s);
   if (m.scaler.enabled()) {
     const auto sc = m.scaler.state();
     j["loss_scaler"] = {{"scale", sc.scale}, {"growth_tracker", sc.growth_tracker}};
@@ -96,6 +121,12 @@ CheckpointInfo parse_meta(const std::string& text, const std::string& path, nloh
     info.state.elapsed_s = j.at("elapsed_s").get<double>();
     info.state.ranks = j.value("ranks", 1);
     info.options = j.at("options").get<std::map<std::string, std::string>>();
+    if (j.contains("plateau")) {
+      info.state.plateau.best = number_from(j["plateau"].at("best"));
+      info.state.plateau.bad_epochs = j["plateau"].at("bad_epochs").get<int>();
+      info.state.plateau.factor = number_from(j["plateau"].at("factor"));
+    }
+    read_epoch_losses(j, info.state);
     if (out) *out = j;
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorKind::kCheckpoint, path + ": damaged checkpoint metadata (" + e.what() + ")");
@@ -151,7 +182,7 @@ std::string read_meta_text(torch::serialize::InputArchive& ar, const std::string
 }
 
 // The parts of a run that differ between the ranks of a distributed run: the image pools (whose
-// counts and random states are in the metadata `j`) and LibTorch's CPU generator.
+// counts and random states are in the metadata `j`), the model's generators and LibTorch's CPU one.
 void write_rank_parts(torch::serialize::OutputArchive& ar, TrainableModel& m) {
   for (const auto& [name, pool] : m.pools()) write_pool(ar, name, *pool);
   at::Generator gen = at::detail::getDefaultCPUGenerator();
@@ -163,6 +194,10 @@ void read_rank_parts(torch::serialize::InputArchive& ar, const nlohmann::json& j
   for (const auto& [name, pool] : m.pools())
     pool->restore(read_pool(ar, name, j.at(name).at("count").get<size_t>(), m.device),
                   j.at(name).at("rng").get<std::string>());
+  // Absent from checkpoints older than the generator: it then starts from its seed.
+  if (j.contains("rngs"))
+    for (const auto& [name, rng] : m.rngs())
+      if (j["rngs"].contains(name)) rng->set_state(j["rngs"][name].get<std::string>());
   at::Tensor rng;
   ar.read("torch_cpu_rng", rng);
   at::Generator gen = at::detail::getDefaultCPUGenerator();
@@ -261,12 +296,12 @@ std::string rank_state_path(const std::string& checkpoint, int rank) {
   return checkpoint + ".rank" + std::to_string(rank);
 }
 
-void save_rank_state(const std::string& path, TrainableModel& m) {
+void save_rank_state(const std::string& path, TrainableModel& m, const TrainState& state) {
   std::string bytes;
   try {
     nlohmann::ordered_json j;
     j["format"] = kRankStateFormat;
-    add_pools(j, m);
+    add_rank_json(j, m, state);
     torch::serialize::OutputArchive ar;
     ar.write("meta", c10::IValue(j.dump()));
     write_rank_parts(ar, m);
@@ -277,7 +312,7 @@ void save_rank_state(const std::string& path, TrainableModel& m) {
   write_file_atomically(path, bytes);
 }
 
-void load_rank_state(const std::string& path, TrainableModel& m) {
+void load_rank_state(const std::string& path, TrainableModel& m, TrainState& state) {
   torch::serialize::InputArchive ar;
   open_archive(ar, path);
   try {
@@ -285,6 +320,7 @@ void load_rank_state(const std::string& path, TrainableModel& m) {
     if (j.value("format", "") != kRankStateFormat)
       throw Error(ErrorKind::kCheckpoint, path + ": not a cg-trainer rank state");
     read_rank_parts(ar, j, m);
+    read_epoch_losses(j, state);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -4,12 +4,14 @@
 
 #include "common/error.h"
 #include "trainer/train/options.h"
+#include "trainer/train/schedule.h"
 #include "trainer/train/trainable.h"
 
 #include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace cg {
 
@@ -24,6 +26,11 @@ struct TrainState {
   uint64_t seed = 0;
   double elapsed_s = 0;  // training time before this run
   int ranks = 1;         // of the distributed run that saved it; epoch_iter counts its batches
+  PlateauState plateau;  // --lr-policy plateau, after the epochs before `epoch`
+  // This rank's loss sums (in the model's loss_names order) over the first epoch_iter iterations
+  // of `epoch`, so that a run resumed mid-epoch ends it with the mean an uninterrupted one has.
+  std::vector<double> epoch_loss_sums;
+  int64_t epoch_loss_count = 0;
 };
 
 struct CheckpointInfo {
@@ -45,9 +52,10 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 CheckpointInfo load_checkpoint(const std::string& path, TrainableModel& model);
 
 // What differs between the ranks of a distributed run, whose checkpoint rank 0 writes: each other
-// rank's image pools and CPU random generator, in a file of its own beside the checkpoint.
+// rank's image pools, random generators and epoch loss sums (of `state`), in a file of its own
+// beside the checkpoint.
 std::string rank_state_path(const std::string& checkpoint, int rank);
-void save_rank_state(const std::string& path, TrainableModel& model);
-void load_rank_state(const std::string& path, TrainableModel& model);
+void save_rank_state(const std::string& path, TrainableModel& model, const TrainState& state);
+void load_rank_state(const std::string& path, TrainableModel& model, TrainState& state);
 
 }  // namespace cg

@@ -1,5 +1,7 @@
 #include "trainer/train/cycle-gan.h"
 
+#include "common/error.h"
+
 #include <torch/torch.h>
 
 namespace cg {
@@ -13,6 +15,24 @@ std::vector<torch::Tensor> params_of(torch::nn::Module& a, torch::nn::Module& b)
   return p;
 }
 
+// Batch-norm running statistics of `net`, put back when the scope ends: the sample images must
+// leave the networks as training left them, or a resume from a checkpoint saved before them
+// would differ.
+class KeepBuffers {
+ public:
+  explicit KeepBuffers(std::initializer_list<torch::nn::Module*> nets) {
+    for (auto* net : nets)
+      for (auto& b : net->buffers()) kept_.emplace_back(b, b.clone());
+  }
+  ~KeepBuffers() {
+    torch::NoGradGuard no_grad;
+    for (auto& [live, copy] : kept_) live.copy_(copy);
+  }
+
+ private:
+  std::vector<std::pair<at::Tensor, at::Tensor>> kept_;
+};
+
 }  // namespace
 
 CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t seed, int rank)
@@ -20,19 +40,23 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
       pool_A(o.pool_size, derive_seed(seed, 101, static_cast<uint64_t>(rank))),
       pool_B(o.pool_size, derive_seed(seed, 102, static_cast<uint64_t>(rank))),
       o_(o),
-      gan_mode_(gan_mode_from(o.gan_mode)) {
+      gan_mode_(gan_mode_from(o.gan_mode)),
+      penalty_rng_(derive_seed(seed, 103, static_cast<uint64_t>(rank))) {
+  // TODO(generator norm): --norm (instance | batch | none) and --netG unet_128 | unet_256 reach the
+  // generators here; validate() accepts them. Until then a U-Net --netG fails in n_blocks().
   GeneratorOptions go;
   go.ngf = o.ngf;
   go.n_blocks = o.n_blocks();
+  go.use_dropout = !o.no_dropout;
   const DiscriminatorOptions dopt = discriminator_options(o);
   // The official creation order: G_A, G_B, D_A, D_B, each initialised as it is made.
   G_A = ResnetGenerator(go);
   initialise(*G_A, o.init_type, o.init_gain);
   G_B = ResnetGenerator(go);
   initialise(*G_B, o.init_type, o.init_gain);
-  D_A = NLayerDiscriminator(dopt);
+  D_A = Discriminator(dopt);
   initialise(*D_A, o.init_type, o.init_gain);
-  D_B = NLayerDiscriminator(dopt);
+  D_B = Discriminator(dopt);
   initialise(*D_B, o.init_type, o.init_gain);
   for (const auto& [name, net] : networks()) {
     net->to(device);
@@ -55,6 +79,8 @@ Named<torch::optim::Optimizer> CycleGan::optimizers() {
 }
 
 Named<ImagePool> CycleGan::pools() { return {{"pool_A", &pool_A}, {"pool_B", &pool_B}}; }
+
+Named<Rng> CycleGan::rngs() { return {{"penalty_rng", &penalty_rng_}}; }
 
 std::vector<GeneratorExport> CycleGan::exports() {
   auto meta = [&](ResnetGenerator& g, bool a_to_b) {
@@ -102,28 +128,31 @@ DeviceLosses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
 
 // Both cycles, with the identity mappings. Each generator's two independent passes (G_A on A and
 // on B, G_B on B and on A) run as one batch: InstanceNorm works per image, so the results are
-// those of separate passes, and larger batches use the cores better.
+// those of separate passes, and larger batches use the cores better. Batch norm's statistics
+// would mix the two, so it makes the official passes in the official order.
 void CycleGan::forward(StepTensors& t) {
   AutocastScope amp(device.type(), mode.amp);
   const bool identity = o_.lambda_identity > 0;
   const int64_t n = t.real_A.size(0);
-  if (identity && t.real_A.sizes() == t.real_B.sizes()) {
+  if (identity && t.real_A.sizes() == t.real_B.sizes() && o_.norm != "batch") {
     auto ga = G_A->forward_training(torch::cat({t.real_A, t.real_B}));
     auto gb = G_B->forward_training(torch::cat({t.real_B, t.real_A}));
     t.fake_B = ga.narrow(0, 0, n);
     t.same_B = ga.narrow(0, n, n);
     t.fake_A = gb.narrow(0, 0, t.real_B.size(0));
     t.same_A = gb.narrow(0, t.real_B.size(0), n);
-  } else {
-    t.fake_B = G_A->forward_training(t.real_A);
-    t.fake_A = G_B->forward_training(t.real_B);
-    if (identity) {
-      t.same_B = G_A->forward_training(t.real_B);
-      t.same_A = G_B->forward_training(t.real_A);
-    }
+    t.rec_A = G_B->forward_training(t.fake_B);
+    t.rec_B = G_A->forward_training(t.fake_A);
+    return;
   }
+  t.fake_B = G_A->forward_training(t.real_A);
   t.rec_A = G_B->forward_training(t.fake_B);
+  t.fake_A = G_B->forward_training(t.real_B);
   t.rec_B = G_A->forward_training(t.fake_A);
+  if (identity) {
+    t.same_B = G_A->forward_training(t.real_B);
+    t.same_A = G_B->forward_training(t.real_A);
+  }
 }
 
 // With the discriminators frozen so their weights collect no gradient.
@@ -165,13 +194,33 @@ void CycleGan::update_discriminators(StepTensors& t) {
   scaler.step(*optimizer_D);
 }
 
-at::Tensor CycleGan::discriminator_loss(NLayerDiscriminator& D, const at::Tensor& real, const at::Tensor& fake) {
-  AutocastScope amp(device.type(), mode.amp);
-  return cg::discriminator_loss(fp32(D->forward(real)), fp32(D->forward(fake)), gan_mode_);
+at::Tensor CycleGan::discriminator_loss(Discriminator& D, const at::Tensor& real, const at::Tensor& fake) {
+  at::Tensor loss;
+  {
+    AutocastScope amp(device.type(), mode.amp);
+    loss = cg::discriminator_loss(fp32(D->forward(real)), fp32(D->forward(fake)), gan_mode_);
+  }
+  if (gan_mode_ != GanMode::wgangp) return loss;
+  // Not in the official cycle_gan model, which defines cal_gradient_penalty but never calls it:
+  // without it the WGAN critic is unconstrained. Added after the halving, at the official weight 10.
+  if (real.sizes() != fake.sizes())
+    throw Error(ErrorKind::kUsage,
+                "--gan-mode wgangp: the gradient penalty mixes real and generated images, which "
+                "differ in size here; use a --preprocess that crops to --crop-size");
+  // 24 random bits: exactly representable in float32, in [0, 1) as torch.rand.
+  std::vector<float> alpha(static_cast<size_t>(real.size(0)));
+  for (auto& a : alpha) a = static_cast<float>(penalty_rng_.below(1u << 24)) / static_cast<float>(1u << 24);
+  // The penalty's input gradient is taken outside autocast, as torch.autocast asks of backward passes.
+  const auto critic = [&](const at::Tensor& x) {
+    AutocastScope amp(device.type(), mode.amp);
+    return fp32(D->forward(x));
+  };
+  return loss + gradient_penalty(critic, real, fake, at::tensor(alpha));
 }
 
 Visuals CycleGan::translate(const at::Tensor& A_in, const at::Tensor& B_in) {
   torch::NoGradGuard no_grad;
+  const KeepBuffers keep({G_A.get(), G_B.get()});
   const at::Tensor real_A = A_in.to(device), real_B = B_in.to(device);
   const at::Tensor fake_B = G_A->forward(real_A), fake_A = G_B->forward(real_B);
   return {{"real_A", real_A}, {"fake_B", fake_B}, {"rec_A", G_B->forward(fake_B)},

@@ -33,11 +33,12 @@ class CycleGan : public TrainableModel {
   Named<torch::nn::Module> networks() override;
   Named<torch::optim::Optimizer> optimizers() override;
   Named<ImagePool> pools() override;
+  Named<Rng> rngs() override;
   std::vector<GeneratorExport> exports() override;
   std::string describe() override;
 
   ResnetGenerator G_A{nullptr}, G_B{nullptr};
-  NLayerDiscriminator D_A{nullptr}, D_B{nullptr};
+  Discriminator D_A{nullptr}, D_B{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_G, optimizer_D;
   ImagePool pool_A, pool_B;  // pool_A holds fakes of domain A (for D_B), pool_B fakes of B (for D_A)
 
@@ -50,10 +51,13 @@ class CycleGan : public TrainableModel {
   // Under autocast when mode.amp says so; the backward passes run outside it, as torch.autocast
   // asks.
   at::Tensor generator_loss(StepTensors& t);
-  at::Tensor discriminator_loss(NLayerDiscriminator& D, const at::Tensor& real, const at::Tensor& fake);
+  at::Tensor discriminator_loss(Discriminator& D, const at::Tensor& real, const at::Tensor& fake);
 
   TrainOptions o_;
   GanMode gan_mode_;
+  // The mixing weights of the wgangp gradient penalty: seeded per rank and saved with the pools, so
+  // a resumed run draws what an uninterrupted one would.
+  Rng penalty_rng_;
 };
 
 }  // namespace cg

@@ -94,7 +94,7 @@ Distiller::Distiller(const TrainOptions& o, const torch::Device& dev)
   } else {
     teacher_file_.module.to(device);
   }
-  D = NLayerDiscriminator(discriminator_options(o));
+  D = Discriminator(discriminator_options(o));
   initialise(*D, o.init_type, o.init_gain);
   for (const auto& [name, net] : networks()) {
     net->to(device);

@@ -4,8 +4,8 @@
 // real images of the target domain, so it is more than a blurred copy.
 #pragma once
 
-#include "model/model-file.h"
 #include "model/discriminators.h"
+#include "model/model-file.h"
 #include "model/networks.h"
 #include "trainer/train/losses.h"
 #include "trainer/train/options.h"
@@ -57,7 +57,7 @@ class Distiller : public TrainableModel {
 
   ResnetGenerator student{nullptr};
   torch::nn::ModuleList mappings{nullptr};  // 1x1 convs, student channels -> teacher channels
-  NLayerDiscriminator D{nullptr};
+  Discriminator D{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_G, optimizer_D;
 
  private:

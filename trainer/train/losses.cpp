@@ -1,6 +1,7 @@
 #include "trainer/train/losses.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <stdexcept>
 
@@ -9,13 +10,29 @@ namespace cg {
 GanMode gan_mode_from(const std::string& name) {
   if (name == "lsgan") return GanMode::lsgan;
   if (name == "vanilla") return GanMode::vanilla;
-  throw std::invalid_argument("gan mode " + name + " is not supported (lsgan or vanilla)");
+  if (name == "wgangp") return GanMode::wgangp;
+  throw std::invalid_argument("gan mode " + name + " is not supported (lsgan, vanilla or wgangp)");
 }
 
 at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode mode) {
+  if (mode == GanMode::wgangp) return target_is_real ? -prediction.mean() : prediction.mean();
   const at::Tensor target = target_is_real ? at::ones_like(prediction) : at::zeros_like(prediction);
   if (mode == GanMode::lsgan) return at::mse_loss(prediction, target);
   return at::binary_cross_entropy_with_logits(prediction, target);
+}
+
+at::Tensor gradient_penalty(const std::function<at::Tensor(const at::Tensor&)>& D, const at::Tensor& real,
+                            const at::Tensor& fake, const at::Tensor& alpha, double constant, double lambda_gp) {
+  if (real.sizes() != fake.sizes())
+    throw std::invalid_argument("the gradient penalty mixes real and generated images, which must have the same shape");
+  const int64_t n = real.size(0);
+  const at::Tensor a = alpha.to(real.options()).reshape({n, 1, 1, 1});
+  const at::Tensor mixed = (a * real + (1 - a) * fake).detach().requires_grad_(true);
+  const at::Tensor out = D(mixed);
+  const at::Tensor grad = torch::autograd::grad({out}, {mixed}, {at::ones_like(out)}, /*retain_graph=*/true,
+                                                /*create_graph=*/true)[0];
+  const at::Tensor norms = (grad.to(at::kFloat).reshape({n, -1}) + 1e-16).norm(2, 1);
+  return (norms - constant).pow(2).mean() * lambda_gp;
 }
 
 at::Tensor cycle_loss(const at::Tensor& reconstructed, const at::Tensor& real, double lambda) {

@@ -3,17 +3,27 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace cg {
 
-enum class GanMode { lsgan, vanilla };
+enum class GanMode { lsgan, vanilla, wgangp };
 GanMode gan_mode_from(const std::string& name);
 
 // Adversarial loss of discriminator output `prediction` against an all-real or all-fake target:
-// lsgan = mean squared error to 1 or 0; vanilla = binary cross-entropy on logits.
+// lsgan = mean squared error to 1 or 0; vanilla = binary cross-entropy on logits; wgangp (the
+// critic's Wasserstein estimate) = -mean(prediction) for real, +mean(prediction) for fake.
 at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode mode);
+
+// The official cal_gradient_penalty(type 'mixed', constant 1, lambda_gp 10) of WGAN-GP (Gulrajani
+// et al. 2017): x = alpha * real + (1 - alpha) * fake with one alpha per sample (`alpha`, shape [N],
+// drawn by the caller), g = d sum(D(x)) / dx kept differentiable, and
+// lambda_gp * mean over samples of (|g + 1e-16|_2 - constant)^2. Its backward reaches D's weights.
+at::Tensor gradient_penalty(const std::function<at::Tensor(const at::Tensor&)>& D, const at::Tensor& real,
+                            const at::Tensor& fake, const at::Tensor& alpha, double constant = 1.0,
+                            double lambda_gp = 10.0);
 
 // lambda * mean |reconstruction - real|.
 at::Tensor cycle_loss(const at::Tensor& reconstructed, const at::Tensor& real, double lambda);

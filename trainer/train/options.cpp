@@ -114,15 +114,26 @@ const std::vector<OptionRow>& table() {
       row("serial_batches", &O::serial_batches,
           "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random"),
       row("num_threads", &O::num_threads, "threads decoding and augmenting images"),
-      row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks)", kTrainOnly),
-      row("netD", &O::netD, "discriminator: basic (70x70 PatchGAN) | n_layers"),
+      row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks) | unet_256 | unet_128",
+          kTrainOnly),
+      row("netD", &O::netD,
+          "discriminator: basic (70x70 PatchGAN) | n_layers (--n-layers-D layers) | pixel (1x1 PatchGAN)"),
       row("ngf", &O::ngf, "generator filters in the last conv layer", kTrainOnly),
       row("ndf", &O::ndf, "discriminator filters in the first conv layer"),
       row("n_layers_D", &O::n_layers_D, "discriminator layers when netD is n_layers"),
-      row("norm", &O::norm, "normalisation: instance"),
+      row("norm", &O::norm,
+          "normalisation layers of the generators and discriminators: instance | batch (BatchNorm with running "
+          "statistics) | none"),
+      row("no_dropout", &O::no_dropout,
+          "the generator trains without dropout (the cycle_gan default); --dropout puts Dropout(0.5) in its residual "
+          "blocks",
+          kTrainOnly),
       row("init_type", &O::init_type, "weight initialisation: normal | xavier | kaiming | orthogonal"),
       row("init_gain", &O::init_gain, "scale for normal, xavier and orthogonal"),
-      row("gan_mode", &O::gan_mode, "GAN objective: lsgan | vanilla"),
+      row("gan_mode", &O::gan_mode,
+          "GAN objective: lsgan | vanilla | wgangp. wgangp is the official WGAN loss (-mean D(real), +mean D(fake)) "
+          "plus, unlike the official cycle_gan model, which never applies it, the official gradient penalty "
+          "(mixed, lambda 10) added to each discriminator's loss; not with --amp fp16"),
       row("lambda_A", &O::lambda_A, "weight of the cycle loss A -> B -> A", kTrainOnly),
       row("lambda_B", &O::lambda_B, "weight of the cycle loss B -> A -> B", kTrainOnly),
       row("lambda_identity", &O::lambda_identity, "weight of the identity loss, relative to lambda_A/lambda_B",
@@ -130,7 +141,12 @@ const std::vector<OptionRow>& table() {
       row("pool_size", &O::pool_size, "size of the buffers of generated images the discriminators see", kTrainOnly),
       row("lr", &O::lr, "initial Adam learning rate"),
       row("beta1", &O::beta1, "Adam beta1 (beta2 is 0.999)"),
-      row("lr_policy", &O::lr_policy, "learning-rate policy: linear"),
+      row("lr_policy", &O::lr_policy,
+          "learning-rate policy, stepped at the end of each epoch: linear (constant for --n-epochs, then linear "
+          "decay to zero over --n-epochs-decay) | step (x0.1 every --lr-decay-iters epochs) | cosine (cosine "
+          "annealing to zero over --n-epochs epochs) | plateau (x0.2 after 6 epochs without a 1% improvement of the "
+          "epoch's mean generator loss; the official code feeds it a constant 0, which cuts the lr every 6 epochs)"),
+      row("lr_decay_iters", &O::lr_decay_iters, "with --lr-policy step: multiply the lr by 0.1 every this many epochs"),
       row("n_epochs", &O::n_epochs, "epochs at the initial learning rate"),
       row("n_epochs_decay", &O::n_epochs_decay, "epochs of linear decay to zero"),
       row("epoch_count", &O::epoch_count, "number of the first epoch (the official way to resume a schedule)"),
@@ -189,7 +205,8 @@ int TrainOptions::n_blocks() const {
       return std::stoi(digits);
   }
   throw Error(ErrorKind::kUsage,
-              "--netG " + netG + " is not supported (resnet_9blocks, resnet_6blocks or another resnet_Nblocks)");
+              "--netG " + netG +
+                  " is not supported (resnet_9blocks, resnet_6blocks, another resnet_Nblocks, unet_256 or unet_128)");
 }
 
 std::string TrainOptions::experiment_dir() const { return (std::filesystem::path(checkpoints_dir) / name).string(); }
@@ -199,13 +216,9 @@ void TrainOptions::validate() const {
     if (!ok) throw Error(ErrorKind::kUsage, what);
   };
   need(!dataroot.empty(), "--dataroot is required");
-  n_blocks();
-  need(netD == "basic" || netD == "n_layers", "--netD " + netD + " is not supported (basic or n_layers)");
-  need(norm == "instance", "--norm " + norm + " is not supported (the cycle_gan default, instance)");
+  if (netG != "unet_128" && netG != "unet_256") n_blocks();
   need(init_type == "normal" || init_type == "xavier" || init_type == "kaiming" || init_type == "orthogonal",
        "--init-type " + init_type + " is not supported (normal, xavier, kaiming or orthogonal)");
-  need(gan_mode == "lsgan" || gan_mode == "vanilla", "--gan-mode " + gan_mode + " is not supported (lsgan or vanilla)");
-  need(lr_policy == "linear", "--lr-policy " + lr_policy + " is not supported (the default, linear)");
   need(direction == "AtoB" || direction == "BtoA", "--direction must be AtoB or BtoA, not " + direction);
   need(preprocess == "resize_and_crop" || preprocess == "crop" || preprocess == "scale_width" ||
            preprocess == "scale_width_and_crop" || preprocess == "none",
@@ -246,10 +259,24 @@ void TrainOptions::validate() const {
   one_of(deterministic, {"auto", "on", "off"}, "--deterministic");
   one_of(fused_adam, {"auto", "on", "off"}, "--fused-adam");
   one_of(amp, {"off", "bf16", "fp16"}, "--amp");
+  one_of(netD, {"basic", "n_layers", "pixel"}, "--netD");
+  one_of(norm, {"instance", "batch", "none"}, "--norm");
+  one_of(gan_mode, {"lsgan", "vanilla", "wgangp"}, "--gan-mode");
+  one_of(lr_policy, {"linear", "step", "plateau", "cosine"}, "--lr-policy");
+  need(lr_decay_iters >= 1, "--lr-decay-iters must be at least 1");
+  need(lr_policy != "cosine" || n_epochs >= 1,
+       "--lr-policy cosine anneals over --n-epochs epochs (T_max), which must be at least 1");
+  // fp16 training scales the loss; the gradient penalty differentiates D's input gradient, which
+  // would need that scaling undone inside the penalty, and a wrong unscale is silent.
+  need(gan_mode != "wgangp" || amp != "fp16",
+       "--gan-mode wgangp does not work with --amp fp16 (its gradient penalty would need its own loss scaling); "
+       "use --amp bf16 or off");
   one_of(model, {"cycle_gan", "distill"}, "the model");
   if (model == "distill") {
     need(student_ngf >= 1 && student_blocks >= 0, "--student-ngf must be positive and --student-blocks not negative");
     one_of(student_block, {"resnet", "mobile"}, "--student-block");
+    // The student's GAN term is LSGAN by design (see distiller.h); another mode would be ignored.
+    need(gan_mode == "lsgan", "--gan-mode " + gan_mode + ": distill's GAN term is always lsgan");
     need(lambda_recon >= 0 && lambda_feat >= 0 && lambda_gan >= 0, "the lambdas must not be negative");
   }
 }
@@ -280,6 +307,9 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command) {
     const std::string snake = r.key, keb = kebab(snake);
     std::string names = "--" + keb;
     if (keb != snake) names += ",--" + snake;
+    // The official --no_dropout only ever sets true (and cycle_gan defaults it to true); --dropout
+    // is the way back.
+    if (snake == "no_dropout") names += ",!--dropout";
     r.add(cmd, opt, names)->description(r.help)->group("Options");
   }
   if (command == Command::kDistill) return;
@@ -287,7 +317,7 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command) {
   // they are, refused with a message when they ask for something else.
   static std::string model = "cycle_gan", dataset_mode = "unaligned", phase = "train", gpu_ids;
   static int64_t input_nc = 3, output_nc = 3;
-  static bool no_dropout = true, no_html = false;
+  static bool no_html = false;
   static int64_t display_id = 1;
   auto* g = &cmd;
   g->add_option("--model", model, "only cycle_gan")
@@ -309,8 +339,6 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command) {
   g->add_option("--output-nc,--output_nc", output_nc, "only 3 (RGB)")
       ->check(CLI::Range(3, 3))
       ->capture_default_str()
-      ->group("Accepted for compatibility");
-  g->add_flag("--no-dropout,--no_dropout", no_dropout, "always: cycle_gan trains without dropout")
       ->group("Accepted for compatibility");
   g->add_flag("--no-html,--no_html", no_html, "ignored: the HTML page costs nothing")
       ->group("Accepted for compatibility");
@@ -345,6 +373,7 @@ bool is_fixed_by_checkpoint(const std::string& key) {
                                 "ndf",
                                 "n_layers_D",
                                 "norm",
+                                "no_dropout",
                                 "init_type",
                                 "init_gain",
                                 "gan_mode",
@@ -355,6 +384,7 @@ bool is_fixed_by_checkpoint(const std::string& key) {
                                 "lr",
                                 "beta1",
                                 "lr_policy",
+                                "lr_decay_iters",
                                 "seed",
                                 "model",
                                 "teacher",

@@ -33,6 +33,7 @@ struct TrainOptions {
   int64_t ndf = 64;
   int64_t n_layers_D = 3;
   std::string norm = "instance";
+  bool no_dropout = true;  // the cycle_gan default: the generator trains without dropout
   std::string init_type = "normal";
   double init_gain = 0.02;
   // losses
@@ -45,6 +46,7 @@ struct TrainOptions {
   double lr = 0.0002;
   double beta1 = 0.5;
   std::string lr_policy = "linear";
+  int lr_decay_iters = 50;  // step policy: epochs between reductions
   int n_epochs = 100;
   int n_epochs_decay = 100;
   int epoch_count = 1;

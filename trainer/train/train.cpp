@@ -157,7 +157,7 @@ TrainState starting_state(const TrainOptions& opt, const fs::path& dir, Trainabl
   const std::string latest = (dir / kLatestCheckpoint).string();
   state = load_checkpoint(latest, model).state;
   if (state.ranks == world.world_size) {
-    if (!world.leader()) load_rank_state(rank_state_path(latest, world.rank), model);
+    if (!world.leader()) load_rank_state(rank_state_path(latest, world.rank), model, state);
   } else {
     // The position is kept in items, so the epoch goes on where it was; the shards differ.
     out << "cg-trainer: resuming a run of " << state.ranks << " rank(s) with " << world.world_size
@@ -211,6 +211,11 @@ struct LossSum {
     sum += l;
     ++count;
   }
+  // As a checkpoint saved them; the float64 sums continue bit for bit.
+  void restore(const std::vector<double>& sums, int64_t n, std::vector<std::string> names, const c10::Device& d) {
+    sum = {at::tensor(sums, at::kDouble).to(d), std::move(names)};
+    count = n;
+  }
   Losses mean() const {
     Losses m = sum.values.defined() ? sum.read() : Losses{};
     for (auto& v : m.values) v /= static_cast<double>(std::max<int64_t>(1, count));
@@ -246,6 +251,7 @@ class TrainingRun {
   Stop run_iteration(int epoch, double lr, Loader& loader);
   void record(int epoch, double lr, const DeviceLosses& losses);
   void finish_epoch(int epoch, double seconds);
+  void step_plateau(const Losses& epoch_mean);
   Stop stop_requested() const;
   void save(const std::string& file);
   void export_generator(GeneratorExport& g);
@@ -310,11 +316,14 @@ void TrainingRun::run() {
 // latest checkpoint saved, a whole one with finish_epoch.
 Stop TrainingRun::run_epoch() {
   const int epoch = state_.epoch;
-  const double lr = opt_.lr * lr_factor(epoch, opt_.n_epochs, opt_.n_epochs_decay);
+  const double lr = opt_.lr * lr_factor(opt_, epoch, state_.plateau);
   model_.set_lr(lr);
   const auto epoch_start = Clock::now();
   progress_.start_epoch(epoch, opt_.last_epoch(), state_.epoch_iter, iters_per_epoch_, lr);
   epoch_losses_ = {};
+  const auto names = model_.loss_names();
+  if (state_.epoch_iter > 0 && state_.epoch_loss_count > 0 && state_.epoch_loss_sums.size() == names.size())
+    epoch_losses_.restore(state_.epoch_loss_sums, state_.epoch_loss_count, names, model_.device);
   Loader loader(data_, static_cast<uint64_t>(opt_.seed), epoch, state_.epoch_iter, iters_per_epoch_, opt_.num_threads,
                 /*pin=*/model_.device.is_cuda());
   Stop stop = Stop::kNo;
@@ -362,7 +371,10 @@ void TrainingRun::record(int epoch, double lr, const DeviceLosses& losses) {
 void TrainingRun::finish_epoch(int epoch, double seconds) {
   state_.epoch = epoch + 1;
   state_.epoch_iter = 0;
-  progress_.end_epoch(group_.mean(epoch_losses_.mean()), seconds);
+  const Losses mean = group_.mean(epoch_losses_.mean());
+  epoch_losses_ = {};
+  progress_.end_epoch(mean, seconds);
+  if (lr_policy_from(opt_.lr_policy) == LrPolicy::kPlateau) step_plateau(mean);
   save(kLatestCheckpoint);
   if (epoch % opt_.save_epoch_freq == 0 && group_.leader()) {
     save(snapshot_name(epoch));
@@ -370,6 +382,24 @@ void TrainingRun::finish_epoch(int epoch, double seconds) {
   }
   write_samples(epoch);
   if (log_) log_->draw_curve((dir_ / "loss_curve.png").string());
+}
+
+// The official code steps ReduceLROnPlateau with BaseModel.metric, which nothing ever sets from 0,
+// so its lr falls every 6 epochs whatever training does. Here the metric is the epoch's mean total
+// generator loss (every loss but the discriminators' D*), the same on every rank.
+void TrainingRun::step_plateau(const Losses& epoch_mean) {
+  double metric = 0;
+  for (size_t i = 0; i < epoch_mean.names.size(); ++i)
+    if (epoch_mean.names[i].rfind('D', 0) != 0) metric += epoch_mean.values[i];
+  const double before = state_.plateau.factor;
+  plateau_step(state_.plateau, metric, opt_.lr);
+  if (state_.plateau.factor != before) {
+    std::ostringstream s;
+    s << "lr-policy plateau: no 1% improvement of the mean generator loss (best " << state_.plateau.best << ") for "
+      << kPlateauPatience + 1 << " epochs: learning rate " << opt_.lr * before << " -> "
+      << opt_.lr * state_.plateau.factor;
+    progress_.message(s.str());
+  }
 }
 
 Stop TrainingRun::stop_requested() const {
@@ -382,10 +412,12 @@ Stop TrainingRun::stop_requested() const {
 void TrainingRun::save(const std::string& file) {
   TrainState s = state_;
   s.elapsed_s = elapsed_s();
+  s.epoch_loss_sums = epoch_losses_.count > 0 ? epoch_losses_.sum.read().values : std::vector<double>{};
+  s.epoch_loss_count = epoch_losses_.count;
   const std::string kept = "; the previous checkpoint is left as it was";
   try {
     if (!group_.leader()) {
-      save_rank_state(rank_state_path((dir_ / file).string(), group_.world().rank), model_);
+      save_rank_state(rank_state_path((dir_ / file).string(), group_.world().rank), model_, s);
       return;
     }
     save_checkpoint((dir_ / file).string(), model_, s, opt_);
@@ -499,6 +531,10 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   resume_after_restart(opt, group.world(), dir, shown);
   resume_options(opt, given, dir);
   complete_options(opt, given);
+  if (group.distributed() && opt.norm == "batch")
+    throw Error(ErrorKind::kUsage,
+                "--norm batch does not work under torchrun: each rank would keep its own batch statistics (the "
+                "official code needs synchronized batch norm, which cg-trainer does not build); use instance or none");
   const c10::Device device = group.device_for(prepare_process(opt));
   group.join(opt, device);
   DataOptions data_opt = data_options(opt);

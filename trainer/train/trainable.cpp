@@ -5,6 +5,7 @@
 #include "trainer/train/options.h"
 
 #include <torch/nn/init.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/optim/adam.h>
 
@@ -37,6 +38,10 @@ DiscriminatorOptions discriminator_options(const TrainOptions& o) {
   DiscriminatorOptions d;
   d.ndf = o.ndf;
   d.n_layers = o.netD == "basic" ? 3 : o.n_layers_D;
+  d.kind = o.netD == "pixel" ? DiscriminatorOptions::Kind::kPixel : DiscriminatorOptions::Kind::kNLayer;
+  d.norm = o.norm == "batch"  ? DiscriminatorOptions::Norm::kBatch
+           : o.norm == "none" ? DiscriminatorOptions::Norm::kNone
+                              : DiscriminatorOptions::Norm::kInstance;
   return d;
 }
 
@@ -44,14 +49,17 @@ void set_requires_grad(torch::nn::Module& net, bool on) {
   for (auto& p : net.parameters()) p.set_requires_grad(on);
 }
 
+// One pass in module order, as the official net.apply: the draws of convolutions and batch norms
+// interleave as there, so seeded initial weights match.
 void initialise(torch::nn::Module& net, const std::string& type, double gain) {
-  if (type == "normal") {
-    init_weights(net, gain);
-    return;
-  }
   torch::NoGradGuard no_grad;
   for (auto& m : net.modules(/*include_self=*/true)) {
     torch::Tensor w, b;
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+      bn->weight.normal_(1.0, gain);
+      bn->bias.zero_();
+      continue;
+    }
     if (auto* c = m->as<torch::nn::Conv2dImpl>()) {
       w = c->weight;
       b = c->bias;
@@ -61,7 +69,9 @@ void initialise(torch::nn::Module& net, const std::string& type, double gain) {
     } else {
       continue;
     }
-    if (type == "xavier") {
+    if (type == "normal") {
+      w.normal_(0.0, gain);
+    } else if (type == "xavier") {
       torch::nn::init::xavier_normal_(w, gain);
     } else if (type == "kaiming") {
       torch::nn::init::kaiming_normal_(w, 0.0, torch::kFanIn);

@@ -4,11 +4,12 @@
 // checkpoints, progress, loss log and samples page are theirs alike.
 #pragma once
 
-#include "model/metadata.h"
 #include "model/discriminators.h"
+#include "model/metadata.h"
 #include "model/networks.h"
 #include "trainer/data/image-pool.h"
 #include "trainer/train/mixed-precision.h"
+#include "trainer/train/random.h"
 #include "trainer/train/run-mode.h"
 
 #include <torch/optim/adam.h>
@@ -68,6 +69,8 @@ class TrainableModel {
   virtual Named<torch::nn::Module> networks() = 0;
   virtual Named<torch::optim::Optimizer> optimizers() = 0;
   virtual Named<ImagePool> pools() { return {}; }
+  // The model's own random generators (per rank, like the pools), saved so a resume draws on.
+  virtual Named<Rng> rngs() { return {}; }
   virtual std::vector<GeneratorExport> exports() = 0;
   // A line for the banner: the networks and their sizes.
   virtual std::string describe() = 0;
@@ -86,10 +89,12 @@ class TrainableModel {
 struct TrainOptions;
 
 // Helpers the models share.
-// The discriminator --netD, --ndf and --n-layers-D ask for ("basic" = 3 layers, the 70x70 PatchGAN).
+// The discriminator --netD, --ndf, --n-layers-D and --norm ask for ("basic" = 3 layers, the 70x70
+// PatchGAN).
 DiscriminatorOptions discriminator_options(const TrainOptions& o);
 void set_requires_grad(torch::nn::Module& net, bool on);
-// The official init_weights: conv weights by `type` (normal, xavier, kaiming, orthogonal), biases 0.
+// The official init_weights: conv weights by `type` (normal, xavier, kaiming, orthogonal), biases 0;
+// BatchNorm weights from N(1, gain), biases 0, whatever the type.
 void initialise(torch::nn::Module& net, const std::string& type, double gain);
 // Adam with the options' lr and beta1 (beta2 0.999), ATen's fused kernel when the mode says so.
 std::unique_ptr<torch::optim::Adam> make_adam(std::vector<at::Tensor> params, double lr, double beta1,
