@@ -76,8 +76,10 @@ struct Fit {
   bool by_name = true;
   size_t fitted = 0;
   std::string problem;
-  std::vector<at::Tensor> tensors;
+  NamedTensors tensors;  // under the layout's keys
 };
+
+bool is_blur_filter(const TensorSpec& s) { return ends_with(s.key, ".filt"); }
 
 std::string describe(const GeneratorOptions& o) {
   std::string s = architecture_name(o) + " (" + norm_name(o.norm) + " norm";
@@ -99,13 +101,13 @@ Fit fit_by_name(const GeneratorOptions& o, const std::map<std::string, at::Tenso
   for (const TensorSpec& s : state_dict_layout(o)) {
     auto it = left.find(s.key);
     if (it == left.end()) {
-      problem("missing key '" + s.key + "' of shape " + shape_text(s.shape));
+      if (!is_blur_filter(s)) problem("missing key '" + s.key + "' of shape " + shape_text(s.shape));
       continue;
     }
     if (it->second.sizes() != c10::IntArrayRef(s.shape)) {
       problem("key '" + s.key + "' has shape " + shape_text(it->second.sizes()) + ", expected " + shape_text(s.shape));
     } else {
-      f.tensors.push_back(it->second);
+      f.tensors.emplace_back(s.key, it->second);
       ++f.fitted;
     }
     left.erase(it);
@@ -119,11 +121,12 @@ Fit fit_by_name(const GeneratorOptions& o, const std::map<std::string, at::Tenso
   return f;
 }
 
-Fit fit_by_order(const GeneratorOptions& o, const NamedTensors& file) {
+Fit fit_by_order(const GeneratorOptions& o, const NamedTensors& file, bool with_filters) {
   Fit f;
   f.options = o;
   f.by_name = false;
-  const auto specs = state_dict_layout(o);
+  auto specs = state_dict_layout(o);
+  if (!with_filters) specs.erase(std::remove_if(specs.begin(), specs.end(), is_blur_filter), specs.end());
   size_t i = 0;
   for (const auto& [k, t] : file) {
     if (o.norm != Norm::kBatch && is_running_stat(k)) continue;
@@ -137,7 +140,7 @@ Fit fit_by_order(const GeneratorOptions& o, const NamedTensors& file) {
                   ", expected " + shape_text(specs[i].shape) + " (" + specs[i].key + " of a " + describe(o) + ")";
       return f;
     }
-    f.tensors.push_back(t);
+    f.tensors.emplace_back(specs[i].key, t);
     ++f.fitted;
     ++i;
   }
@@ -223,7 +226,7 @@ std::vector<Fit> by_name(const NamedTensors& file, const std::vector<const Varia
 
 // Candidates matched by tensor order and shapes alone: the block count or depth is the one that
 // gives the file's number of tensors.
-std::vector<Fit> by_order(const NamedTensors& file, const std::vector<const Variant*>& vs) {
+std::vector<Fit> by_order(const NamedTensors& file, const std::vector<const Variant*>& vs, bool bare_cut) {
   std::vector<Fit> fits;
   at::Tensor first, last4d;
   for (const auto& [k, t] : file) {
@@ -245,19 +248,36 @@ std::vector<Fit> by_order(const NamedTensors& file, const std::vector<const Vari
       size_t count = 0;
       for (const auto& [k, t] : file)
         if (n == Norm::kBatch || !is_running_stat(k)) ++count;
-      // The depth or block count whose tensor count is the file's; else the closest, to report.
-      Fit best;
-      const int64_t from = o.family == Family::kUnet ? 5 : 0, to = o.family == Family::kUnet ? 12 : kMaxBlocks;
-      for (int64_t d = from; d <= to; ++d) {
-        (o.family == Family::kUnet ? o.unet_downs : o.n_blocks) = d;
-        Fit f = fit_by_order(o, file);
-        if (best.variant == nullptr || f.fitted > best.fitted || (f.problem.empty() && !best.problem.empty())) {
-          best = std::move(f);
-          best.variant = v;
-        }
-        if (state_dict_layout(o).size() >= count) break;
+      // The depth or block count whose tensor count is the file's (else the nearest, to report).
+      // A ResNet's count grows by the same number of tensors per block.
+      std::vector<int64_t> depths;
+      if (o.family == Family::kUnet) {
+        for (int64_t d = 5; d <= 12; ++d) depths.push_back(d);
+      } else {
+        o.n_blocks = 0;
+        const auto base = static_cast<int64_t>(state_dict_layout(o).size());
+        o.n_blocks = 1;
+        const int64_t per = static_cast<int64_t>(state_dict_layout(o).size()) - base;
+        depths.push_back(
+            std::clamp<int64_t>((static_cast<int64_t>(count) - base) / std::max<int64_t>(per, 1), 0, kMaxBlocks));
       }
-      if (best.variant) fits.push_back(std::move(best));
+      Fit best;
+      const bool cut = o.antialias_down || o.antialias_up;
+      for (int64_t d : depths) {
+        (o.family == Family::kUnet ? o.unet_downs : o.n_blocks) = d;
+        // Without its blur filters a CUT file has the same shapes as other ResNets, so it is read
+        // that way only when --arch cut-resnet says so.
+        for (bool with_filters : {true, false}) {
+          if (!with_filters && !(cut && bare_cut)) continue;
+          Fit f = fit_by_order(o, file, with_filters);
+          if (best.variant == nullptr || f.fitted > best.fitted || (f.problem.empty() && !best.problem.empty())) {
+            best = std::move(f);
+            best.variant = v;
+          }
+        }
+      }
+      // Mobile blocks without blocks are the plain generator.
+      if (best.variant && !(best.options.mobile && best.options.n_blocks == 0)) fits.push_back(std::move(best));
     }
   }
   return fits;
@@ -301,7 +321,7 @@ RecognisedGenerator recognise_generator(const NamedTensors& state, const std::st
     if (implausible)
       throw Error(ErrorKind::kModel, name + ": implausible block count (over " + std::to_string(kMaxBlocks) + ")");
     const bool official_keys = !tried.empty();
-    auto ordered = by_order(file, vs);
+    auto ordered = by_order(file, vs, arch == "cut-resnet");
     for (const Fit& f : ordered)
       if (f.problem.empty()) fits.push_back(&f);
     if (fits.empty()) throw no_fit(name, official_keys ? tried : ordered);
@@ -321,7 +341,7 @@ RecognisedGenerator recognise_generator(const NamedTensors& state, const std::st
     throw Error(ErrorKind::kModel, name + ": empty convolution (ngf " + std::to_string(o.ngf) + ", " +
                                        std::to_string(o.input_nc) + " input and " + std::to_string(o.output_nc) +
                                        " output channels)");
-  for (const at::Tensor& t : f.tensors)
+  for (const auto& [key, t] : f.tensors)
     if (!at::isFloatingType(t.scalar_type()))
       throw Error(ErrorKind::kModel, name + ": a " + describe(o) + " whose tensors are not all floating-point");
   return {o, f.variant->arch, f.by_name, f.tensors};
@@ -330,13 +350,12 @@ RecognisedGenerator recognise_generator(const NamedTensors& state, const std::st
 void load_recognised(Generator& g, const RecognisedGenerator& r, const std::string& name) {
   auto into = g->named_parameters();
   for (const auto& b : g->named_buffers()) into.insert(b.key(), b.value());
-  const auto specs = state_dict_layout(r.options);
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    auto* t = into.find(specs[i].key);
-    if (t == nullptr || i >= r.tensors.size() || t->sizes() != r.tensors[i].sizes())
-      throw Error(ErrorKind::kModel, name + ": internal: the generator has no tensor '" + specs[i].key + "'");
-    t->copy_(r.tensors[i]);
+  for (const auto& [key, t] : r.tensors) {
+    auto* to = into.find(key);
+    if (to == nullptr || to->sizes() != t.sizes())
+      throw Error(ErrorKind::kModel, name + ": internal: the generator has no tensor '" + key + "' of that shape");
+    to->copy_(t);
   }
 }
 

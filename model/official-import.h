@@ -16,12 +16,13 @@ namespace cg {
 // up), "cut-resnet" (CUT's anti-aliasing) and "unet".
 const std::vector<std::string>& import_architectures();
 
-// What a state_dict was recognised as, and its tensors in state_dict_layout() order.
+// What a state_dict was recognised as, and its tensors under the keys of state_dict_layout().
+// CUT's fixed blur filters may be absent (forks that do not save them): the module's own are used.
 struct RecognisedGenerator {
   GeneratorOptions options;
   std::string arch;     // one of import_architectures()
   bool by_name = true;  // the keys are the official ones; otherwise matched by order and shape
-  std::vector<at::Tensor> tensors;
+  NamedTensors tensors;
 };
 
 // Tries every generator this importer knows (only the family `arch` when it is not empty): first

@@ -1,6 +1,7 @@
 // Every generator family the layout describes: its state_dict layout against the module, the
 // fast forwards against the official modules, and the G.pt against both. (The Python side,
 // tests/python/test_zoo.py, checks each against independent reimplementations.)
+#include "model/generator-script.h"
 #include "model/model-file.h"
 #include "model/networks.h"
 #include "model/official-import.h"
@@ -100,9 +101,10 @@ TEST(GeneratorZoo, FastForwardsEqualOfficialModules) {
       b->train();
       EXPECT_LT((a->forward_training(x) - b->forward_reference(x)).abs().max().item<double>(), 1e-4) << c.name;
       // ...and both moved their running statistics the same way.
-      for (const auto& s : state_dict_layout(o))
-        if (s.key.find("running_mean") != std::string::npos)
-          EXPECT_TRUE(a->named_buffers()[s.key].allclose(b->named_buffers()[s.key])) << c.name << ": " << s.key;
+      for (const auto& s : state_dict_layout(o)) {
+        if (s.key.find("running_mean") == std::string::npos) continue;
+        EXPECT_TRUE(a->named_buffers()[s.key].allclose(b->named_buffers()[s.key])) << c.name << ": " << s.key;
+      }
     }
   }
 }
@@ -175,6 +177,24 @@ TEST(GeneratorZoo, RecognitionNamesWhatDoesNotFit) {
               testing::AllOf(testing::HasSubstr("z.pth"), testing::HasSubstr("missing key 'model.2.running_var'")));
   EXPECT_THAT(test::error_of([&] { recognise_generator(state, "x.pth", "unet"); }),
               testing::HasSubstr("not a generator this importer knows"));
+}
+
+// A U-Net written elsewhere, without our metadata, fails on small frames: it is probed at growing
+// sizes, and its size rule is the size at which it first runs.
+TEST(GeneratorZoo, ForeignUnetIsProbedForItsSize) {
+  GeneratorOptions u;
+  u.family = Family::kUnet;
+  u.unet_downs = 7;
+  u.ngf = 2;
+  Generator g(u);
+  g->eval();
+  test::TempDir dir;
+  const std::string path = dir / "foreign.pt";
+  generator_script(*g).save(path);
+  const auto m = load_generator(path);
+  EXPECT_FALSE(m.has_metadata);
+  EXPECT_EQ(m.size_multiple, 128);
+  EXPECT_EQ(m.min_size, 128);
 }
 
 }  // namespace

@@ -214,6 +214,48 @@ class BatchStatisticsPerFrame(unittest.TestCase):
                 self.assertGreater((got - zoo.bn_train_copy(net)(x)).abs().max().item(), 1e-2)
 
 
+class CutWithoutFilters(unittest.TestCase):
+    """CUT forks that do not save the fixed blur filters: by CUT's key names the file is still
+    CUT's; with the names lost too its shapes are those of a nearest-upsampling ResNet, which is
+    what it is read as unless --arch cut-resnet says otherwise."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        torch.manual_seed(31)
+        cls.net = zoo.noisy(zoo.CutResnetGenerator(3, 3, 8, "instance", False, 6, False, False)).eval()
+        cls.state = {k: v for k, v in cls.net.state_dict().items() if not k.endswith("filt")}
+        cls.x = torch.rand(1, 3, 48, 80) * 2 - 1
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def exported(self, state, name, *args):
+        pth, gpt = os.path.join(self.tmp.name, name + ".pth"), os.path.join(self.tmp.name, name + ".pt")
+        torch.save(state, pth)
+        return export(pth, gpt, *args), gpt
+
+    def check(self, gpt):
+        with torch.no_grad():
+            self.assertLessEqual((load(gpt)(self.x) - self.net(self.x)).abs().max().item(), TOLERANCE)
+
+    def test_by_name(self):
+        run, gpt = self.exported(self.state, "named")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.check(gpt)
+
+    def test_by_order_with_arch(self):
+        renamed = {f"layer{i}": v for i, v in enumerate(self.state.values())}
+        run, gpt = self.exported(renamed, "renamed")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn("resnet-upsample", run.stdout)
+        run, gpt = self.exported(renamed, "renamed-cut", "--arch", "cut-resnet")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn("cut-resnet", run.stdout)
+        self.check(gpt)
+
+
 class BadInput(unittest.TestCase):
     """Files that are not a supported generator: exit status 1 with a message, no G.pt."""
 
