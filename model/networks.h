@@ -53,7 +53,6 @@ class GeneratorImpl : public torch::nn::Module {
   Layers layers_;
 };
 TORCH_MODULE(Generator);
-using ResnetGenerator = Generator;  // TODO(rename): the name used before U-Nets
 
 // The official ResnetBlock: `conv_block` holds block_layers() of its kResidual or kMobileResidual
 // layer.

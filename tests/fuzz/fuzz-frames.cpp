@@ -23,7 +23,7 @@ std::string make_model() {
   cg::GeneratorOptions o;
   o.ngf = 2;
   o.n_blocks = 1;
-  cg::ResnetGenerator g(o);
+  cg::Generator g(o);
   cg::init_weights(*g);
   cg::save_generator(g, cg::ModelMetadata::for_generator(o), path);
   return path;

@@ -21,7 +21,7 @@ class G9 : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     io_ = new NamedTensors(read_state_dict(fixture("g9-io.pth")));
-    g_ = new ResnetGenerator(import_official_generator(fixture("g9.pth")));
+    g_ = new Generator(import_official_generator(fixture("g9.pth")));
   }
   static void TearDownTestSuite() {
     delete io_;
@@ -29,10 +29,10 @@ class G9 : public ::testing::Test {
   }
   static at::Tensor io(const std::string& k) { return test::tensor_named(*io_, k); }
   static NamedTensors* io_;
-  static ResnetGenerator* g_;
+  static Generator* g_;
 };
 NamedTensors* G9::io_ = nullptr;
-ResnetGenerator* G9::g_ = nullptr;
+Generator* G9::g_ = nullptr;
 
 TEST_F(G9, CppModuleMatchesPythonReference) {
   torch::NoGradGuard no_grad;
@@ -157,8 +157,8 @@ TEST(ModelFile, ForeignTorchScriptGeneratorLoadsWithoutMetadata) {
 }
 
 // A small generator with official init plus noise, so that every weight and bias matters.
-ResnetGenerator noisy_generator(GeneratorOptions o) {
-  ResnetGenerator g(o);
+Generator noisy_generator(GeneratorOptions o) {
+  Generator g(o);
   init_weights(*g);
   torch::NoGradGuard no_grad;
   for (auto& p : g->parameters()) p.add_(torch::randn_like(p) * 0.05);
@@ -227,7 +227,7 @@ TEST(ModelFile, TrainableGeneratorNeedsOurMetadataAndFittingWeights) {
   GeneratorOptions o;
   o.ngf = 4;
   o.n_blocks = 1;
-  ResnetGenerator g(o);
+  Generator g(o);
   save_generator(g, ModelMetadata::for_generator(o), dir / "G.pt");
   auto lie = ModelMetadata::for_generator(o);
   lie.mobile = true;
@@ -240,7 +240,7 @@ TEST(ModelFile, UnwritableTargetIsAnError) {
   GeneratorOptions o;
   o.ngf = 4;
   o.n_blocks = 1;
-  ResnetGenerator g(o);
+  Generator g(o);
   EXPECT_THAT(error_of([&] { save_generator(g, ModelMetadata::for_generator(o), "/nonexistent-dir/G.pt"); }),
               HasSubstr("/nonexistent-dir/G.pt: cannot write"));
 }

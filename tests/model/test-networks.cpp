@@ -1,7 +1,7 @@
 // The networks against the official definitions: names, counts, shapes, init, and the fast
 // formulations against the official layers.
-#include "model/fast-ops.h"
 #include "model/discriminators.h"
+#include "model/fast-ops.h"
 #include "model/networks.h"
 
 #include <gtest/gtest.h>
@@ -19,7 +19,7 @@ std::vector<std::string> names(const torch::nn::Module& m) {
 }
 
 TEST(Networks, Resnet9BlocksMatchesOfficialParameters) {
-  ResnetGenerator g;
+  Generator g;
   EXPECT_EQ(count_parameters(*g), 11378179);
   const auto n = names(*g);
   ASSERT_EQ(n.size(), 48u);
@@ -38,7 +38,7 @@ TEST(Networks, Resnet9BlocksMatchesOfficialParameters) {
 TEST(Networks, Resnet6BlocksMatchesOfficialParameters) {
   GeneratorOptions o;
   o.n_blocks = 6;
-  ResnetGenerator g(o);
+  Generator g(o);
   // 9 blocks minus 3 blocks of 2 x (256*256*9 + 256).
   EXPECT_EQ(count_parameters(*g), 11378179 - 3 * 2 * (256 * 256 * 9 + 256));
   const auto n = names(*g);
@@ -52,7 +52,7 @@ TEST(Networks, DropoutShiftsSecondBlockConv) {
   GeneratorOptions o;
   o.n_blocks = 1;
   o.use_dropout = true;
-  ResnetGenerator g(o);
+  Generator g(o);
   auto params = g->named_parameters();
   EXPECT_TRUE(params.contains("model.10.conv_block.6.weight"));
   EXPECT_FALSE(params.contains("model.10.conv_block.5.weight"));
@@ -92,7 +92,7 @@ TEST(Networks, MobileBlocksAreDepthwiseSeparable) {
   GeneratorOptions o;
   o.mobile = true;
   o.n_blocks = 6;
-  ResnetGenerator g(o);
+  Generator g(o);
   const auto n = names(*g);
   ASSERT_EQ(n.size(), 6 + 6 * 8 + 6u);
   const std::vector<std::string> block = {"model.10.conv_block.1.weight", "model.10.conv_block.1.bias",
@@ -108,7 +108,7 @@ TEST(Networks, MobileBlocksAreDepthwiseSeparable) {
   EXPECT_EQ(count_parameters(*g), 11378179 - 9 * 2 * (256 * 256 * 9 + 256) + 6 * 2 * (256 * 9 + 256 * 256 + 2 * 256));
   o.n_blocks = 1;
   o.use_dropout = true;
-  const auto d = names(*ResnetGenerator(o));
+  const auto d = names(*Generator(o));
   EXPECT_EQ(d[10], "model.10.conv_block.8.weight");
   EXPECT_EQ(d[12], "model.10.conv_block.10.weight");
 }
@@ -141,7 +141,7 @@ TEST(Networks, GeneratorShapesNonSquare) {
   GeneratorOptions o;
   o.ngf = 8;
   o.n_blocks = 2;
-  ResnetGenerator g(o);
+  Generator g(o);
   torch::NoGradGuard no_grad;
   for (auto [h, w] : {std::pair{8, 8}, std::pair{200, 320}, std::pair{36, 12}}) {
     auto y = g->forward(torch::rand({2, 3, h, w}) * 2 - 1);
@@ -152,7 +152,7 @@ TEST(Networks, GeneratorShapesNonSquare) {
 
 TEST(Networks, InitStatisticsAreOfficial) {
   torch::manual_seed(7);
-  ResnetGenerator g;
+  Generator g;
   init_weights(*g, 0.02);
   for (const auto& p : g->named_parameters()) {
     if (p.key().find("bias") != std::string::npos) {
@@ -239,7 +239,7 @@ TEST(GeneratorLayout, LargestActivationOfMobileIsTheFinalPad) {
   EXPECT_EQ(largest_activation(generator_layers(o), 3, 32, 48), 8 * 38 * 54);
   EXPECT_EQ(largest_activation(generator_layers(o), 1, 8, 8), 8 * 14 * 14);
   // The largest top-level output the module really produces.
-  ResnetGenerator g(o);
+  Generator g(o);
   std::vector<int64_t> all(g->layers().size());
   std::iota(all.begin(), all.end(), 0);
   std::vector<torch::Tensor> f;
@@ -256,7 +256,7 @@ TEST(Networks, FastForwardEqualsOfficialLayers) {
   GeneratorOptions o;
   o.ngf = 16;
   o.n_blocks = 3;
-  ResnetGenerator g(o);
+  Generator g(o);
   init_weights(*g);
   torch::NoGradGuard no_grad;
   for (auto& p : g->parameters()) p.add_(torch::randn_like(p) * 0.01);
@@ -270,7 +270,7 @@ TEST(Networks, MobileFastForwardsEqualOfficialLayers) {
   o.ngf = 8;
   o.n_blocks = 2;
   o.mobile = true;
-  ResnetGenerator g(o);
+  Generator g(o);
   init_weights(*g);
   torch::NoGradGuard no_grad;
   for (auto& p : g->parameters()) p.add_(torch::randn_like(p) * 0.05);
@@ -282,7 +282,7 @@ TEST(Networks, MobileFastForwardsEqualOfficialLayers) {
 }
 
 // The official modules up to and including top-level layer `last`.
-torch::Tensor official_prefix(ResnetGenerator& g, torch::Tensor x, int64_t last) {
+torch::Tensor official_prefix(Generator& g, torch::Tensor x, int64_t last) {
   int64_t i = 0;
   for (auto& m : *g->body)
     if (i++ <= last) x = m.forward(x);
@@ -296,7 +296,7 @@ TEST(Networks, FeatureTapsArePrefixOutputs) {
     o.ngf = 8;
     o.n_blocks = 2;
     o.mobile = mobile;
-    ResnetGenerator g(o);
+    Generator g(o);
     init_weights(*g);
     torch::NoGradGuard no_grad;
     for (auto& p : g->parameters()) p.add_(torch::randn_like(p) * 0.05);
@@ -327,7 +327,7 @@ TEST(Networks, FastForwardTrainsLikeOfficial) {
   GeneratorOptions o;
   o.ngf = 8;
   o.n_blocks = 1;
-  ResnetGenerator a(o), b(o);
+  Generator a(o), b(o);
   init_weights(*a);
   {
     torch::NoGradGuard no_grad;

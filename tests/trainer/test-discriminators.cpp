@@ -162,7 +162,7 @@ TEST(Discriminators, InitialisationAsTheOfficial) {
   GeneratorOptions go;
   go.ngf = 4;
   go.n_blocks = 1;
-  ResnetGenerator a(go), b(go);
+  Generator a(go), b(go);
   torch::manual_seed(5);
   initialise(*a, "normal", 0.02);
   torch::manual_seed(5);

@@ -7,6 +7,7 @@
 #include "trainer/train/distiller.h"
 #include "trainer/train/options.h"
 
+#include "tests/trainer/model-helpers.h"
 #include "tests/trainer/trainer-helpers.h"
 
 #include <torch/torch.h>
@@ -20,7 +21,11 @@
 namespace cg {
 namespace {
 
+const std::vector<std::string> kDistillLosses = {"G_recon", "G_feat", "G_gan", "D"};
+
 namespace fs = std::filesystem;
+using test::expect_identical;
+using test::log_rows;
 using test::run_trainer;
 using test::TempDir;
 using test::tiny_train_args;
@@ -45,24 +50,6 @@ std::unique_ptr<Distiller> load_distiller(const std::string& path, CheckpointInf
   const auto loaded = load_checkpoint(path, *m);
   if (info_out) *info_out = loaded;
   return m;
-}
-
-void expect_identical(torch::nn::Module& a, torch::nn::Module& b, const std::string& what) {
-  const auto pa = a.named_parameters(), pb = b.named_parameters();
-  ASSERT_EQ(pa.size(), pb.size()) << what;
-  for (const auto& item : pa) EXPECT_TRUE(item.value().equal(pb[item.key()])) << what << " " << item.key();
-}
-
-std::vector<LossRow> log_rows(const std::string& dir) {
-  const TempDir scratch;
-  const LossLog format(scratch.path.string(), {"G_recon", "G_feat", "G_gan", "D"}, "", false, 0);
-  std::ifstream in(dir + "/loss_log.csv");
-  std::string line;
-  std::getline(in, line);
-  EXPECT_EQ(line, "epoch,iter,total_iters,G_recon,G_feat,G_gan,D,lr,elapsed_s");
-  std::vector<LossRow> rows;
-  while (std::getline(in, line)) rows.push_back(format.parse(line));
-  return rows;
 }
 
 // The test images through both generators, as images in [-1, 1].
@@ -139,7 +126,7 @@ TEST_F(DistillCli, StudentLearnsTheTeacher) {
   std::cout << "student vs teacher PSNR: " << before << " dB after 1 iteration, " << after << " dB after 100\n";
   EXPECT_GT(after, before + 5.0);
   // The reconstruction loss falls too (to 0.2-0.4 of its start at those seeds).
-  const auto rows = log_rows(exp("learnt"));
+  const auto rows = log_rows(exp("learnt"), kDistillLosses);
   ASSERT_EQ(rows.size(), 100u);
   double last = 0;  // the mean of the last 6 iterations'
   for (size_t i = rows.size() - 6; i < rows.size(); ++i) last += rows[i].losses.values[0] / 6;
@@ -177,7 +164,7 @@ TEST_F(DistillCli, ResumeIsExact) {
   // The exported students agree, and the logs loss for loss.
   const auto [ga, gb] = translate_both(exp("whole") + "/G.pt", exp("split") + "/G.pt", data_ + "/testA");
   EXPECT_TRUE(ga.equal(gb));
-  const auto rw = log_rows(exp("whole")), rs = log_rows(exp("split"));
+  const auto rw = log_rows(exp("whole"), kDistillLosses), rs = log_rows(exp("split"), kDistillLosses);
   ASSERT_EQ(rw.size(), 9u);
   ASSERT_EQ(rs.size(), 9u);
   for (size_t i = 0; i < rw.size(); ++i) {
@@ -343,4 +330,30 @@ TEST_F(DistillCli, NoResidualBlocks) {
 }
 
 }  // namespace
+// A U-Net teacher (pix2pix's generator) is distilled on its outputs: its feature maps have other
+// sizes and meanings than a ResNet student's. Its frames must be multiples of 2^depth, so a crop
+// that is not is refused before training.
+TEST_F(DistillCli, UnetTeacherIsDistilledOnItsOutputs) {
+  GeneratorOptions u;
+  u.family = Family::kUnet;
+  u.unet_downs = 7;
+  u.ngf = 2;
+  u.norm = Norm::kBatch;
+  Generator g(u);
+  g->eval();
+  const std::string teacher = ck_ / "unet.pt";
+  save_generator(g, ModelMetadata::for_generator(u), teacher);
+  Args a = args("u", 2);
+  a[2] = teacher;
+  const auto refused = run_trainer(a);
+  EXPECT_GT(refused.status, 0) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "multiples of 128")) << refused.output;
+  for (size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == "--crop-size" || a[i] == "--load-size") a[i + 1] = "128";
+  const auto r = run_trainer(a);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "outputs only")) << r.output;
+  EXPECT_TRUE(fs::exists(exp("u") + "/G.pt"));
+}
+
 }  // namespace cg

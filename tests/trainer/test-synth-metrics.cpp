@@ -61,7 +61,7 @@ TEST(Inference, AnySizeComesBackAtItsSize) {
   GeneratorOptions go;
   go.ngf = 4;
   go.n_blocks = 1;
-  ResnetGenerator g(go);
+  Generator g(go);
   init_weights(*g);
   save_generator(g, ModelMetadata::for_generator(go), d / "G.pt");
   EngineOptions options;

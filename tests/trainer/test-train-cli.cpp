@@ -4,6 +4,7 @@
 #include "trainer/train/cycle-gan.h"
 #include "trainer/train/options.h"
 
+#include "tests/trainer/model-helpers.h"
 #include "tests/trainer/trainer-helpers.h"
 
 #include <signal.h>
@@ -19,6 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using test::CliResult;
+using test::expect_identical;
+using test::log_rows;
 using test::run_trainer;
 using test::TempDir;
 using test::tiny_train_args;
@@ -37,26 +40,7 @@ std::unique_ptr<CycleGan> load_model(const std::string& path, CheckpointInfo* in
   return m;
 }
 
-void expect_identical(torch::nn::Module& a, torch::nn::Module& b, const std::string& what) {
-  const auto pa = a.named_parameters(), pb = b.named_parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (const auto& item : pa) EXPECT_TRUE(item.value().equal(pb[item.key()])) << what << " " << item.key();
-}
-
 const std::vector<std::string> kCycleGanLosses = {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"};
-
-// The rows of DIR/loss_log.csv, whose columns are `names`.
-std::vector<LossRow> log_rows(const std::string& dir, const std::vector<std::string>& names = kCycleGanLosses) {
-  const TempDir scratch;  // a LossLog of these columns, to parse with
-  const LossLog format(scratch.path.string(), names, "", false, 0);
-  std::ifstream in(dir + "/loss_log.csv");
-  std::string line;
-  std::getline(in, line);
-  EXPECT_EQ(line, format.header());
-  std::vector<LossRow> rows;
-  while (std::getline(in, line)) rows.push_back(format.parse(line));
-  return rows;
-}
 
 class TrainCli : public ::testing::Test {
  protected:
@@ -102,7 +86,7 @@ TEST_F(TrainCli, ResumeIsExact) {
   expect_identical(*a->D_A, *b->D_A, "D_A");
   expect_identical(*a->D_B, *b->D_B, "D_B");
   // The logs agree loss for loss, and the resumed log has each iteration once.
-  const auto rw = log_rows(exp("whole")), rs = log_rows(exp("split"));
+  const auto rw = log_rows(exp("whole"), kCycleGanLosses), rs = log_rows(exp("split"), kCycleGanLosses);
   ASSERT_EQ(rw.size(), 7u);
   ASSERT_EQ(rs.size(), 7u);
   for (size_t i = 0; i < rw.size(); ++i) {
@@ -138,7 +122,7 @@ TEST_F(TrainCli, CrashDuringSaveKeepsThePreviousCheckpoint) {
   ASSERT_EQ(resumed.status, 0) << resumed.output;
   EXPECT_EQ(read_checkpoint_info(exp("c") + "/latest_checkpoint.pt").state.total_iters, 3);
   // The killed run had logged iteration 3 before dying; the resumed log has it once.
-  const auto rows = log_rows(exp("c"));
+  const auto rows = log_rows(exp("c"), kCycleGanLosses);
   ASSERT_EQ(rows.size(), 3u);
   for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(rows[i].total_iters, static_cast<int64_t>(i + 1));
   for (const auto& e : fs::directory_iterator(exp("c"))) EXPECT_FALSE(contains(e.path().filename().string(), ".tmp"));
@@ -248,7 +232,7 @@ TEST_F(TrainCli, SnakeCaseAndEpochCount) {
   text << opt.rdbuf();
   EXPECT_TRUE(contains(text.str(), "n_epochs: 2")) << text.str();
   EXPECT_TRUE(contains(text.str(), "lambda_A: 9")) << text.str();
-  const auto rows = log_rows(exp("s"));
+  const auto rows = log_rows(exp("s"), kCycleGanLosses);
   ASSERT_EQ(rows.size(), 5u);
   EXPECT_EQ(rows[0].epoch, 3);
   EXPECT_NEAR(rows[0].lr, 2e-4 * (1 - 1.0 / 3), 1e-10);
@@ -263,7 +247,7 @@ TEST_F(TrainCli, StepPolicyAndDropout) {
                                           "--lr-policy", "step", "--lr-decay-iters", "1", "--epoch_count", "3",
                                           "--n_epochs", "2", "--n_epochs_decay", "2", "--max-iters", "5", "--dropout"});
   ASSERT_EQ(r.status, 0) << r.output;
-  const auto rows = log_rows(exp("step"));
+  const auto rows = log_rows(exp("step"), kCycleGanLosses);
   ASSERT_EQ(rows.size(), 5u);
   EXPECT_EQ(rows[0].epoch, 3);
   EXPECT_NEAR(rows[0].lr, 2e-4, 1e-12);
@@ -321,13 +305,31 @@ TEST(TrainResume, PlateauWganPixelBatchNormIsExact) {
   EXPECT_EQ(is.state.plateau.factor, 0.2);
   EXPECT_EQ(is.state.plateau.bad_epochs, 2);
   EXPECT_EQ(is.state.plateau.best, iw.state.plateau.best);
-  const auto rw = log_rows(d / "ck/whole"), rs = log_rows(d / "ck/split");
+  const auto rw = log_rows(d / "ck/whole", kCycleGanLosses), rs = log_rows(d / "ck/split", kCycleGanLosses);
   ASSERT_EQ(rw.size(), 18u);
   ASSERT_EQ(rs.size(), 18u);
   for (size_t i = 0; i < rw.size(); ++i) {
     EXPECT_EQ(rw[i].losses.values, rs[i].losses.values) << "iteration " << i + 1;
     EXPECT_NEAR(rs[i].lr, rs[i].epoch <= 7 ? 1e-6 : 2e-7, 1e-15) << "iteration " << i + 1;
   }
+}
+
+// cycle_gan with the pix2pix generator: U-Net generators train with any norm, their G.pt files
+// record the U-Net and its size rule, and a crop the U-Net cannot take is refused before training.
+TEST_F(TrainCli, UnetGeneratorsTrain) {
+  std::vector<std::string> a =
+      args("unet") + std::vector<std::string>{"--netG", "unet_128", "--norm", "none", "--ngf", "4", "--max-iters", "2"};
+  const auto refused = run_trainer(a);
+  EXPECT_GT(refused.status, 0) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "multiples of 128")) << refused.output;
+  for (size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == "--crop-size" || a[i] == "--load-size") a[i + 1] = "128";
+  const auto r = run_trainer(a);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto info = run_trainer({"info", exp("unet") + "/G_A.pt"});
+  ASSERT_EQ(info.status, 0) << info.output;
+  EXPECT_TRUE(contains(info.output, "generator: unet_128, none norm")) << info.output;
+  EXPECT_TRUE(contains(info.output, "frames padded to multiples of 128")) << info.output;
 }
 
 TEST_F(TrainCli, SigtermSavesAndExitsCleanly) {

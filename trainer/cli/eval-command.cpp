@@ -1,6 +1,7 @@
 #include "trainer/cli/eval-command.h"
 
 #include "common/error.h"
+#include "model/model-file.h"
 #include "trainer/report/evaluate.h"
 
 #include <nlohmann/json.hpp>
@@ -25,7 +26,9 @@ void add_eval_command(CLI::App& app) {
                          "Score generators on a synthetic dataset (cg-trainer synth): PSNR and SSIM of G_A(testA) "
                          "against the true renderings, per-pixel label accuracy of G_B(testB)");
   cmd->add_option("--dataroot", opt->dataroot, "dataset made by cg-trainer synth")->required();
-  cmd->add_option("--name", opt->name, "experiment whose G_A.pt and G_B.pt to score");
+  cmd->add_option("--name", opt->name,
+                  "experiment whose G_A.pt and G_B.pt to score (a pix2pix experiment's G.pt: on test/ of a synth "
+                  "--aligned dataset)");
   cmd->add_option("--checkpoints-dir,--checkpoints_dir", opt->checkpoints_dir, "where experiments are saved")
       ->capture_default_str();
   cmd->add_option("--model-a,--model_A", opt->model_A,
@@ -44,9 +47,19 @@ void add_eval_command(CLI::App& app) {
     if (a.empty() || (b.empty() && !student)) {
       if (opt->name.empty())
         throw Error(ErrorKind::kUsage, "eval: give --name (an experiment) or both --model-a and --model-b");
-      if (a.empty()) a = (exp / "G_A.pt").string();
-      if (b.empty()) b = (exp / "G_B.pt").string();
+      // A pix2pix experiment has one generator, G.pt, scored in the direction it translates.
+      std::error_code ec;
+      if (a.empty() && b.empty() && !fs::exists(exp / "G_A.pt", ec) && fs::exists(exp / "G.pt", ec)) {
+        const std::string g = (exp / "G.pt").string();
+        (load_generator(g).metadata.direction == "BtoA" ? b : a) = g;
+      } else {
+        if (a.empty()) a = (exp / "G_A.pt").string();
+        if (b.empty()) b = (exp / "G_B.pt").string();
+      }
     }
+    if (a.empty())
+      throw Error(ErrorKind::kUsage,
+                  "eval: " + b + " translates photos to labels; give the labels -> photo generator too (--model-a)");
     const EvalScores s = evaluate(opt->dataroot, a, b, opt->device, opt->teacher);
     std::cout << std::fixed << std::setprecision(4) << "labels -> photo (G_A, " << s.images_A << " images): PSNR "
               << std::setprecision(2) << s.psnr << " dB, SSIM " << std::setprecision(4) << s.ssim

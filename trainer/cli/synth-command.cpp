@@ -24,8 +24,16 @@ void add_synth_command(CLI::App& app) {
       ->check(CLI::Range(32, 4096))
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  cmd->add_flag("--aligned", o->aligned,
+                "write the paired task for pix2pix instead: train/ and test/ of label map | photo images side by "
+                "side (the official aligned layout); the test facades are those of testA/testA_truth");
   cmd->callback([o] {
     write_synthetic_dataset(*o);
+    if (o->aligned) {
+      std::cout << "wrote " << o->out << ": train/ " << o->count << " and test/ " << o->test_count
+                << " label | photo pairs, " << 2 * o->size << "x" << o->size << "\n";
+      return;
+    }
     std::cout << "wrote " << o->out << ": trainA/trainB " << o->count << " images each, testA/testB " << o->test_count
               << " each with ground truth in testA_truth/testB_truth, " << o->size << "x" << o->size << "\n";
   });

@@ -32,6 +32,22 @@ std::vector<std::string> domain_files(const DataOptions& o, const std::string& d
 
 }  // namespace
 
+at::Tensor stack_images(const std::vector<at::Tensor>& v) {
+  std::vector<int64_t> shape{static_cast<int64_t>(v.size())};
+  for (auto s : v[0].sizes()) shape.push_back(s);
+  auto out = at::empty(shape, at::kFloat);
+  const size_t n = static_cast<size_t>(v[0].numel());
+  for (size_t i = 0; i < v.size(); ++i)
+    std::memcpy(out.data_ptr<float>() + i * n, v[i].data_ptr<float>(), n * sizeof(float));
+  return out;
+}
+
+PreprocessOptions fixed_view(PreprocessOptions p) {
+  p.flip = false;
+  if (p.mode == "resize_and_crop" || p.mode == "scale_width_and_crop") p.load_size = p.crop_size;
+  return p;
+}
+
 UnalignedDataset::UnalignedDataset(const DataOptions& o) : o_(o) {
   std::error_code ec;
   if (o.dataroot.empty()) throw Error(ErrorKind::kUsage, "--dataroot is required");
@@ -115,28 +131,13 @@ Batch UnalignedDataset::batch(uint64_t seed, int epoch, int64_t index) const {
       if (t.sizes() != as[0].sizes())
         throw Error(ErrorKind::kUsage, "images of different sizes in one batch (" + b.paths_A[0] +
                                            "); use --batch-size 1 with --preprocess none or scale_width");
-  // Copied by hand: at::stack would run on LibTorch's OpenMP pool from this loader thread, and
-  // libgomp gives every such thread a team of its own, oversubscribing the cores.
-  auto stack = [](const std::vector<at::Tensor>& v) {
-    std::vector<int64_t> shape{static_cast<int64_t>(v.size())};
-    for (auto s : v[0].sizes()) shape.push_back(s);
-    auto out = at::empty(shape, at::kFloat);
-    const size_t n = static_cast<size_t>(v[0].numel());
-    for (size_t i = 0; i < v.size(); ++i)
-      std::memcpy(out.data_ptr<float>() + i * n, v[i].data_ptr<float>(), n * sizeof(float));
-    return out;
-  };
-  b.A = stack(as);
-  b.B = stack(bs);
+  b.A = stack_images(as);
+  b.B = stack_images(bs);
   return b;
 }
 
 at::Tensor UnalignedDataset::fixed_image(bool domain_B, int64_t i) const {
-  // Samples compare epochs, so they show the same view every time: no flip, and the crop modes
-  // load at the crop size so the (fixed) crop covers the whole image.
-  PreprocessOptions p = o_.preprocess;
-  p.flip = false;
-  if (p.mode == "resize_and_crop" || p.mode == "scale_width_and_crop") p.load_size = p.crop_size;
+  const PreprocessOptions p = fixed_view(o_.preprocess);
   Rng rng(0);
   const auto& files = domain_B ? files_B_ : files_A_;
   for (size_t k = 0; k < files.size(); ++k) {
@@ -148,6 +149,10 @@ at::Tensor UnalignedDataset::fixed_image(bool domain_B, int64_t i) const {
     }
   }
   throw Error(ErrorKind::kUsage, "no readable image for the samples");
+}
+
+std::string UnalignedDataset::describe() const {
+  return std::to_string(files_A_.size()) + " images in A, " + std::to_string(files_B_.size()) + " in B";
 }
 
 DataProblems UnalignedDataset::problems() const {

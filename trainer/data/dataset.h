@@ -40,15 +40,40 @@ struct DataProblems {
   int64_t upscaled = 0;              // images smaller than the crop, enlarged
 };
 
-class UnalignedDataset {
+// A batch's images as one N x C x H x W tensor, copied by hand: at::stack would run on LibTorch's
+// OpenMP pool from a loader thread, and libgomp gives every such thread a team of its own,
+// oversubscribing the cores.
+at::Tensor stack_images(const std::vector<at::Tensor>& images);
+
+// The preprocessing of the view samples show, the same every time so that epochs compare: no
+// flip, and the crop modes load at the crop size so the (fixed) crop covers the whole image.
+PreprocessOptions fixed_view(PreprocessOptions p);
+
+// What the training loop and the Loader need of a dataset, so the unaligned and the aligned one
+// (aligned-dataset.h) train through the same loop.
+class TrainingData {
+ public:
+  virtual ~TrainingData() = default;
+  virtual int64_t batches_per_epoch() const = 0;  // on each rank
+  // Batch `index` of this rank's shard of `epoch`, a function of (seed, epoch, index, rank) and
+  // the files only: any thread may build any batch in any order.
+  virtual Batch batch(uint64_t seed, int epoch, int64_t index) const = 0;
+  // One image as training sees it, without randomness (no crop offset, no flip): for samples.
+  virtual at::Tensor fixed_image(bool domain_B, int64_t i) const = 0;
+  virtual DataProblems problems() const = 0;
+  // The images it holds, for the banner ("12 images in A, 10 in B").
+  virtual std::string describe() const = 0;
+};
+
+class UnalignedDataset : public TrainingData {
  public:
   // Lists both domains; throws Error for a missing dataroot or domain folder, or a domain
   // without images.
   explicit UnalignedDataset(const DataOptions& o);
 
-  int64_t size() const;               // items per epoch: max(|A|, |B|)
-  int64_t shard_size() const;         // items per epoch on each rank: size() / ranks, rounded up
-  int64_t batches_per_epoch() const;  // on each rank
+  int64_t size() const;                        // items per epoch: max(|A|, |B|)
+  int64_t shard_size() const;                  // items per epoch on each rank: size() / ranks, rounded up
+  int64_t batches_per_epoch() const override;  // on each rank
   const std::vector<std::string>& files_A() const { return files_A_; }
   const std::vector<std::string>& files_B() const { return files_B_; }
   const DataOptions& options() const { return o_; }
@@ -58,12 +83,13 @@ class UnalignedDataset {
   // image, crop, flip) follows its position in the whole epoch, so R ranks with batch N see
   // exactly the items, crops and pairs one process with batch R x N sees. Unreadable files are skipped (the next
   // readable file in the domain takes their place) and counted; throws Error when a domain has none left.
-  Batch batch(uint64_t seed, int epoch, int64_t index) const;
+  Batch batch(uint64_t seed, int epoch, int64_t index) const override;
 
   // One image as training sees it, without randomness (no crop offset, no flip): for samples.
-  at::Tensor fixed_image(bool domain_B, int64_t i) const;
+  at::Tensor fixed_image(bool domain_B, int64_t i) const override;
 
-  DataProblems problems() const;
+  DataProblems problems() const override;
+  std::string describe() const override;
 
  private:
   struct Item {

@@ -2,8 +2,8 @@
 
 namespace cg {
 
-Loader::Loader(const UnalignedDataset& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers,
-               bool pin, int ahead)
+Loader::Loader(const TrainingData& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers, bool pin,
+               int ahead)
     : data_(data),
       seed_(seed),
       epoch_(epoch),

@@ -17,8 +17,8 @@ class Loader {
   // Batches [first, end) of `epoch`; at most `ahead` batches are prepared beyond the one
   // being consumed. `pin`: batches come in page-locked memory (for CUDA: the copy to the device
   // then runs without blocking the host), pinned on the workers, off the training thread.
-  Loader(const UnalignedDataset& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers,
-         bool pin = false, int ahead = 4);
+  Loader(const TrainingData& data, uint64_t seed, int epoch, int64_t first, int64_t end, int workers, bool pin = false,
+         int ahead = 4);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -29,7 +29,7 @@ class Loader {
  private:
   void work();
 
-  const UnalignedDataset& data_;
+  const TrainingData& data_;
   const uint64_t seed_;
   const int epoch_;
   const int64_t end_;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace cg {
 
@@ -77,6 +78,17 @@ PreprocessResult preprocess(const cv::Mat& rgb, const PreprocessOptions& o, Rng&
   }
   r.image = img;
   return r;
+}
+
+std::pair<PreprocessResult, PreprocessResult> preprocess_pair(const cv::Mat& a, const cv::Mat& b,
+                                                              const PreprocessOptions& o, Rng& rng) {
+  if (a.size() != b.size()) throw std::invalid_argument("preprocess_pair: the two images differ in size");
+  // Every draw of preprocess() depends only on the image size and the generator's state, so two
+  // generators in one state give both images the same crop offset and flip.
+  Rng same = rng;
+  PreprocessResult ra = preprocess(a, o, rng);
+  PreprocessResult rb = preprocess(b, o, same);
+  return {std::move(ra), std::move(rb)};
 }
 
 }  // namespace cg

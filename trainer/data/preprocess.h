@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace cg {
 
@@ -26,6 +27,12 @@ struct PreprocessResult {
 // always has sides that are multiples of 4 (what the generator needs): `none` rounds them to the
 // nearest multiple, as the official __make_power_2(base=4).
 PreprocessResult preprocess(const cv::Mat& rgb, const PreprocessOptions& o, Rng& rng);
+
+// The same resize, crop offset and flip on two images of one size: the halves of an aligned AB
+// image, which the official get_params/get_transform transform alike so they stay registered.
+// Throws std::invalid_argument when the sizes differ.
+std::pair<PreprocessResult, PreprocessResult> preprocess_pair(const cv::Mat& a, const cv::Mat& b,
+                                                              const PreprocessOptions& o, Rng& rng);
 
 // Resampling as the official code's bicubic resize, with area averaging when shrinking (a bicubic
 // kernel alone aliases when downscaling, where PIL widens its kernel).

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 namespace cg {
 
@@ -181,7 +182,10 @@ void write_synthetic_dataset(const SynthOptions& o) {
     throw Error(ErrorKind::kUsage, "synth: --count and --test-count must be positive");
   enum Stream : uint64_t { kTrainA = 1, kTrainB, kTestA, kTestB, kNoise };
   const fs::path root(o.out);
-  for (const char* d : {"trainA", "trainB", "testA", "testB", "testA_truth", "testB_truth"}) {
+  const std::vector<const char*> folders =
+      o.aligned ? std::vector<const char*>{"train", "test"}
+                : std::vector<const char*>{"trainA", "trainB", "testA", "testB", "testA_truth", "testB_truth"};
+  for (const char* d : folders) {
     std::error_code ec;
     fs::create_directories(root / d, ec);
     if (ec) throw Error(ErrorKind::kUsage, (root / d).string() + ": cannot create (" + ec.message() + ")");
@@ -195,7 +199,19 @@ void write_synthetic_dataset(const SynthOptions& o) {
   auto layout = [&](uint64_t stream, int i) {
     return facade_layout(derive_seed(o.seed, stream, static_cast<uint64_t>(i)), o.size);
   };
+  // Label map | rendering, side by side.
+  auto pair_image = [&](uint64_t stream, int i) {
+    const cv::Mat classes = layout(stream, i);
+    cv::Mat ab;
+    cv::hconcat(colour_labels(classes), render_facade(classes, noise(stream, i)), ab);
+    return ab;
+  };
   try {
+    if (o.aligned) {
+      for (int i = 0; i < o.count; ++i) write_rgb((root / "train" / name(i)).string(), pair_image(kTrainA, i));
+      for (int i = 0; i < o.test_count; ++i) write_rgb((root / "test" / name(i)).string(), pair_image(kTestA, i));
+      return;
+    }
     for (int i = 0; i < o.count; ++i) {
       write_rgb((root / "trainA" / name(i)).string(), colour_labels(layout(kTrainA, i)));
       write_rgb((root / "trainB" / name(i)).string(), render_facade(layout(kTrainB, i), noise(kTrainB, i)));

@@ -33,10 +33,14 @@ struct SynthOptions {
   int test_count = 50;  // test images per domain
   int size = 256;
   uint64_t seed = 1;
+  bool aligned = false;  // write the paired (pix2pix) form instead, see below
 };
 
 // Writes OUT/trainA (label maps), trainB (photos of other, unrelated facades), testA with
 // testA_truth (its renderings), testB with testB_truth (its label maps). Throws Error.
+// With `aligned`: OUT/train and OUT/test of the official aligned layout, each image a label map
+// (left) beside its rendering (right); the test facades are those of the unaligned testA and
+// testA_truth of the same seed and size, so the two kinds of model are scored on one test set.
 void write_synthetic_dataset(const SynthOptions& o);
 
 }  // namespace cg

@@ -13,8 +13,9 @@ struct EvalScores {
 };
 
 // Scores G_A on testA against testA_truth and G_B on testB against testB_truth (a dataset made
-// by `cg-trainer synth`); an empty model_B skips testB. With a `teacher` (the G.pt a student G_A
-// was distilled from), also how close G_A's outputs are to the teacher's. Throws Error.
+// by `cg-trainer synth`); an empty model_B skips testB. For a `synth --aligned` dataset (test/ of
+// label | photo images, no testA) G_A maps left halves to right ones and G_B right to left. With a `teacher` (the G.pt
+// a student G_A was distilled from), also how close G_A's outputs are to the teacher's. Throws Error.
 EvalScores evaluate(const std::string& dataroot, const std::string& model_A, const std::string& model_B,
                     const std::string& device, const std::string& teacher = "");
 

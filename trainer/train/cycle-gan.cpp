@@ -42,17 +42,12 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
       o_(o),
       gan_mode_(gan_mode_from(o.gan_mode)),
       penalty_rng_(derive_seed(seed, 103, static_cast<uint64_t>(rank))) {
-  // TODO(generator norm): --norm (instance | batch | none) and --netG unet_128 | unet_256 reach the
-  // generators here; validate() accepts them. Until then a U-Net --netG fails in n_blocks().
-  GeneratorOptions go;
-  go.ngf = o.ngf;
-  go.n_blocks = o.n_blocks();
-  go.use_dropout = !o.no_dropout;
+  const GeneratorOptions go = generator_options(o);
   const DiscriminatorOptions dopt = discriminator_options(o);
   // The official creation order: G_A, G_B, D_A, D_B, each initialised as it is made.
-  G_A = ResnetGenerator(go);
+  G_A = Generator(go);
   initialise(*G_A, o.init_type, o.init_gain);
-  G_B = ResnetGenerator(go);
+  G_B = Generator(go);
   initialise(*G_B, o.init_type, o.init_gain);
   D_A = Discriminator(dopt);
   initialise(*D_A, o.init_type, o.init_gain);
@@ -83,7 +78,7 @@ Named<ImagePool> CycleGan::pools() { return {{"pool_A", &pool_A}, {"pool_B", &po
 Named<Rng> CycleGan::rngs() { return {{"penalty_rng", &penalty_rng_}}; }
 
 std::vector<GeneratorExport> CycleGan::exports() {
-  auto meta = [&](ResnetGenerator& g, bool a_to_b) {
+  auto meta = [&](Generator& g, bool a_to_b) {
     auto m = ModelMetadata::for_generator(g->options());
     m.direction = (a_to_b == (o_.direction == "AtoB")) ? "AtoB" : "BtoA";
     return m;

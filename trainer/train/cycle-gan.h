@@ -37,7 +37,7 @@ class CycleGan : public TrainableModel {
   std::vector<GeneratorExport> exports() override;
   std::string describe() override;
 
-  ResnetGenerator G_A{nullptr}, G_B{nullptr};
+  Generator G_A{nullptr}, G_B{nullptr};
   Discriminator D_A{nullptr}, D_B{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_G, optimizer_D;
   ImagePool pool_A, pool_B;  // pool_A holds fakes of domain A (for D_B), pool_B fakes of B (for D_A)

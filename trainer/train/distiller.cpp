@@ -51,6 +51,11 @@ void settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>
   if (opt.student_blocks < 0) opt.student_blocks = preset->blocks;
   if (opt.student_block.empty()) opt.student_block = preset->mobile ? "mobile" : "resnet";
   const LoadedModel teacher = load_teacher(opt.teacher);
+  const bool crops = opt.preprocess.find("crop") != std::string::npos;
+  if (crops && opt.crop_size % teacher.size_multiple != 0)
+    throw Error(ErrorKind::kUsage, "--crop-size " + std::to_string(opt.crop_size) + " does not fit the teacher " +
+                                       opt.teacher + ", whose frames must be multiples of " +
+                                       std::to_string(teacher.size_multiple));
   if (!teacher.has_metadata) return;
   const std::string& d = teacher.metadata.direction;
   const auto g = given.find("direction");
@@ -77,10 +82,11 @@ std::vector<int64_t> feature_taps(const Layers& layers, int64_t count) {
 Distiller::Distiller(const TrainOptions& o, const torch::Device& dev)
     : TrainableModel(dev, decide_run_mode(o, dev.is_cuda())), o_(o), teacher_file_(load_teacher(o.teacher)) {
   const GeneratorOptions so = student_options(o);
-  student = ResnetGenerator(so);
+  student = Generator(so);
   initialise(*student, o.init_type, o.init_gain);
   mappings = nn::ModuleList();
-  if (teacher_file_.has_metadata && o.lambda_feat > 0) {
+  // Feature maps are matched between ResNets; a U-Net teacher's have other sizes and meanings.
+  if (teacher_file_.has_metadata && teacher_file_.metadata.family == Family::kResnet && o.lambda_feat > 0) {
     teacher_ = trainable_generator(teacher_file_, o.teacher);
     teacher_->to(device);
     teacher_->eval();
@@ -137,6 +143,8 @@ std::string Distiller::describe() {
                   static_cast<double>(macs(teacher_->options())) / static_cast<double>(macs(student->options())));
     s += " (teacher: " + std::to_string(macs(teacher_->options()) / 1000000) + " M, " + ratio + "x the student's; " +
          std::to_string(teacher_taps_.size()) + " feature maps distilled)";
+  } else if (teacher_file_.has_metadata) {
+    s += " (teacher " + teacher_file_.metadata.architecture + ": outputs only, its features do not match a ResNet's)";
   } else {
     s += " (teacher without cyclegan-gst metadata: outputs only, no feature distillation)";
   }

@@ -55,7 +55,7 @@ class Distiller : public TrainableModel {
   std::vector<GeneratorExport> exports() override;
   std::string describe() override;
 
-  ResnetGenerator student{nullptr};
+  Generator student{nullptr};
   torch::nn::ModuleList mappings{nullptr};  // 1x1 convs, student channels -> teacher channels
   Discriminator D{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_G, optimizer_D;
@@ -66,7 +66,7 @@ class Distiller : public TrainableModel {
 
   TrainOptions o_;
   LoadedModel teacher_file_;
-  ResnetGenerator teacher_{nullptr};  // null for a TorchScript teacher without our metadata
+  Generator teacher_{nullptr};  // null for a TorchScript teacher without our metadata
   std::vector<int64_t> teacher_taps_, student_taps_;
 };
 

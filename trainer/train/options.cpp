@@ -108,6 +108,10 @@ const std::vector<OptionRow>& table() {
       row("load_size", &O::load_size, "scale images to this size"),
       row("crop_size", &O::crop_size, "then crop to this size"),
       row("preprocess", &O::preprocess, "resize_and_crop | crop | scale_width | scale_width_and_crop | none"),
+      row("dataset_mode", &O::dataset_mode,
+          "unaligned (trainA, trainB: cycle_gan's default) | aligned (train/ of A|B images side by side: pix2pix's "
+          "default)",
+          kTrainOnly),
       row("no_flip", &O::no_flip, "do not flip images horizontally for augmentation"),
       row("max_dataset_size", &O::max_dataset_size,
           "use at most this many images per domain, the first in sorted order (default: all)"),
@@ -138,6 +142,7 @@ const std::vector<OptionRow>& table() {
       row("lambda_B", &O::lambda_B, "weight of the cycle loss B -> A -> B", kTrainOnly),
       row("lambda_identity", &O::lambda_identity, "weight of the identity loss, relative to lambda_A/lambda_B",
           kTrainOnly),
+      row("lambda_L1", &O::lambda_L1, "pix2pix: weight of the L1 loss between G(A) and the true B", kTrainOnly),
       row("pool_size", &O::pool_size, "size of the buffers of generated images the discriminators see", kTrainOnly),
       row("lr", &O::lr, "initial Adam learning rate"),
       row("beta1", &O::beta1, "Adam beta1 (beta2 is 0.999)"),
@@ -169,7 +174,11 @@ const std::vector<OptionRow>& table() {
           "differ (0: never)"),
       row("dist_timeout", &O::dist_timeout,
           "under torchrun: seconds a collective may wait for the other ranks before the run stops with an error"),
-      row("model", &O::model, "", kNoCommandLine),
+      row("model", &O::model,
+          "cycle_gan | pix2pix (paired: one generator A -> B, a discriminator on (A, B) pairs; the options the "
+          "command line leaves out take pix2pix's defaults: --netG unet_256 --norm batch --dropout --gan-mode vanilla "
+          "--pool-size 0 --dataset-mode aligned)",
+          kTrainOnly),
       row("teacher", &O::teacher, "the trained generator (G.pt) to distil", kDistillOnly),
       row("student", &O::student,
           "student preset: fast (resnet_6blocks, ngf 16) | tiny (mobile_resnet_9blocks, ngf 16)", kDistillOnly),
@@ -271,7 +280,9 @@ void TrainOptions::validate() const {
   need(gan_mode != "wgangp" || amp != "fp16",
        "--gan-mode wgangp does not work with --amp fp16 (its gradient penalty would need its own loss scaling); "
        "use --amp bf16 or off");
-  one_of(model, {"cycle_gan", "distill"}, "the model");
+  one_of(model, {"cycle_gan", "pix2pix", "distill"}, "the model");
+  one_of(dataset_mode, {"unaligned", "aligned"}, "--dataset-mode");
+  need(lambda_L1 >= 0, "--lambda-L1 must not be negative");
   if (model == "distill") {
     need(student_ngf >= 1 && student_blocks >= 0, "--student-ngf must be positive and --student-blocks not negative");
     one_of(student_block, {"resnet", "mobile"}, "--student-block");
@@ -315,19 +326,11 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command) {
   if (command == Command::kDistill) return;
   // Official options with a single possible value here: accepted so official commands run as
   // they are, refused with a message when they ask for something else.
-  static std::string model = "cycle_gan", dataset_mode = "unaligned", phase = "train", gpu_ids;
+  static std::string phase = "train", gpu_ids;
   static int64_t input_nc = 3, output_nc = 3;
   static bool no_html = false;
   static int64_t display_id = 1;
   auto* g = &cmd;
-  g->add_option("--model", model, "only cycle_gan")
-      ->check(CLI::IsMember({"cycle_gan"}))
-      ->capture_default_str()
-      ->group("Accepted for compatibility");
-  g->add_option("--dataset-mode,--dataset_mode", dataset_mode, "only unaligned")
-      ->check(CLI::IsMember({"unaligned"}))
-      ->capture_default_str()
-      ->group("Accepted for compatibility");
   g->add_option("--phase", phase, "only train")
       ->check(CLI::IsMember({"train"}))
       ->capture_default_str()
@@ -387,6 +390,8 @@ bool is_fixed_by_checkpoint(const std::string& key) {
                                 "lr_decay_iters",
                                 "seed",
                                 "model",
+                                "dataset_mode",
+                                "lambda_L1",
                                 "teacher",
                                 "student",
                                 "student_ngf",
@@ -401,6 +406,24 @@ bool is_fixed_by_checkpoint(const std::string& key) {
 }
 
 void set_option(TrainOptions& opt, const std::string& key, const std::string& value) { find_row(key).set(opt, value); }
+
+void apply_model_defaults(TrainOptions& opt, const std::map<std::string, bool>& given) {
+  auto is_given = [&](const char* key) {
+    const auto g = given.find(key);
+    return g != given.end() && g->second;
+  };
+  if (!is_given("model")) return;
+  if (opt.model != "cycle_gan" && opt.model != "pix2pix")
+    throw Error(ErrorKind::kUsage, "--model " + opt.model +
+                                       " is not supported (cycle_gan or pix2pix; distillation is cg-trainer distill)");
+  if (opt.model != "pix2pix") return;
+  // The official pix2pix_model.py's modify_commandline_options and option defaults.
+  static const std::pair<const char*, const char*> pix2pix[] = {
+      {"netG", "unet_256"}, {"norm", "batch"},           {"no_dropout", "false"}, {"gan_mode", "vanilla"},
+      {"pool_size", "0"},   {"dataset_mode", "aligned"}, {"lambda_L1", "100"}};
+  for (const auto& [key, value] : pix2pix)
+    if (!is_given(key)) set_option(opt, key, value);
+}
 
 std::map<std::string, bool> given_options(const CLI::App& cmd, Command command) {
   std::map<std::string, bool> given;

@@ -22,6 +22,7 @@ struct TrainOptions {
   int64_t load_size = 286;
   int64_t crop_size = 256;
   std::string preprocess = "resize_and_crop";
+  std::string dataset_mode = "unaligned";  // unaligned (trainA, trainB) | aligned (train/ of AB images)
   bool no_flip = false;
   int64_t max_dataset_size = INT64_MAX;
   bool serial_batches = false;
@@ -42,6 +43,7 @@ struct TrainOptions {
   double lambda_B = 10.0;
   double lambda_identity = 0.5;
   int64_t pool_size = 50;
+  double lambda_L1 = 100.0;  // pix2pix: weight of the L1 loss between G(A) and B
   // optimisation and schedule
   double lr = 0.0002;
   double beta1 = 0.5;
@@ -70,7 +72,7 @@ struct TrainOptions {
   // (0 = never), and give up on a collective after this many seconds.
   int64_t check_sync = 0;
   int dist_timeout = 300;
-  // What is trained: cycle_gan (`train`) or distill (`distill`), set by the command.
+  // What is trained: cycle_gan or pix2pix (`train --model`), or distill (`distill`).
   std::string model = "cycle_gan";
   // distill (see distiller.h): the teacher G.pt, the student's architecture (a preset, or each
   // part given; settled before training and recorded) and the loss weights.
@@ -110,6 +112,12 @@ bool is_fixed_by_checkpoint(const std::string& key);
 // Settings of the machine or of this run only (the device, threads, --max-iters...): a resume
 // does not take them from the checkpoint, and the ranks of a distributed run may differ in them.
 bool is_per_run(const std::string& key);
+
+// The official per-model defaults: with --model pix2pix on the command line, every option the
+// command line leaves out takes pix2pix's default (netG unet_256, norm batch, dropout, gan_mode
+// vanilla, pool_size 0, dataset_mode aligned) instead of cycle_gan's. Before a resume's merge, so
+// a checkpoint's values still win over these.
+void apply_model_defaults(TrainOptions& opt, const std::map<std::string, bool>& given);
 
 // Assigns one option from its textual value (as to_map writes it).
 void set_option(TrainOptions& opt, const std::string& key, const std::string& value);

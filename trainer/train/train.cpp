@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "engine/device.h"
 #include "model/model-file.h"
+#include "trainer/data/aligned-dataset.h"
 #include "trainer/data/dataset.h"
 #include "trainer/data/loader.h"
 #include "trainer/report/progress.h"
@@ -12,6 +13,7 @@
 #include "trainer/train/cycle-gan.h"
 #include "trainer/train/distiller.h"
 #include "trainer/train/distributed.h"
+#include "trainer/train/pix2pix.h"
 #include "trainer/train/run-mode.h"
 #include "trainer/train/schedule.h"
 
@@ -176,10 +178,9 @@ TrainState starting_state(const TrainOptions& opt, const fs::path& dir, Trainabl
   return state;
 }
 
-void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data,
+void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& dir, const TrainingData& data,
                   const c10::Device& device, TrainableModel& model, const TrainState& state) {
-  out << "cg-trainer: " << data.files_A().size() << " images in A, " << data.files_B().size() << " in B, "
-      << data.batches_per_epoch() << " iterations per epoch";
+  out << "cg-trainer: " << data.describe() << ", " << data.batches_per_epoch() << " iterations per epoch";
   if (state.ranks > 1)
     out << " on each of " << state.ranks << " ranks (batch " << opt.batch_size << " per rank, "
         << opt.batch_size * state.ranks << " in all)";
@@ -196,6 +197,7 @@ void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& di
 std::unique_ptr<TrainableModel> make_model(const TrainOptions& opt, const c10::Device& device, uint64_t seed,
                                            int rank) {
   if (opt.model == "distill") return std::make_unique<Distiller>(opt, device);
+  if (opt.model == "pix2pix") return std::make_unique<Pix2Pix>(opt, device, seed, rank);
   return std::make_unique<CycleGan>(opt, device, seed, rank);
 }
 
@@ -242,7 +244,7 @@ struct Throughput {
 // epochs of iterations, the record of losses, saves, samples and what the user reads.
 class TrainingRun {
  public:
-  TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data, TrainableModel& model,
+  TrainingRun(const TrainOptions& opt, const fs::path& dir, const TrainingData& data, TrainableModel& model,
               const TrainState& state, TrainingGroup& group, std::ostream& out);
   void run();
 
@@ -263,7 +265,7 @@ class TrainingRun {
 
   const TrainOptions& opt_;
   const fs::path dir_;
-  const UnalignedDataset& data_;
+  const TrainingData& data_;
   TrainableModel& model_;
   TrainingGroup& group_;  // the other ranks of a distributed run; rank 0 alone writes files
   std::ostream& out_;
@@ -282,8 +284,8 @@ class TrainingRun {
   DataProblems reported_;
 };
 
-TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const UnalignedDataset& data,
-                         TrainableModel& model, const TrainState& state, TrainingGroup& group, std::ostream& out)
+TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const TrainingData& data, TrainableModel& model,
+                         const TrainState& state, TrainingGroup& group, std::ostream& out)
     : opt_(opt),
       dir_(dir),
       data_(data),
@@ -296,7 +298,10 @@ TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const Una
       progress_(out, group.leader() && Progress::stream_is_terminal(STDOUT_FILENO) && &out == &std::cout,
                 opt.print_freq) {
   if (group.leader())
-    log_.emplace(dir.string(), model.loss_names(), opt.model == "distill" ? "Distillation" : "CycleGAN",
+    log_.emplace(dir.string(), model.loss_names(),
+                 opt.model == "distill"   ? "Distillation"
+                 : opt.model == "pix2pix" ? "pix2pix"
+                                          : "CycleGAN",
                  opt.continue_train, state.total_iters);
 }
 
@@ -493,7 +498,12 @@ std::string snapshot_name(int epoch) { return std::to_string(epoch) + "_checkpoi
 void merge_checkpoint_options(TrainOptions& opt, const std::map<std::string, bool>& given,
                               const std::map<std::string, std::string>& saved, int next_epoch,
                               const std::string& path) {
-  if (const auto m = saved.find("model"); m != saved.end() && m->second != opt.model)
+  // cycle_gan and pix2pix share the train command: without --model a resume takes the checkpoint's.
+  const auto trains = [](const std::string& m) { return m == "cycle_gan" || m == "pix2pix"; };
+  const auto model_given = given.find("model");
+  if (const auto m = saved.find("model");
+      m != saved.end() && m->second != opt.model &&
+      !(trains(m->second) && trains(opt.model) && (model_given == given.end() || !model_given->second)))
     throw Error(ErrorKind::kUsage, "--continue-train: " + path + " is a checkpoint of a " + m->second +
                                        " run; resume it with cg-trainer " +
                                        (m->second == "distill" ? "distill" : "train"));
@@ -522,6 +532,7 @@ void merge_checkpoint_options(TrainOptions& opt, const std::map<std::string, boo
 }
 
 void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostream& out) {
+  apply_model_defaults(opt, given);
   TrainingGroup group(read_world());
   std::ostream silent(nullptr);  // the other ranks print nothing but errors
   std::ostream& shown = group.leader() ? out : silent;
@@ -540,7 +551,12 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   DataOptions data_opt = data_options(opt);
   data_opt.rank = group.world().rank;
   data_opt.ranks = group.world().world_size;
-  const UnalignedDataset data(data_opt);
+  std::unique_ptr<const TrainingData> data_owner;
+  if (opt.dataset_mode == "aligned")
+    data_owner = std::make_unique<const AlignedDataset>(data_opt);
+  else
+    data_owner = std::make_unique<const UnalignedDataset>(data_opt);
+  const TrainingData& data = *data_owner;
   if (group.leader()) prepare_folder(dir, opt);
   const uint64_t seed = static_cast<uint64_t>(opt.seed);
   torch::manual_seed(seed);

@@ -34,6 +34,29 @@ double TrainableModel::lr() {
   return static_cast<const torch::optim::AdamOptions&>(optimizers().front().second->param_groups()[0].options()).lr();
 }
 
+GeneratorOptions generator_options(const TrainOptions& o) {
+  GeneratorOptions g;
+  g.ngf = o.ngf;
+  g.use_dropout = !o.no_dropout;
+  g.norm = parse_norm(o.norm);
+  if (o.netG == "unet_256" || o.netG == "unet_128") {
+    g.family = Family::kUnet;
+    g.unet_downs = o.netG == "unet_256" ? 8 : 7;
+  } else {
+    g.n_blocks = o.n_blocks();  // throws for an unknown --netG
+  }
+  const int64_t multiple = size_multiple(g);
+  const bool crops = o.preprocess.find("crop") != std::string::npos;
+  if (crops && o.crop_size % multiple != 0)
+    throw Error(ErrorKind::kUsage, "--netG " + o.netG + " needs image sides that are multiples of " +
+                                       std::to_string(multiple) + "; --crop-size " + std::to_string(o.crop_size) +
+                                       " is not (unet_256 trains at 256, unet_128 at 128)");
+  if (!crops && g.family == Family::kUnet)
+    throw Error(ErrorKind::kUsage, "--netG " + o.netG + " needs fixed-size crops (--preprocess " + o.preprocess +
+                                       " gives images of any size)");
+  return g;
+}
+
 DiscriminatorOptions discriminator_options(const TrainOptions& o) {
   DiscriminatorOptions d;
   d.ndf = o.ndf;

@@ -48,7 +48,7 @@ using Named = std::vector<std::pair<const char*, T*>>;
 // with the training crop, the epochs done and the run's name.
 struct GeneratorExport {
   const char* file;
-  ResnetGenerator net;
+  Generator net;
   ModelMetadata metadata;
 };
 
@@ -92,6 +92,9 @@ struct TrainOptions;
 // The discriminator --netD, --ndf, --n-layers-D and --norm ask for ("basic" = 3 layers, the 70x70
 // PatchGAN).
 DiscriminatorOptions discriminator_options(const TrainOptions& o);
+// The generator --netG, --ngf, --norm and --dropout describe. Throws a usage Error when fixed-size
+// crops do not fit its size rule (a U-Net's 2^depth: unet_256 trains on 256 x 256 crops).
+GeneratorOptions generator_options(const TrainOptions& o);
 void set_requires_grad(torch::nn::Module& net, bool on);
 // The official init_weights: conv weights by `type` (normal, xavier, kaiming, orthogonal), biases 0;
 // BatchNorm weights from N(1, gain), biases 0, whatever the type.
