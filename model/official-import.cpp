@@ -84,7 +84,10 @@ bool is_blur_filter(const TensorSpec& s) { return ends_with(s.key, ".filt"); }
 std::string describe(const GeneratorOptions& o) {
   std::string s = architecture_name(o) + " (" + norm_name(o.norm) + " norm";
   if (o.use_dropout) s += ", dropout";
-  if (o.antialias_down || o.antialias_up) s += ", anti-aliased";
+  if (o.antialias_down || o.antialias_up)
+    s += o.antialias_down && o.antialias_up ? ", anti-aliased"
+         : o.antialias_down                 ? ", anti-aliased down"
+                                            : ", anti-aliased up";
   if (o.upsample_conv) s += ", upsample + conv";
   return s + ")";
 }
@@ -248,27 +251,32 @@ std::vector<Fit> by_order(const NamedTensors& file, const std::vector<const Vari
       size_t count = 0;
       for (const auto& [k, t] : file)
         if (n == Norm::kBatch || !is_running_stat(k)) ++count;
-      // The depth or block count whose tensor count is the file's (else the nearest, to report).
-      // A ResNet's count grows by the same number of tensors per block.
-      std::vector<int64_t> depths;
-      if (o.family == Family::kUnet) {
-        for (int64_t d = 5; d <= 12; ++d) depths.push_back(d);
-      } else {
-        o.n_blocks = 0;
-        const auto base = static_cast<int64_t>(state_dict_layout(o).size());
-        o.n_blocks = 1;
-        const int64_t per = static_cast<int64_t>(state_dict_layout(o).size()) - base;
-        depths.push_back(
-            std::clamp<int64_t>((static_cast<int64_t>(count) - base) / std::max<int64_t>(per, 1), 0, kMaxBlocks));
-      }
       Fit best;
-      const bool cut = o.antialias_down || o.antialias_up;
-      for (int64_t d : depths) {
-        (o.family == Family::kUnet ? o.unet_downs : o.n_blocks) = d;
-        // Without its blur filters a CUT file has the same shapes as other ResNets, so it is read
-        // that way only when --arch cut-resnet says so.
-        for (bool with_filters : {true, false}) {
-          if (!with_filters && !(cut && bare_cut)) continue;
+      // Without its blur filters a CUT file has the same shapes as other ResNets, so it is read that
+      // way only when --arch cut-resnet says so, and then as CUT's default (anti-aliased both ways:
+      // without the filters the way down looks the same either way).
+      const bool default_cut = o.antialias_down && o.antialias_up;
+      for (bool with_filters : {true, false}) {
+        if (!with_filters && !(default_cut && bare_cut)) continue;
+        const auto tensors_of = [&](const GeneratorOptions& g) {
+          auto specs = state_dict_layout(g);
+          if (!with_filters) specs.erase(std::remove_if(specs.begin(), specs.end(), is_blur_filter), specs.end());
+          return static_cast<int64_t>(specs.size());
+        };
+        // The depth or block count whose tensor count is the file's (else the nearest, to report).
+        // A ResNet's count grows by the same number of tensors per block.
+        std::vector<int64_t> depths;
+        if (o.family == Family::kUnet) {
+          for (int64_t d = 5; d <= 12; ++d) depths.push_back(d);
+        } else {
+          o.n_blocks = 0;
+          const int64_t base = tensors_of(o);
+          o.n_blocks = 1;
+          const int64_t per = std::max<int64_t>(tensors_of(o) - base, 1);
+          depths.push_back(std::clamp<int64_t>((static_cast<int64_t>(count) - base) / per, 0, kMaxBlocks));
+        }
+        for (int64_t d : depths) {
+          (o.family == Family::kUnet ? o.unet_downs : o.n_blocks) = d;
           Fit f = fit_by_order(o, file, with_filters);
           if (best.variant == nullptr || f.fitted > best.fitted || (f.problem.empty() && !best.problem.empty())) {
             best = std::move(f);

@@ -92,7 +92,8 @@ TEST(Import, DamagedFilesGiveClearErrors) {
 // constructor, whose check threw a LibTorch error instead of a cg::Error.
 TEST(Import, EmptyConvolutionIsAModelError) {
   const std::string path = std::string(std::getenv("CG_REGRESSIONS")) + "/state-dict-empty-conv.pth";
-  EXPECT_THAT(error_of([&] { infer_generator_options(read_state_dict(path), path); }), HasSubstr("state-dict-empty-conv.pth"));
+  EXPECT_THAT(error_of([&] { infer_generator_options(read_state_dict(path), path); }),
+              HasSubstr("state-dict-empty-conv.pth"));
 }
 
 // A block index too long for a 64-bit integer made std::stoll throw std::out_of_range.
