@@ -28,7 +28,7 @@ std::pair<cv::Mat, cv::Mat> split_aligned(const cv::Mat& ab, const std::string& 
   return {ab(cv::Rect(0, 0, w, ab.rows)), ab(cv::Rect(w, 0, w, ab.rows))};
 }
 
-AlignedDataset::AlignedDataset(const DataOptions& o) : o_(o) {
+AlignedDataset::AlignedDataset(const DataOptions& o) : o_(o), order_(kOrder) {
   std::error_code ec;
   if (o.dataroot.empty()) throw Error(ErrorKind::kUsage, "--dataroot is required");
   if (!fs::is_directory(o.dataroot, ec))
@@ -50,18 +50,7 @@ int64_t AlignedDataset::shard_size() const { return (size() + o_.ranks - 1) / o_
 int64_t AlignedDataset::batches_per_epoch() const { return (shard_size() + o_.batch_size - 1) / o_.batch_size; }
 
 std::vector<int64_t> AlignedDataset::order(uint64_t seed, int epoch) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (order_cache_epoch_ == epoch && order_cache_seed_ == seed) return order_cache_;
-  std::vector<int64_t> idx(static_cast<size_t>(size()));
-  std::iota(idx.begin(), idx.end(), 0);
-  if (!o_.serial_batches) {
-    Rng rng(derive_seed(seed, kOrder, static_cast<uint64_t>(epoch)));
-    for (size_t i = idx.size(); i > 1; --i) std::swap(idx[i - 1], idx[rng.below(i)]);
-  }
-  order_cache_ = idx;
-  order_cache_epoch_ = epoch;
-  order_cache_seed_ = seed;
-  return idx;
+  return order_.get(size(), o_.serial_batches, seed, epoch);
 }
 
 AlignedDataset::Item AlignedDataset::load(int64_t file_index, Rng& rng) const {

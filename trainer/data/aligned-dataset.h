@@ -58,9 +58,7 @@ class AlignedDataset : public TrainingData {
   mutable std::set<std::string> bad_;  // files already found unreadable
   mutable std::vector<std::string> bad_order_;
   mutable std::atomic<int64_t> upscaled_{0};
-  mutable std::vector<int64_t> order_cache_;
-  mutable int order_cache_epoch_ = -1;
-  mutable uint64_t order_cache_seed_ = 0;
+  EpochOrder order_;
 };
 
 }  // namespace cg

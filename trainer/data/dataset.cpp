@@ -32,6 +32,21 @@ std::vector<std::string> domain_files(const DataOptions& o, const std::string& d
 
 }  // namespace
 
+std::vector<int64_t> EpochOrder::get(int64_t size, bool serial, uint64_t seed, int epoch) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (epoch_ == epoch && seed_ == seed && static_cast<int64_t>(cache_.size()) == size) return cache_;
+  std::vector<int64_t> idx(static_cast<size_t>(size));
+  std::iota(idx.begin(), idx.end(), 0);
+  if (!serial) {
+    Rng rng(derive_seed(seed, purpose_, static_cast<uint64_t>(epoch)));
+    for (size_t i = idx.size(); i > 1; --i) std::swap(idx[i - 1], idx[rng.below(i)]);
+  }
+  cache_ = idx;
+  epoch_ = epoch;
+  seed_ = seed;
+  return idx;
+}
+
 at::Tensor stack_images(const std::vector<at::Tensor>& v) {
   std::vector<int64_t> shape{static_cast<int64_t>(v.size())};
   for (auto s : v[0].sizes()) shape.push_back(s);
@@ -48,7 +63,7 @@ PreprocessOptions fixed_view(PreprocessOptions p) {
   return p;
 }
 
-UnalignedDataset::UnalignedDataset(const DataOptions& o) : o_(o) {
+UnalignedDataset::UnalignedDataset(const DataOptions& o) : o_(o), order_(kOrder) {
   std::error_code ec;
   if (o.dataroot.empty()) throw Error(ErrorKind::kUsage, "--dataroot is required");
   if (!fs::is_directory(o.dataroot, ec))
@@ -65,18 +80,7 @@ int64_t UnalignedDataset::shard_size() const { return (size() + o_.ranks - 1) / 
 int64_t UnalignedDataset::batches_per_epoch() const { return (shard_size() + o_.batch_size - 1) / o_.batch_size; }
 
 std::vector<int64_t> UnalignedDataset::order(uint64_t seed, int epoch) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (order_cache_epoch_ == epoch && order_cache_seed_ == seed) return order_cache_;
-  std::vector<int64_t> idx(static_cast<size_t>(size()));
-  std::iota(idx.begin(), idx.end(), 0);
-  if (!o_.serial_batches) {
-    Rng rng(derive_seed(seed, kOrder, static_cast<uint64_t>(epoch)));
-    for (size_t i = idx.size(); i > 1; --i) std::swap(idx[i - 1], idx[rng.below(i)]);
-  }
-  order_cache_ = idx;
-  order_cache_epoch_ = epoch;
-  order_cache_seed_ = seed;
-  return idx;
+  return order_.get(size(), o_.serial_batches, seed, epoch);
 }
 
 UnalignedDataset::Item UnalignedDataset::load(bool domain_B, int64_t file_index, Rng& rng) const {

@@ -40,6 +40,22 @@ struct DataProblems {
   int64_t upscaled = 0;              // images smaller than the crop, enlarged
 };
 
+// An epoch's order of `size` items: shuffled by (seed, epoch) unless --serial-batches, and kept
+// for the epoch being read, since each of its batches asks for it. `purpose` keeps the shuffles
+// of different datasets independent.
+class EpochOrder {
+ public:
+  explicit EpochOrder(uint64_t purpose) : purpose_(purpose) {}
+  std::vector<int64_t> get(int64_t size, bool serial, uint64_t seed, int epoch) const;
+
+ private:
+  uint64_t purpose_;
+  mutable std::mutex mutex_;
+  mutable std::vector<int64_t> cache_;
+  mutable int epoch_ = -1;
+  mutable uint64_t seed_ = 0;
+};
+
 // A batch's images as one N x C x H x W tensor, copied by hand: at::stack would run on LibTorch's
 // OpenMP pool from a loader thread, and libgomp gives every such thread a team of its own,
 // oversubscribing the cores.
@@ -105,9 +121,7 @@ class UnalignedDataset : public TrainingData {
   mutable std::set<std::string> bad_;  // files already found unreadable
   mutable std::vector<std::string> bad_order_;
   mutable std::atomic<int64_t> upscaled_{0};
-  mutable std::vector<int64_t> order_cache_;
-  mutable int order_cache_epoch_ = -1;
-  mutable uint64_t order_cache_seed_ = 0;
+  EpochOrder order_;
 };
 
 }  // namespace cg
