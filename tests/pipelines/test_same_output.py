@@ -4,6 +4,7 @@ multiples of 4 (so padding and cropping are exercised), gives byte-identical pix
 
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 import unittest
@@ -22,13 +23,39 @@ def gst(*pipeline):
     return run
 
 
-def rgbx(path, width, height):
-    """The pixels of `path` (a PNG, or raw RGBx) as RGBx bytes: 4-byte pixels, so rows carry no padding."""
+def png_size(path):
+    """(width, height) from the PNG's IHDR chunk, read directly so that a wrong size is reported as
+    such rather than as a caps negotiation failure further on."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def rgbx(path):
+    """The pixels of the PNG `path` as RGBx bytes: 4-byte pixels, so rows carry no padding. The size
+    is not forced here: a frame of the wrong size must show up as one, not be rescaled or refused."""
     with tempfile.NamedTemporaryFile(suffix=".raw") as raw:
-        gst(f"filesrc location={path} ! pngdec ! videoconvert ! video/x-raw,format=RGBx,width={width},height={height}",
+        gst(f"filesrc location={path} ! pngdec ! videoconvert ! video/x-raw,format=RGBx",
             f"! filesink location={raw.name}")
         with open(raw.name, "rb") as f:
             return f.read()
+
+
+def pixel_mismatch(ours, theirs, width, height):
+    """None when the two RGBx images of width x height are identical byte for byte, else what
+    differs: a length first (a short or long output), then the count of differing pixels and the
+    first of them, so that a failure says where to look."""
+    expected = width * height * 4
+    if len(ours) != expected or len(theirs) != expected:
+        return f"lengths {len(ours)} (cg-trainer test) and {len(theirs)} (element), expected {expected}"
+    if ours == theirs:
+        return None
+    differing = [i for i in range(width * height) if ours[4 * i:4 * i + 4] != theirs[4 * i:4 * i + 4]]
+    first = differing[0]
+    return (f"{len(differing)} of {width * height} pixels differ; the first at x={first % width}, "
+            f"y={first // width}: RGBx {tuple(ours[4 * first:4 * first + 4])} from cg-trainer test, "
+            f"{tuple(theirs[4 * first:4 * first + 4])} from the element")
 
 
 class SameOutput(unittest.TestCase):
@@ -51,13 +78,31 @@ class SameOutput(unittest.TestCase):
         run = subprocess.run([TRAINER, "test", "--model", MODEL, "--input", src, "--output", out, "--device", "cpu"],
                              capture_output=True, text=True, timeout=300)
         self.assertEqual(run.returncode, 0, run.stderr)
-        ours = rgbx(os.path.join(out, "frame.png"), width, height)
-        theirs = rgbx(element_png, width, height)
-        self.assertEqual(len(ours), width * height * 4)
-        differing = sum(1 for a, b in zip(ours, theirs) if a != b)
-        self.assertEqual(differing, 0, f"{differing} bytes differ at {width}x{height}")
-        # And the translation did something: the output is not the input.
-        self.assertNotEqual(ours, rgbx(image, width, height))
+        ours_png = os.path.join(out, "frame.png")
+        self.assertEqual(png_size(ours_png), (width, height), "cg-trainer test's output size")
+        self.assertEqual(png_size(element_png), (width, height), "the element's output size")
+        ours, theirs = rgbx(ours_png), rgbx(element_png)
+        mismatch = pixel_mismatch(ours, theirs, width, height)
+        if mismatch is not None:
+            self.fail(f"at {width}x{height}: {mismatch}")
+        # Identical outputs prove nothing if both are the input passed through untranslated.
+        self.assertIsNotNone(pixel_mismatch(ours, rgbx(image), width, height), "the output is the input")
+
+    def test_mismatch_is_seen(self):
+        """The comparison itself: a truncated, a longer or an altered image is reported, with the
+        first differing pixel; identical ones are not."""
+        width, height = 3, 2
+        image = bytes(range(width * height * 4))
+        self.assertIsNone(pixel_mismatch(image, bytes(image), width, height))
+        self.assertIn("lengths", pixel_mismatch(image, image[:-4], width, height))
+        self.assertIn("lengths", pixel_mismatch(image[:-1], image, width, height))
+        self.assertIn("lengths", pixel_mismatch(image, image + b"\0" * 4, width, height))
+        altered = bytearray(image)
+        altered[4 * 4 + 1] ^= 1  # one level of G, pixel 4 = (x=1, y=1)
+        altered[4 * 5 + 2] ^= 8
+        self.assertEqual(pixel_mismatch(image, bytes(altered), width, height),
+                         "2 of 6 pixels differ; the first at x=1, y=1: RGBx (16, 17, 18, 19) from cg-trainer test, "
+                         "(16, 16, 18, 19) from the element")
 
     def test_odd_size(self):
         self.check(250, 166, "snow")
