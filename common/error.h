@@ -16,6 +16,7 @@ enum class ErrorKind {
   kCheckpoint,  // a training checkpoint is missing, damaged or from another version
   kIo,          // a file cannot be written
   kRuntime,     // a computation failed (a frame, a training step)
+  kOutOfMemory, // a device or the host had no memory for a model, a frame or a batch
 };
 
 class Error : public std::runtime_error {

@@ -26,8 +26,6 @@ namespace cg {
 
 namespace {
 
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
 at::Tensor channel_index(const FrameView& f) {
   return at::tensor({int64_t{f.r}, int64_t{f.g}, int64_t{f.b}}, at::kLong);
 }
@@ -117,7 +115,7 @@ struct Engine::Impl {
   torch::jit::Module module;
   Layers layers;  // the generator's, from its metadata (the default one without): sizes passes
   int64_t input_nc = 3;
-  int64_t size_multiple = kSizeMultiple, min_size = kMinSize;  // the model's size rule
+  SizeRule size_rule;  // the model's
   c10::Device device{c10::kCPU};
   at::ScalarType dtype = at::kFloat;
   at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
@@ -212,15 +210,13 @@ void Engine::Impl::load_model() {
   apply_threads();
   auto loaded = load_generator(options.model_path, device);
   module = loaded.module;
-  info.architecture = loaded.has_metadata ? loaded.metadata.architecture : "unknown";
-  info.crop_size = loaded.has_metadata ? loaded.metadata.crop_size : 256;
-  // Without metadata: the default generator, the largest usual one.
-  const GeneratorOptions g = loaded.has_metadata ? loaded.metadata.generator_options() : GeneratorOptions{};
+  info.architecture = loaded.has_metadata ? loaded.metadata.architecture() : "unknown";
+  info.crop_size = loaded.has_metadata ? loaded.metadata.crop_size : kDefaultCropSize;
+  const GeneratorOptions g = loaded.generator_options();
   layers = generator_layers(g);
   input_nc = g.input_nc;
-  size_multiple = loaded.size_multiple;
-  min_size = loaded.min_size;
-  info.size_multiple = size_multiple;
+  size_rule = loaded.size_rule;
+  info.size_rule = size_rule;
   if (dtype != at::kFloat) module.to(dtype);
   // The weights in the activations' layout, so convolutions need no reorder: on the CPU NHWC
   // is about 15-20% faster here. Same results up to float rounding.
@@ -260,29 +256,36 @@ void Engine::Impl::check_precision() {
   }
   try {
     c10::InferenceMode guard;
-    forward(at::zeros({1, input_nc, min_size, min_size}, at::TensorOptions().device(device)));
-  } catch (const c10::Error& e) {
-    throw Error(ErrorKind::kSettings, std::string("precision=") + precision_name(options.precision) +
-                                          " does not run on " + where + ": " + short_reason(e));
+    forward(at::zeros({1, input_nc, size_rule.min, size_rule.min}, at::TensorOptions().device(device)));
+  } catch (...) {
+    // Out of memory says nothing about the precision, and is reported as what it is.
+    rethrow_as_error(ErrorKind::kSettings, std::string("precision=") + precision_name(options.precision) +
+                                               " does not run on " + where);
   }
 }
 
 Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
   auto& s = *impl_;
   s.options = o;
+  // Each step reports its own kind of failure: a bad device or precision is a setting, a bad file
+  // the model's fault, and a device without room for the weights runs out of memory.
   try {
     s.choose_settings();
+  } catch (...) {
+    rethrow_as_error(ErrorKind::kSettings, "device=" + o.device);
+  }
+  try {
     s.load_model();
+  } catch (...) {
+    rethrow_as_error(ErrorKind::kModel, o.model_path);
+  }
+  try {
     s.prepare_cuda();
     s.choose_processing_size();
-    s.check_precision();
-  } catch (const Error&) {
-    throw;
-  } catch (const c10::Error& e) {
-    throw Error(ErrorKind::kModel, o.model_path + ": " + e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    throw Error(ErrorKind::kModel, o.model_path + ": " + e.what());
+  } catch (...) {
+    rethrow_as_error(ErrorKind::kRuntime, o.model_path + " on " + s.device.str());
   }
+  s.check_precision();
 }
 
 Engine::~Engine() = default;
@@ -291,7 +294,7 @@ const EngineInfo& Engine::info() const { return impl_->info; }
 const EngineOptions& Engine::options() const { return impl_->options; }
 
 // A processing side: a multiple of the generator's size multiple, and at least its minimum.
-int64_t Engine::Impl::model_side(int64_t v) const { return round_up(std::max(v, min_size), size_multiple); }
+int64_t Engine::Impl::model_side(int64_t v) const { return size_rule.padded(v); }
 
 // The size the generator sees for an h x w frame.
 std::pair<int64_t, int64_t> Engine::Impl::processing_size(int64_t h, int64_t w) const {
@@ -365,7 +368,7 @@ void Engine::Impl::translate_all(const at::Tensor& batch, size_t n,
                 "a " + std::to_string(w) + "x" + std::to_string(h) + " frame is too large for one pass on " +
                     device.str() + ": the generator's largest tensor would hold " +
                     std::to_string(largest_activation(layers, input_nc, ph, pw)) + " elements, over the limit of " +
-                    std::to_string(max_elements) + "; set process-width and process-height to translate it smaller");
+                    std::to_string(max_elements) + "; set process-size to a smaller WxH to translate it smaller");
   }
   for (int64_t first = 0; first < static_cast<int64_t>(n); first += per_pass) {
     const int64_t count = std::min(per_pass, total - first);
@@ -388,9 +391,9 @@ void Engine::warm_up(int width, int height, size_t batch) {
     // TorchScript profiles the first run and optimises on the second; the third is the steady one.
     for (int run = 0; run < 3; ++run) s.translate_all(frames, batch, [](size_t, const at::Tensor&) {});
     s.warm_batch = static_cast<int64_t>(batch);
-  } catch (const c10::Error& e) {
+  } catch (...) {
     s.wait_for_stream();
-    throw Error(ErrorKind::kRuntime, s.options.model_path + ": warm-up failed: " + e.what_without_backtrace());
+    rethrow_as_error(ErrorKind::kRuntime, s.options.model_path + ": warm-up failed");
   }
 }
 
@@ -438,9 +441,10 @@ void Engine::process_batch(const FrameView* in, const FrameView* out, size_t n) 
       at::index_select_out(row, pixels(in[i]), 2, channel_index(in[i]));
     }
     s.translate_all(batch, n, [&](size_t i, const at::Tensor& rgb) { write_frame(in[i], out[i], rgb); });
-  } catch (const c10::Error& e) {
+  } catch (...) {
+    // Whatever failed, the stream may still be reading the staging buffers: wait for it first.
     s.wait_for_stream();
-    throw Error(ErrorKind::kRuntime, s.options.model_path + ": inference failed: " + e.what_without_backtrace());
+    rethrow_as_error(ErrorKind::kRuntime, s.options.model_path + ": inference failed");
   }
 }
 

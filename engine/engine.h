@@ -3,10 +3,12 @@
 // types, so the element's translation unit compiles without LibTorch headers.
 #pragma once
 
+#include "common/defaults.h"
+#include "common/error.h"
+#include "model/generator-layout.h"
+
 #include <cstdint>
 #include <memory>
-#include "common/error.h"
-
 #include <string>
 
 namespace cg {
@@ -23,7 +25,7 @@ enum class MemoryFormat { kAuto, kContiguous, kChannelsLast };
 
 struct EngineOptions {
   std::string model_path;
-  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  std::string device = kDefaultDevice;  // auto | cpu | cuda | cuda:N
   Precision precision = Precision::kFP32;
   int threads = 0;  // CPU threads; 0 = every core
   // Processing size: 0 x 0 = the frame's own size (padded to the model's multiple); otherwise
@@ -54,7 +56,7 @@ struct EngineInfo {
   std::string precision;
   std::string architecture;  // from the model's metadata, or "unknown"
   int64_t crop_size = 0;
-  int64_t size_multiple = 4;  // frames are padded to multiples of this (256 for unet_256)
+  SizeRule size_rule;  // the model's: what each frame is padded to
   std::string memory_format;  // "channels-last" or "contiguous"
   std::string fallback_note;  // set when device=auto fell back to the CPU
   std::string warning;        // a setting that works but runs badly here (bf16 on most CPUs)

@@ -23,6 +23,14 @@ Norm parse_norm(const std::string& s) {
   throw std::invalid_argument("unknown norm '" + s + "' (instance, instance_affine, batch or none)");
 }
 
+const char* family_name(Family f) { return f == Family::kUnet ? "unet" : "resnet"; }
+
+Family parse_family(const std::string& s) {
+  for (Family f : {Family::kResnet, Family::kUnet})
+    if (s == family_name(f)) return f;
+  throw std::invalid_argument("unknown generator family '" + s + "' (resnet or unet)");
+}
+
 namespace {
 
 Layer conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool bias) {
@@ -167,6 +175,17 @@ int64_t size_multiple(const GeneratorOptions& o) {
 
 int64_t min_size(const GeneratorOptions& o) { return o.family == Family::kUnet ? size_multiple(o) : kMinSize; }
 
+SizeRule size_rule(const GeneratorOptions& o) { return {size_multiple(o), min_size(o)}; }
+
+int64_t SizeRule::padded(int64_t side) const {
+  const int64_t v = std::max(side, min);
+  return (v + multiple - 1) / multiple * multiple;
+}
+
+std::string SizeRule::describe() const {
+  return "multiples of " + std::to_string(multiple) + ", at least " + std::to_string(min);
+}
+
 namespace {
 
 // Follows one image's shape through `layers`, calling visit(layer, c, h, w) with the shape each
@@ -175,6 +194,13 @@ struct Shape {
   int64_t c, h, w;
 };
 
+// The side a convolution (or CUT's strided blur, kernel 3 padding 1) makes of `side`.
+int64_t conv_side(int64_t side, int64_t kernel, int64_t stride, int64_t padding) {
+  return (side + 2 * padding - kernel) / stride + 1;
+}
+
+// Every layer kind is named, without a default, so that a new LayerKind does not compile until
+// its shape is known here (and so its cost and size rule below).
 template <typename Visit>
 Shape walk_shapes(const Layers& layers, Shape s, Visit&& visit) {
   for (const Layer& l : layers) {
@@ -182,16 +208,20 @@ Shape walk_shapes(const Layers& layers, Shape s, Visit&& visit) {
     switch (l.kind) {
       case LayerKind::kReflectPad: s = {s.c, s.h + 2 * l.padding, s.w + 2 * l.padding}; break;
       case LayerKind::kConv:
-        s = {l.out, (s.h + 2 * l.padding - l.kernel) / l.stride + 1, (s.w + 2 * l.padding - l.kernel) / l.stride + 1};
+        s = {l.out, conv_side(s.h, l.kernel, l.stride, l.padding), conv_side(s.w, l.kernel, l.stride, l.padding)};
         break;
       case LayerKind::kUpConv:
       case LayerKind::kBlurUp:
       case LayerKind::kNearestUp: s = {l.out, s.h * l.stride, s.w * l.stride}; break;
-      case LayerKind::kBlurDown: s = {s.c, (s.h - 1) / 2 + 1, (s.w - 1) / 2 + 1}; break;
+      case LayerKind::kBlurDown: s = {s.c, conv_side(s.h, 3, 2, 1), conv_side(s.w, 3, 2, 1)}; break;
       case LayerKind::kResidual:
       case LayerKind::kMobileResidual: walk_shapes(block_layers(l, false), s, visit); break;
       case LayerKind::kSkip: s.c += walk_shapes(*l.inner, s, visit).c; break;
-      default: break;
+      case LayerKind::kNorm:
+      case LayerKind::kRelu:
+      case LayerKind::kLeakyRelu:
+      case LayerKind::kDropout:
+      case LayerKind::kTanh: break;  // shape-preserving
     }
   }
   return s;
@@ -209,19 +239,35 @@ int64_t largest_activation(const Layers& layers, int64_t c, int64_t h, int64_t w
 int64_t count_macs(const Layers& layers, int64_t c, int64_t h, int64_t w) {
   int64_t macs = 0;
   walk_shapes(layers, {c, h, w}, [&](const Layer& l, const Shape& s) {
-    if (l.kind == LayerKind::kConv) {
-      const int64_t oh = (s.h + 2 * l.padding - l.kernel) / l.stride + 1;
-      const int64_t ow = (s.w + 2 * l.padding - l.kernel) / l.stride + 1;
-      macs += l.out * (l.in / l.groups) * l.kernel * l.kernel * oh * ow;
-    } else if (l.kind == LayerKind::kUpConv) {
-      macs += l.in * l.out * l.kernel * l.kernel * s.h * s.w;
-    } else if (l.kind == LayerKind::kBlurDown) {
-      macs += l.out * l.kernel * l.kernel * ((s.h - 1) / 2 + 1) * ((s.w - 1) / 2 + 1);
-    } else if (l.kind == LayerKind::kBlurUp) {
-      macs += l.out * l.kernel * l.kernel * (s.h + 2) * (s.w + 2);
+    switch (l.kind) {
+      case LayerKind::kConv:
+        macs += l.out * (l.in / l.groups) * l.kernel * l.kernel * conv_side(s.h, l.kernel, l.stride, l.padding) *
+                conv_side(s.w, l.kernel, l.stride, l.padding);
+        break;
+      case LayerKind::kUpConv: macs += l.in * l.out * l.kernel * l.kernel * s.h * s.w; break;
+      case LayerKind::kBlurDown:
+        macs += l.out * l.kernel * l.kernel * conv_side(s.h, 3, 2, 1) * conv_side(s.w, 3, 2, 1);
+        break;
+      case LayerKind::kBlurUp: macs += l.out * l.kernel * l.kernel * (s.h + 2) * (s.w + 2); break;
+      // Blocks are counted layer by layer inside (walk_shapes visits them); the rest have no
+      // multiply-adds worth counting.
+      case LayerKind::kResidual:
+      case LayerKind::kMobileResidual:
+      case LayerKind::kSkip:
+      case LayerKind::kReflectPad:
+      case LayerKind::kNorm:
+      case LayerKind::kRelu:
+      case LayerKind::kLeakyRelu:
+      case LayerKind::kDropout:
+      case LayerKind::kNearestUp:
+      case LayerKind::kTanh: break;
     }
   });
   return macs;
+}
+
+int64_t macs_per_frame(const GeneratorOptions& o) {
+  return count_macs(generator_layers(o), o.input_nc, kCostFrameSide, kCostFrameSide);
 }
 
 namespace {
@@ -259,7 +305,12 @@ void add_specs(const Layers& layers, bool use_dropout, const std::string& prefix
       case LayerKind::kSkip: add_specs(*l.inner, use_dropout, at + "model", out); break;
       case LayerKind::kBlurDown:
       case LayerKind::kBlurUp: add("filt", {l.out, 1, l.kernel, l.kernel}); break;
-      default: break;
+      case LayerKind::kReflectPad:
+      case LayerKind::kRelu:
+      case LayerKind::kLeakyRelu:
+      case LayerKind::kDropout:
+      case LayerKind::kNearestUp:
+      case LayerKind::kTanh: break;  // no tensors
     }
   }
 }
@@ -273,6 +324,8 @@ std::vector<TensorSpec> state_dict_layout(const GeneratorOptions& o) {
 }
 
 std::string state_dict_prefix(const GeneratorOptions& o) { return o.family == Family::kUnet ? "model.model" : "model"; }
+
+int64_t output_padding(const Layer& l) { return l.stride + 2 * l.padding - l.kernel; }
 
 std::vector<int64_t> positions_of(const Layers& layers, LayerKind kind) {
   std::vector<int64_t> at;

@@ -20,6 +20,9 @@ enum class Family {
   kUnet,    // UnetGenerator: unet_128 (7 downsamplings), unet_256 (8)
 };
 
+const char* family_name(Family f);          // "resnet", "unet"
+Family parse_family(const std::string& s);  // throws std::invalid_argument naming the value
+
 enum class Norm {
   kInstance,        // InstanceNorm2d, affine=False: the cycle_gan default
   kInstanceAffine,  // InstanceNorm2d, affine=True: many third-party implementations
@@ -59,6 +62,19 @@ std::string architecture_name(const GeneratorOptions& o);
 int64_t size_multiple(const GeneratorOptions& o);
 // ...and at least this: a ResNet's residual blocks reflect-pad by 1 and need sides of 2 there.
 int64_t min_size(const GeneratorOptions& o);
+
+// The two together: what the engine pads frames to, the trainer checks crops against and a G.pt
+// records. Every "multiple of" in a message or help text comes from one of these.
+struct SizeRule {
+  int64_t multiple = 0;
+  int64_t min = 0;
+  // The smallest side the generator takes that is at least `side`.
+  int64_t padded(int64_t side) const;
+  bool fits(int64_t side) const { return side >= min && side % multiple == 0; }
+  // "multiples of 4, at least 8": for messages.
+  std::string describe() const;
+};
+SizeRule size_rule(const GeneratorOptions& o);
 
 enum class LayerKind {
   kReflectPad,  // padding on every side
@@ -109,6 +125,10 @@ Layers block_layers(const Layer& block, bool use_dropout);
 // counted per input pixel, as it computes: 49.55 G for resnet_9blocks/ngf 64 at 256x256 (counters
 // that count it per output pixel say 56.8 G).
 int64_t count_macs(const Layers& layers, int64_t channels, int64_t height, int64_t width);
+// The frame side at which a generator's cost is quoted (metadata, `info`, distill's banner).
+constexpr int64_t kCostFrameSide = 256;
+// count_macs() of the generator of `o` on one kCostFrameSide x kCostFrameSide frame.
+int64_t macs_per_frame(const GeneratorOptions& o);
 
 // The element count of the largest tensor one image of channels x height x width produces on its
 // way through `layers` (padded copies included). GPU kernels that index with 32 bits refuse
@@ -128,6 +148,9 @@ std::vector<TensorSpec> state_dict_layout(const GeneratorOptions& o);
 // The key of the Sequential that holds generator_layers(): "model" for ResNets, "model.model" for
 // U-Nets (the outermost skip block's own Sequential).
 std::string state_dict_prefix(const GeneratorOptions& o);
+
+// The output padding that makes a kUpConv double its input's size: stride + 2 padding - kernel.
+int64_t output_padding(const Layer& l);
 
 // Positions in `layers` of every layer of `kind`, in order.
 std::vector<int64_t> positions_of(const Layers& layers, LayerKind kind);

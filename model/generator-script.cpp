@@ -63,10 +63,9 @@ class ScriptWriter {
             line(v, "torch.pixel_shuffle(" +
                         conv(padded, name + "_subpixel", subpixel_weight(t->weight), sub_bias(t->bias)) + "), 2)");
           } else {
-            const int64_t output_padding = l.stride + 2 * l.padding - l.kernel;
             line(v, "torch.conv_transpose2d(" + v + ", " + tensor(name + "_weight", t->weight) + ", " +
                         optional(name + "_bias", t->bias) + ", " + pair(l.stride) + ", " + pair(l.padding) + ", " +
-                        pair(output_padding) + ", 1, [1, 1])");
+                        pair(output_padding(l)) + ", 1, [1, 1])");
           }
           break;
         }

@@ -8,38 +8,62 @@
 
 namespace cg {
 
+// The enums by the names messages and `info` use; an unknown name is an error, not the first value.
+void to_json(nlohmann::json& j, Norm n) { j = norm_name(n); }
+void from_json(const nlohmann::json& j, Norm& n) { n = parse_norm(j.get<std::string>()); }
+void to_json(nlohmann::json& j, Family f) { j = family_name(f); }
+void from_json(const nlohmann::json& j, Family& f) { f = parse_family(j.get<std::string>()); }
+
+// Every GeneratorOptions field, once: a new field is recorded in and read from every G.pt by
+// adding it here. Missing keys keep GeneratorOptions' defaults.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GeneratorOptions, family, input_nc, output_nc, ngf, n_blocks,
+                                                use_dropout, mobile, norm, antialias_down, antialias_up,
+                                                upsample_conv, unet_downs)
+
+// ModelMetadata's own fields, in the same flat object as the generator's.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelMetadata, batch_stats, direction, crop_size, epochs_trained, source,
+                                                teacher)
+
+namespace {
+
+// Format 1 named three fields otherwise; they are read under their new names.
+void upgrade_from_version_1(nlohmann::json& j) {
+  if (j.contains("block")) j["mobile"] = j["block"] == "mobile";
+  if (j.contains("dropout")) j["use_dropout"] = j["dropout"];
+  if (j.contains("batch_norm_statistics")) j["batch_stats"] = j["batch_norm_statistics"] == "frame";
+}
+
+// The rule a file records must be its generator's: anything else is a damaged or hand-edited file
+// whose frames would be padded wrongly.
+template <typename Bad>
+void check_size_rule(const nlohmann::json& j, const SizeRule& rule, const Bad& bad) {
+  const int64_t multiple = j.value("size_multiple", rule.multiple), min = j.value("min_size", rule.min);
+  if (multiple != rule.multiple || min != rule.min)
+    throw bad("it records frames in multiples of " + std::to_string(multiple) + ", at least " + std::to_string(min) +
+              ", but its generator " + architecture_name(j.get<GeneratorOptions>()) + " needs " + rule.describe());
+}
+
+}  // namespace
+
 std::string ModelMetadata::to_json() const {
-  nlohmann::ordered_json j = {
-      {"format", "cyclegan-gst generator"},
-      {"format_version", format_version},
-      {"architecture", architecture},
-      {"ngf", ngf},
-      {"n_blocks", n_blocks},
-      {"input_nc", input_nc},
-      {"output_nc", output_nc},
-      {"block", mobile ? "mobile" : "resnet"},
-      {"family", family == Family::kUnet ? "unet" : "resnet"},
-      {"norm", norm_name(norm)},
-      {"dropout", use_dropout},
-      {"antialias_down", antialias_down},
-      {"antialias_up", antialias_up},
-      {"upsample_conv", upsample_conv},
-      {"unet_downs", unet_downs},
-      {"batch_norm_statistics", batch_stats ? "frame" : "running"},
-      {"macs_per_256x256_frame", count_macs(generator_layers(generator_options()), input_nc, 256, 256)},
-      {"direction", direction},
-      {"crop_size", crop_size},
-      {"epochs_trained", epochs_trained},
-      {"source", source},
-      {"teacher", teacher},
-      {"size_multiple", size_multiple(generator_options())},
-      {"min_size", min_size(generator_options())},
-      {"value_range", {-1.0, 1.0}},
-      {"layout", "NCHW RGB float"}};
+  const SizeRule rule = size_rule();
+  nlohmann::ordered_json j = {{"format", "cyclegan-gst generator"},
+                              {"format_version", format_version},
+                              {"architecture", architecture()}};
+  // Key by key rather than update(), which would reorder an ordered_json's keys.
+  const nlohmann::json generator_fields = generator, own_fields = *this;
+  for (const auto& [key, value] : generator_fields.items()) j[key] = value;
+  for (const auto& [key, value] : own_fields.items()) j[key] = value;
+  j["macs_per_256x256_frame"] = macs_per_frame(generator);
+  j["size_multiple"] = rule.multiple;
+  j["min_size"] = rule.min;
+  j["value_range"] = {-1.0, 1.0};
+  j["layout"] = "NCHW RGB float";
   return j.dump(2);
 }
 
 ModelMetadata ModelMetadata::from_json(const std::string& text, const std::string& file) {
+  const auto bad = [&](const std::string& why) { return Error(ErrorKind::kModel, file + ": bad " + kMetadataFile + " (" + why + ")"); };
   ModelMetadata m;
   try {
     auto j = nlohmann::json::parse(text);
@@ -48,69 +72,29 @@ ModelMetadata ModelMetadata::from_json(const std::string& text, const std::strin
       throw Error(ErrorKind::kModel, file + ": model format version " + std::to_string(m.format_version) +
                                          " is not supported (this build reads 1.." +
                                          std::to_string(kModelFormatVersion) + ")");
-    m.architecture = j.value("architecture", m.architecture);
-    m.ngf = j.value("ngf", m.ngf);
-    m.n_blocks = j.value("n_blocks", m.n_blocks);
-    m.input_nc = j.value("input_nc", m.input_nc);
-    m.output_nc = j.value("output_nc", m.output_nc);
-    m.mobile = j.value("block", std::string("resnet")) == "mobile";
-    m.family = j.value("family", std::string("resnet")) == "unet" ? Family::kUnet : Family::kResnet;
-    m.norm = parse_norm(j.value("norm", std::string("instance")));
-    m.use_dropout = j.value("dropout", false);
-    m.antialias_down = j.value("antialias_down", false);
-    m.antialias_up = j.value("antialias_up", false);
-    m.upsample_conv = j.value("upsample_conv", false);
-    m.unet_downs = j.value("unet_downs", m.unet_downs);
-    if (m.family == Family::kUnet && (m.unet_downs < 5 || m.unet_downs > 12))
-      throw Error(ErrorKind::kModel,
-                  file + ": bad " + kMetadataFile + " (unet_downs " + std::to_string(m.unet_downs) + " is not 5..12)");
-    m.batch_stats = j.value("batch_norm_statistics", std::string("running")) == "frame";
-    m.teacher = j.value("teacher", m.teacher);
-    m.direction = j.value("direction", m.direction);
-    m.crop_size = j.value("crop_size", m.crop_size);
-    m.epochs_trained = j.value("epochs_trained", m.epochs_trained);
-    m.source = j.value("source", m.source);
+    if (m.format_version == 1) upgrade_from_version_1(j);
+    const int version = m.format_version;
+    m = j.get<ModelMetadata>();
+    m.format_version = version;
+    m.generator = j.get<GeneratorOptions>();
+    check_size_rule(j, m.size_rule(), bad);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorKind::kModel, file + ": bad " + kMetadataFile + " (" + e.what() + ")");
+    throw bad(e.what());
   } catch (const std::invalid_argument& e) {
-    throw Error(ErrorKind::kModel, file + ": bad " + kMetadataFile + " (" + e.what() + ")");
+    throw bad(e.what());
   }
+  const GeneratorOptions& g = m.generator;
+  if (g.family == Family::kUnet && (g.unet_downs < 5 || g.unet_downs > 12))
+    throw bad("unet_downs " + std::to_string(g.unet_downs) + " is not 5..12");
+  if (g.ngf < 1 || g.n_blocks < 0 || g.input_nc < 1 || g.output_nc < 1)
+    throw bad("ngf, n_blocks, input_nc or output_nc out of range");
   return m;
 }
 
 ModelMetadata ModelMetadata::for_generator(const GeneratorOptions& o) {
   ModelMetadata m;
-  m.architecture = architecture_name(o);
-  m.ngf = o.ngf;
-  m.n_blocks = o.n_blocks;
-  m.input_nc = o.input_nc;
-  m.output_nc = o.output_nc;
-  m.mobile = o.mobile;
-  m.family = o.family;
-  m.norm = o.norm;
-  m.use_dropout = o.use_dropout;
-  m.antialias_down = o.antialias_down;
-  m.antialias_up = o.antialias_up;
-  m.upsample_conv = o.upsample_conv;
-  m.unet_downs = o.unet_downs;
+  m.generator = o;
   return m;
-}
-
-GeneratorOptions ModelMetadata::generator_options() const {
-  GeneratorOptions g;
-  g.ngf = ngf;
-  g.n_blocks = n_blocks;
-  g.input_nc = input_nc;
-  g.output_nc = output_nc;
-  g.mobile = mobile;
-  g.family = family;
-  g.norm = norm;
-  g.use_dropout = use_dropout;
-  g.antialias_down = antialias_down;
-  g.antialias_up = antialias_up;
-  g.upsample_conv = upsample_conv;
-  g.unet_downs = unet_downs;
-  return g;
 }
 
 }  // namespace cg

@@ -49,10 +49,8 @@ std::string probe(torch::jit::Module& m, const c10::Device& device, int64_t side
 // rather than run at a size that breaks it.
 void check_probe(LoadedModel& r, const c10::Device& device, const std::string& path) {
   if (r.has_metadata) {
-    const GeneratorOptions g = r.metadata.generator_options();
-    r.size_multiple = size_multiple(g);
-    r.min_size = min_size(g);
-    if (const std::string e = probe(r.module, device, r.min_size); !e.empty())
+    r.size_rule = r.metadata.size_rule();
+    if (const std::string e = probe(r.module, device, r.size_rule.min); !e.empty())
       throw Error(ErrorKind::kModel, path + ": " + e);
     return;
   }
@@ -60,8 +58,7 @@ void check_probe(LoadedModel& r, const c10::Device& device, const std::string& p
   for (int64_t side = kMinSize; side <= 512; side *= 2) {
     const std::string e = probe(r.module, device, side);
     if (e.empty()) {
-      r.size_multiple = side == kMinSize ? kSizeMultiple : side;
-      r.min_size = side;
+      r.size_rule = {side == kMinSize ? kSizeMultiple : side, side};
       return;
     }
     if (first.empty()) first = e;
@@ -125,15 +122,12 @@ Generator trainable_generator(const LoadedModel& model, const std::string& path)
   if (!model.has_metadata)
     throw Error(ErrorKind::kModel,
                 path + ": a TorchScript generator without cyclegan-gst metadata: its layers are unknown");
-  Generator g(model.metadata.generator_options());
+  Generator g(model.metadata.generator);
   std::map<std::string, at::Tensor> stored;
   for (const auto& p : model.module.named_parameters(/*recurse=*/false)) stored[p.name] = p.value;
   for (const auto& b : model.module.named_buffers(/*recurse=*/false)) stored[b.name] = b.value;
   torch::NoGradGuard no_grad;
-  auto tensors = g->named_parameters();
-  for (const auto& b : g->named_buffers())
-    if (b.key().find("num_batches_tracked") == std::string::npos) tensors.insert(b.key(), b.value());
-  for (auto& p : tensors) {
+  for (auto& p : state_tensors(*g)) {
     std::string name = p.key();
     std::replace(name.begin(), name.end(), '.', '_');
     const bool is_weight = name.size() > 7 && name.compare(name.size() - 7, 7, "_weight") == 0;
@@ -145,7 +139,7 @@ Generator trainable_generator(const LoadedModel& model, const std::string& path)
       v = is_weight ? transposed_weight(sub->second) : transposed_bias(sub->second);
     }
     if (!v.defined() || v.sizes() != p.value().sizes())
-      throw Error(ErrorKind::kModel, path + ": its weights do not fit the " + model.metadata.architecture +
+      throw Error(ErrorKind::kModel, path + ": its weights do not fit the " + model.metadata.architecture() +
                                          " generator its metadata describes (at " + p.key() + ")");
     p.value().copy_(v.to(torch::kCPU, torch::kFloat));
   }

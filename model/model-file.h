@@ -26,10 +26,12 @@ struct LoadedModel {
   torch::jit::Module module;
   ModelMetadata metadata;
   bool has_metadata = false;  // false for TorchScript generators written elsewhere
-  // Frame sides must be multiples of size_multiple and at least min_size: from the metadata, or
-  // found by probing a generator written elsewhere.
-  int64_t size_multiple = kSizeMultiple;
-  int64_t min_size = kMinSize;
+  // What frame sides the generator takes: its metadata's, or found by probing a generator written
+  // elsewhere.
+  SizeRule size_rule;
+  // The generator's layers: from the metadata, or for a file without it the default generator's,
+  // the largest usual one (what sizes passes and cost estimates).
+  GeneratorOptions generator_options() const { return has_metadata ? metadata.generator : GeneratorOptions{}; }
 };
 
 // Loads, moves to `device` and checks that forward maps a 1x3xSxS frame to the same shape (S the

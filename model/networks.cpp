@@ -33,9 +33,6 @@ nn::AnyModule norm_module(const Layer& l) {
   return nn::AnyModule(nn::Identity());
 }
 
-// A transposed conv with stride 2 doubles the size when its output padding is 2 + 2p - kernel.
-int64_t output_padding(const Layer& l) { return l.stride + 2 * l.padding - l.kernel; }
-
 nn::Sequential build(const Layers& layers, bool use_dropout) {
   nn::Sequential seq;
   for (const Layer& l : layers) {
@@ -243,6 +240,13 @@ void init_weights(torch::nn::Module& net, double gain) {
     w.normal_(0.0, gain);
     if (b.defined()) b.zero_();
   }
+}
+
+torch::OrderedDict<std::string, at::Tensor> state_tensors(const GeneratorImpl& g) {
+  auto tensors = g.named_parameters();
+  for (const auto& b : g.named_buffers())
+    if (b.key().find("num_batches_tracked") == std::string::npos) tensors.insert(b.key(), b.value());
+  return tensors;
 }
 
 int64_t count_parameters(const torch::nn::Module& net) {

@@ -106,4 +106,9 @@ void init_weights(torch::nn::Module& net, double gain = 0.02);
 
 int64_t count_parameters(const torch::nn::Module& net);
 
+// The generator's tensors by state_dict key, as state_dict_layout() lists them: parameters, then
+// buffers (running statistics, blur filters), without batch norm's num_batches_tracked counter.
+// The values share the module's storage, so copying into them loads weights.
+torch::OrderedDict<std::string, at::Tensor> state_tensors(const GeneratorImpl& g);
+
 }  // namespace cg

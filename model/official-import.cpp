@@ -356,8 +356,7 @@ RecognisedGenerator recognise_generator(const NamedTensors& state, const std::st
 }
 
 void load_recognised(Generator& g, const RecognisedGenerator& r, const std::string& name) {
-  auto into = g->named_parameters();
-  for (const auto& b : g->named_buffers()) into.insert(b.key(), b.value());
+  auto into = state_tensors(*g);
   torch::NoGradGuard no_grad;
   for (const auto& [key, t] : r.tensors) {
     auto* to = into.find(key);

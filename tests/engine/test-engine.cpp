@@ -4,6 +4,7 @@
 #include "model/generator-layout.h"
 #include "model/model-file.h"
 #include "model/official-import.h"
+#include "model/torch-error.h"
 #include "tests/test-helpers.h"
 
 #include <gmock/gmock.h>
@@ -123,7 +124,8 @@ TEST(Engine, AFrameOverTheLimitIsAClearErrorUnlessScaledDown) {
   } catch (const Error& err) {
     EXPECT_EQ(err.kind(), ErrorKind::kRuntime);
     EXPECT_THAT(err.what(), ::testing::HasSubstr("64x48 frame is too large"));
-    EXPECT_THAT(err.what(), ::testing::HasSubstr("process-width"));
+    // The property that helps, by its name.
+    EXPECT_THAT(err.what(), ::testing::HasSubstr("set process-size to a smaller WxH"));
   }
   o.process_width = 32;
   o.process_height = 24;
@@ -182,7 +184,7 @@ TEST(Engine, UnetFramesArePaddedToItsSizeRule) {
   auto o = cpu_options();
   o.model_path = path;
   Engine e(o);
-  EXPECT_EQ(e.info().size_multiple, 128);
+  EXPECT_EQ(e.info().size_rule.multiple, 128);
   EXPECT_EQ(e.info().architecture, "unet_128");
   Frames odd(100, 70, 1, 5);
   const auto before = odd.data[0];
@@ -201,6 +203,51 @@ TEST(Engine, UnetFramesArePaddedToItsSizeRule) {
   for (auto& v : exact.views()) e.process(v, v);
   const auto got = torch::from_blob(exact.data[0].data(), {256, 128, 3}, torch::kByte).to(torch::kFloat);
   EXPECT_LE((got - want).abs().max().item<double>(), 1.0);
+}
+
+// What a user reads when LibTorch fails inside the engine: running out of memory is said as
+// such whatever was being done (loading a model, checking a precision), not blamed on the file
+// or the setting; other failures keep the kind of the step.
+TEST(Engine, FailuresKeepTheirKind) {
+  const auto caught = [](auto&& raise, ErrorKind step) -> Error {
+    try {
+      try {
+        raise();
+      } catch (...) {
+        rethrow_as_error(step, "G.pt");
+      }
+    } catch (const Error& e) {
+      return e;
+    }
+    return Error(ErrorKind::kUsage, "nothing was thrown");
+  };
+  const Error oom = caught([] { TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory. Tried to allocate 2 GiB"); },
+                           ErrorKind::kModel);
+  EXPECT_EQ(oom.kind(), ErrorKind::kOutOfMemory);
+  EXPECT_THAT(oom.what(), ::testing::HasSubstr("G.pt: out of memory (CUDA out of memory. Tried to allocate 2 GiB"));
+  const Error host = caught([] { throw std::bad_alloc(); }, ErrorKind::kSettings);
+  EXPECT_EQ(host.kind(), ErrorKind::kOutOfMemory);
+  EXPECT_THAT(host.what(), ::testing::HasSubstr("G.pt: out of host memory"));
+  const Error torch_error = caught([] { TORCH_CHECK(false, "bad shape"); }, ErrorKind::kModel);
+  EXPECT_EQ(torch_error.kind(), ErrorKind::kModel);
+  EXPECT_THAT(torch_error.what(), ::testing::HasSubstr("G.pt: bad shape"));
+  const Error ours = caught([] { throw Error(ErrorKind::kSettings, "device=cuda: no GPU"); }, ErrorKind::kModel);
+  EXPECT_EQ(ours.kind(), ErrorKind::kSettings);
+  EXPECT_STREQ(ours.what(), "device=cuda: no GPU");
+}
+
+// A device that is not there is a setting, named as such, not a model that could not load.
+TEST(Engine, AMissingDeviceIsASettingNotAModel) {
+  auto o = cpu_options();
+  o.device = "cuda:7";
+  if (torch::cuda::device_count() > 7) GTEST_SKIP() << "this machine has a cuda:7";
+  try {
+    Engine e(o);
+    FAIL() << "cuda:7 was accepted";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.kind(), ErrorKind::kSettings) << err.what();
+    EXPECT_THAT(err.what(), ::testing::HasSubstr("cuda:7"));
+  }
 }
 
 }  // namespace

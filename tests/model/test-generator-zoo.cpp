@@ -118,8 +118,8 @@ TEST(GeneratorZoo, ModelFileRunsEveryFamilyAtItsSizeRule) {
     const std::string path = dir / (std::string(c.name) + ".pt");
     save_generator(g, ModelMetadata::for_generator(c.o), path);
     auto m = load_generator(path);
-    EXPECT_EQ(m.size_multiple, size_multiple(c.o)) << c.name;
-    EXPECT_EQ(m.min_size, min_size(c.o)) << c.name;
+    EXPECT_EQ(m.size_rule.multiple, size_multiple(c.o)) << c.name;
+    EXPECT_EQ(m.size_rule.min, min_size(c.o)) << c.name;
     const auto x = torch::rand({1, 3, c.h, c.w}) * 2 - 1;
     torch::NoGradGuard no_grad;
     const auto y = m.module.forward({x}).toTensor();
@@ -193,8 +193,8 @@ TEST(GeneratorZoo, ForeignUnetIsProbedForItsSize) {
   generator_script(*g).save(path);
   const auto m = load_generator(path);
   EXPECT_FALSE(m.has_metadata);
-  EXPECT_EQ(m.size_multiple, 128);
-  EXPECT_EQ(m.min_size, 128);
+  EXPECT_EQ(m.size_rule.multiple, 128);
+  EXPECT_EQ(m.size_rule.min, 128);
 }
 
 }  // namespace

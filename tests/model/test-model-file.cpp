@@ -51,8 +51,8 @@ TEST_F(G9, ExportedModelMatchesPythonReference) {
   save_generator(*g_, meta, dir / "G.pt");
   auto m = load_generator(dir / "G.pt");
   ASSERT_TRUE(m.has_metadata);
-  EXPECT_EQ(m.metadata.architecture, "resnet_9blocks");
-  EXPECT_EQ(m.metadata.ngf, 64);
+  EXPECT_EQ(m.metadata.architecture(), "resnet_9blocks");
+  EXPECT_EQ(m.metadata.generator.ngf, 64);
   EXPECT_EQ(m.metadata.direction, "BtoA");
   EXPECT_EQ(m.metadata.crop_size, 128);
   EXPECT_EQ(m.metadata.epochs_trained, 42);
@@ -70,7 +70,7 @@ TEST(ModelFile, SmallModelsRoundTripWithDropoutAndBatch) {
   auto g = import_official_generator(fixture("g2-ngf8-dropout.pth"));
   save_generator(g, ModelMetadata::for_generator(g->options()), dir / "G.pt");
   auto m = load_generator(dir / "G.pt");
-  EXPECT_EQ(m.metadata.architecture, "resnet_2blocks");
+  EXPECT_EQ(m.metadata.architecture(), "resnet_2blocks");
   torch::NoGradGuard no_grad;
   auto x = torch::rand({3, 3, 12, 20}) * 2 - 1;
   EXPECT_LT(test::max_abs_diff(m.module.forward({x}).toTensor(), g->forward(x)), 1e-5);
@@ -177,9 +177,9 @@ TEST(ModelFile, MobileGeneratorRoundTrips) {
   save_generator(g, ModelMetadata::for_generator(o), dir / "G.pt");
   auto m = load_generator(dir / "G.pt");
   ASSERT_TRUE(m.has_metadata);
-  EXPECT_EQ(m.metadata.architecture, "mobile_resnet_3blocks");
-  EXPECT_TRUE(m.metadata.mobile);
-  EXPECT_TRUE(m.metadata.generator_options().mobile);
+  EXPECT_EQ(m.metadata.architecture(), "mobile_resnet_3blocks");
+  EXPECT_TRUE(m.metadata.generator.mobile);
+  EXPECT_TRUE(m.metadata.generator.mobile);
   torch::NoGradGuard no_grad;
   for (auto x : {torch::rand({1, 3, 20, 28}), torch::rand({2, 3, 32, 32})}) {
     x = x * 2 - 1;
@@ -230,7 +230,7 @@ TEST(ModelFile, TrainableGeneratorNeedsOurMetadataAndFittingWeights) {
   Generator g(o);
   save_generator(g, ModelMetadata::for_generator(o), dir / "G.pt");
   auto lie = ModelMetadata::for_generator(o);
-  lie.mobile = true;
+  lie.generator.mobile = true;
   save_with_metadata(dir / "G.pt", lie, dir / "lie.pt");
   EXPECT_THAT(error_of([&] { trainable_generator(load_generator(dir / "lie.pt"), dir / "lie.pt"); }),
               HasSubstr(dir / "lie.pt: "));
@@ -249,6 +249,90 @@ TEST(ModelFile, FutureFormatVersionIsRefused) {
   EXPECT_THAT(error_of([] { ModelMetadata::from_json(R"({"format_version": 99})", "x.pt"); }),
               HasSubstr("x.pt: model format version 99 is not supported"));
   EXPECT_THAT(error_of([] { ModelMetadata::from_json("{", "y.pt"); }), HasSubstr("y.pt: bad metadata.json"));
+}
+
+// Every GeneratorOptions field reaches the file and comes back: a field left out of metadata.cpp's
+// list would come back with its default here.
+TEST(ModelFile, MetadataRecordsEveryGeneratorField) {
+  GeneratorOptions o;
+  o.family = Family::kUnet;
+  o.input_nc = 1;
+  o.output_nc = 2;
+  o.ngf = 5;
+  o.n_blocks = 7;
+  o.use_dropout = true;
+  o.mobile = true;
+  o.norm = Norm::kInstanceAffine;
+  o.antialias_down = o.antialias_up = o.upsample_conv = true;
+  o.unet_downs = 6;
+  auto m = ModelMetadata::for_generator(o);
+  m.batch_stats = true;
+  m.direction = "BtoA";
+  m.crop_size = 96;
+  m.epochs_trained = 3;
+  m.source = "somewhere";
+  m.teacher = "T.pt";
+  const auto r = ModelMetadata::from_json(m.to_json(), "x.pt");
+  const GeneratorOptions& g = r.generator;
+  EXPECT_EQ(g.family, o.family);
+  EXPECT_EQ(g.input_nc, o.input_nc);
+  EXPECT_EQ(g.output_nc, o.output_nc);
+  EXPECT_EQ(g.ngf, o.ngf);
+  EXPECT_EQ(g.n_blocks, o.n_blocks);
+  EXPECT_EQ(g.use_dropout, o.use_dropout);
+  EXPECT_EQ(g.mobile, o.mobile);
+  EXPECT_EQ(g.norm, o.norm);
+  EXPECT_EQ(g.antialias_down, o.antialias_down);
+  EXPECT_EQ(g.antialias_up, o.antialias_up);
+  EXPECT_EQ(g.upsample_conv, o.upsample_conv);
+  EXPECT_EQ(g.unet_downs, o.unet_downs);
+  EXPECT_TRUE(r.batch_stats);
+  EXPECT_EQ(r.direction, "BtoA");
+  EXPECT_EQ(r.crop_size, 96);
+  EXPECT_EQ(r.epochs_trained, 3);
+  EXPECT_EQ(r.source, "somewhere");
+  EXPECT_EQ(r.teacher, "T.pt");
+  EXPECT_EQ(r.architecture(), "unet_64");
+  EXPECT_EQ(r.size_rule().multiple, 64);
+}
+
+// Files written before format 2 named three fields otherwise (the bundled models among them).
+TEST(ModelFile, FormatOneMetadataIsStillRead) {
+  const auto m = ModelMetadata::from_json(
+      R"({"format_version": 1, "architecture": "mobile_resnet_3blocks", "ngf": 8, "n_blocks": 3,
+          "block": "mobile", "family": "resnet", "norm": "batch", "dropout": true,
+          "batch_norm_statistics": "frame", "direction": "BtoA", "crop_size": 64})",
+      "old.pt");
+  EXPECT_TRUE(m.generator.mobile);
+  EXPECT_TRUE(m.generator.use_dropout);
+  EXPECT_TRUE(m.batch_stats);
+  EXPECT_EQ(m.generator.norm, Norm::kBatch);
+  EXPECT_EQ(m.generator.ngf, 8);
+  EXPECT_EQ(m.architecture(), "mobile_resnet_3blocks");
+  EXPECT_EQ(m.crop_size, 64);
+  const auto plain = ModelMetadata::from_json(R"({"format_version": 1, "block": "resnet"})", "old.pt");
+  EXPECT_FALSE(plain.generator.mobile);
+  EXPECT_FALSE(plain.batch_stats);
+}
+
+TEST(ModelFile, MetadataThatContradictsItselfIsRefused) {
+  // A size rule that is not its generator's would pad frames wrongly.
+  EXPECT_THAT(error_of([] {
+                ModelMetadata::from_json(R"({"format_version": 2, "family": "unet", "unet_downs": 8,
+                                             "size_multiple": 4, "min_size": 8})",
+                                         "u.pt");
+              }),
+              HasSubstr("u.pt: bad metadata.json (it records frames in multiples of 4, at least 8, but its generator "
+                        "unet_256 needs multiples of 256, at least 256)"));
+  // Unknown enum names are errors, not the first value.
+  EXPECT_THAT(error_of([] { ModelMetadata::from_json(R"({"format_version": 2, "norm": "layer"})", "n.pt"); }),
+              HasSubstr("n.pt: bad metadata.json (unknown norm 'layer'"));
+  EXPECT_THAT(error_of([] { ModelMetadata::from_json(R"({"format_version": 2, "family": "vit"})", "f.pt"); }),
+              HasSubstr("f.pt: bad metadata.json (unknown generator family 'vit'"));
+  EXPECT_THAT(error_of([] { ModelMetadata::from_json(R"({"format_version": 2, "ngf": "many"})", "t.pt"); }),
+              HasSubstr("t.pt: bad metadata.json"));
+  EXPECT_THAT(error_of([] { ModelMetadata::from_json(R"({"format_version": 2, "ngf": 0})", "z.pt"); }),
+              HasSubstr("z.pt: bad metadata.json (ngf, n_blocks, input_nc or output_nc out of range)"));
 }
 
 }  // namespace

@@ -121,7 +121,7 @@ class MobileExportParity(unittest.TestCase):
         m = torch.jit.load(self.gpt, _extra_files=extra)
         meta = json.loads(extra["metadata.json"])
         self.assertEqual(meta["architecture"], "mobile_resnet_6blocks")
-        self.assertEqual(meta["block"], "mobile")
+        self.assertIs(meta["mobile"], True)
         self.assertEqual(meta["macs_per_256x256_frame"], count_macs(self.ref, 256, 256))
         with torch.inference_mode():
             for h, w in [(64, 64), (40, 56)]:

@@ -236,7 +236,7 @@ TEST_F(DistillCli, StudentFileRecordsItsTeacherAndRuns) {
   ASSERT_NE(end, std::string::npos) << info.output;
   const auto json = nlohmann::json::parse(info.output.substr(0, end + 2));
   EXPECT_EQ(json["architecture"], "mobile_resnet_2blocks") << info.output;
-  EXPECT_EQ(json["block"], "mobile") << info.output;
+  EXPECT_EQ(json["mobile"], true) << info.output;
   EXPECT_EQ(json["ngf"], 8) << info.output;
   EXPECT_EQ(json["n_blocks"], 2) << info.output;
   EXPECT_EQ(json["direction"], "AtoB") << info.output;
@@ -254,7 +254,7 @@ TEST_F(DistillCli, StudentFileRecordsItsTeacherAndRuns) {
 
   const auto loaded = load_generator(student);
   EXPECT_TRUE(loaded.has_metadata);
-  EXPECT_TRUE(loaded.metadata.mobile);
+  EXPECT_TRUE(loaded.metadata.generator.mobile);
   TempDir out;
   const auto t =
       run_trainer({"test", "--model", student, "--input", data_ + "/testA", "--output", out / "o", "--device", "cpu"});

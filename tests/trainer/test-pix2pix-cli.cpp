@@ -155,7 +155,7 @@ TEST_F(Pix2PixCli, Pix2PixDefaultsAndItsOneGenerator) {
   EXPECT_TRUE(fs::exists(e + "/G.pt"));
   EXPECT_FALSE(fs::exists(e + "/G_A.pt"));
   const auto g = load_generator(e + "/G.pt");
-  EXPECT_EQ(g.metadata.architecture, "unet_128");
+  EXPECT_EQ(g.metadata.architecture(), "unet_128");
   EXPECT_TRUE(g.metadata.batch_stats);
   EXPECT_EQ(g.metadata.direction, "AtoB");
 

@@ -249,7 +249,7 @@ TEST(Pix2PixLosses, ExportIsTheAToBGeneratorWithFrameStatistics) {
   EXPECT_EQ(std::string(e[0].file), "G.pt");
   EXPECT_EQ(e[0].metadata.direction, "BtoA");
   EXPECT_TRUE(e[0].metadata.batch_stats);
-  EXPECT_EQ(e[0].metadata.norm, Norm::kBatch);
+  EXPECT_EQ(e[0].metadata.generator.norm, Norm::kBatch);
   o.gan_mode = "wgangp";
   EXPECT_TRUE(contains(message_of([&] { Pix2Pix w(o, torch::kCPU, 1); }), "wgangp"));
 }

@@ -27,7 +27,7 @@ void run_reexport(const ExportOptions& opt, const CLI::App& cmd) {
   if (cmd.count("--direction")) meta.direction = opt.direction;
   if (cmd.count("--crop-size")) meta.crop_size = opt.crop_size;
   save_with_metadata(opt.from, meta, opt.to);
-  std::cout << "wrote " << opt.to << ": " << meta.architecture << ", ngf " << meta.ngf << ", " << meta.direction
+  std::cout << "wrote " << opt.to << ": " << meta.architecture() << ", ngf " << meta.generator.ngf << ", " << meta.direction
             << ", crop " << meta.crop_size << "\n";
 }
 
@@ -52,10 +52,10 @@ void run_export(const ExportOptions& opt) {
   meta.source = "state_dict " + std::filesystem::path(opt.from).filename().string() +
                 (r.by_name ? "" : " (matched by tensor order and shape)");
   save_generator(g, meta, opt.to);
-  std::cout << "wrote " << opt.to << ": " << meta.architecture << " (" << r.arch << ", " << norm_name(r.options.norm)
+  std::cout << "wrote " << opt.to << ": " << meta.architecture() << " (" << r.arch << ", " << norm_name(r.options.norm)
             << " norm" << (r.options.use_dropout ? ", dropout" : "")
             << (r.options.antialias_down || r.options.antialias_up ? ", anti-aliased" : "")
-            << (meta.batch_stats ? ", batch statistics per frame" : "") << "), ngf " << meta.ngf << ", "
+            << (meta.batch_stats ? ", batch statistics per frame" : "") << "), ngf " << meta.generator.ngf << ", "
             << count_parameters(*g) << " parameters, " << meta.direction << ", frames padded to multiples of "
             << size_multiple(r.options) << (r.by_name ? "" : "; matched by tensor order and shape") << "\n";
 }
@@ -110,17 +110,17 @@ void add_info_command(CLI::App& app) {
       for (const auto& p : m.module.parameters()) parameters += p.numel();
     }
     std::cout << "parameters: " << parameters << "\n";
-    std::cout << "frames padded to multiples of " << m.size_multiple << ", at least " << m.min_size << "\n";
+    std::cout << "frames padded to " << m.size_rule.describe() << "\n";
     if (m.has_metadata) {
       const auto& d = m.metadata;
-      std::cout << "generator: " << d.architecture << ", " << norm_name(d.norm) << " norm"
-                << (d.norm == Norm::kBatch ? (d.batch_stats ? " (statistics of each frame)" : " (running statistics)")
+      const GeneratorOptions& g = d.generator;
+      std::cout << "generator: " << d.architecture() << ", " << norm_name(g.norm) << " norm"
+                << (g.norm == Norm::kBatch ? (d.batch_stats ? " (statistics of each frame)" : " (running statistics)")
                                            : "")
-                << (d.use_dropout ? ", dropout" : "") << (d.antialias_down || d.antialias_up ? ", antialias" : "")
-                << (d.upsample_conv ? ", upsample + conv" : "") << "\n";
-      const auto g = m.metadata.generator_options();
-      std::cout << "multiply-adds per 256x256 frame: "
-                << static_cast<double>(count_macs(generator_layers(g), g.input_nc, 256, 256)) / 1e9 << " G\n";
+                << (g.use_dropout ? ", dropout" : "") << (g.antialias_down || g.antialias_up ? ", antialias" : "")
+                << (g.upsample_conv ? ", upsample + conv" : "") << "\n";
+      std::cout << "multiply-adds per " << kCostFrameSide << "x" << kCostFrameSide
+                << " frame: " << static_cast<double>(macs_per_frame(g)) / 1e9 << " G\n";
     }
   });
 }
