@@ -13,6 +13,7 @@ GstFlowReturn Batching::submit(gboolean is_discont, GstBuffer* input, guint batc
   GstFlowReturn ret = parent_->submit_input_buffer(element_, is_discont, input);
   if (ret != GST_FLOW_OK || !element_->queued_buf) return ret;
   const guint n = frames_per_batch(batch_size, stream_.framerate());
+  stream_.expect_batch(n);
   if (n <= 1 || gst_base_transform_is_passthrough(element_)) {
     // Batching just stopped, or never started: what is held goes out before this frame, since
     // generate_output hands out translated frames before the parent's queued_buf.

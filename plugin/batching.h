@@ -39,6 +39,10 @@ class Batching {
   // After a flush (seek), what is held belongs to the old position.
   void discard() { stream_.drop_frames(); }
 
+  // The frames one pass takes for a batch-size property of `batch_size`: 1 when batching is not
+  // possible (see frames_per_batch), which is what the engine is to be warmed up for.
+  guint effective_batch(guint batch_size) const { return frames_per_batch(batch_size, stream_.framerate()); }
+
   // Adds the frames held to a latency query already answered upstream.
   void add_latency(GstQuery* query, guint batch_size) const;
   // Gives the output pool room for the frames held, on top of what downstream asked for.

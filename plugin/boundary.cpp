@@ -41,8 +41,14 @@ Message describe_current_exception() {
       case cg::ErrorKind::kModel:
         return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, std::string("Could not load model: ") + e.what()};
       case cg::ErrorKind::kSettings: return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, e.what()};
-      default: return {GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, e.what()};
+      case cg::ErrorKind::kOutOfMemory: return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT, e.what()};
+      case cg::ErrorKind::kUsage:
+      case cg::ErrorKind::kImage:
+      case cg::ErrorKind::kCheckpoint:
+      case cg::ErrorKind::kIo:
+      case cg::ErrorKind::kRuntime: break;
     }
+    return {GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, e.what()};
   } catch (const std::exception& e) {
     return {GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, e.what()};
   } catch (...) {

@@ -39,15 +39,6 @@ using cg::plugin::Reloader;
 using cg::plugin::Settings;
 using cg::plugin::Stream;
 
-#define DEFAULT_DEVICE "auto"
-#define DEFAULT_PRECISION cg::Precision::kFP32
-#define DEFAULT_THREADS 0
-#define DEFAULT_MEMORY_FORMAT cg::MemoryFormat::kAuto
-#define DEFAULT_PROCESS_SIZE "native"
-#define DEFAULT_BYPASS FALSE
-#define DEFAULT_BATCH_SIZE 1
-#define MAX_BATCH_SIZE 64
-
 enum {
   PROP_0,
   /* the settings, writable: keep them first and together */
@@ -131,6 +122,7 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
   GstVideoFilterClass* filter_class = GST_VIDEO_FILTER_CLASS(klass);
   const GParamFlags rw = (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
   const GParamFlags ro = (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  const Settings defaults; /* every property's default, in one place (plugin/settings.h) */
 
   GST_DEBUG_CATEGORY_INIT(gst_cyclegan_debug, "cyclegan", 0, "CycleGAN video translation");
 
@@ -147,7 +139,7 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_DEVICE,
       g_param_spec_string("device", "Device", "auto (CUDA when LibTorch sees a GPU, else CPU), cpu, cuda or cuda:N",
-                          DEFAULT_DEVICE, rw));
+                          defaults.device.c_str(), rw));
   g_object_class_install_property(
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",
@@ -155,22 +147,23 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
                         "tf32 lets CUDA tensor cores round convolution inputs (faster on "
                         "Ampere and newer); fp16 needs CUDA; bf16 is fast on GPUs and on "
                         "CPUs with AVX-512 BF16 or AMX, several times slower elsewhere",
-                        GST_TYPE_CYCLEGAN_PRECISION, (gint)DEFAULT_PRECISION, rw));
+                        GST_TYPE_CYCLEGAN_PRECISION, (gint)defaults.precision, rw));
   g_object_class_install_property(
       gobject_class, PROP_THREADS,
       g_param_spec_uint("threads", "Threads",
                         "CPU threads, applied on the streaming thread: for inference on the CPU (0 = all cores), "
                         "for the frame copies on CUDA (0 = 2)",
-                        0, 1024, DEFAULT_THREADS, rw));
+                        0, cg::plugin::kMaxThreads, defaults.threads, rw));
   g_object_class_install_property(
       gobject_class, PROP_PROCESS_SIZE,
       g_param_spec_string("process-size", "Processing size",
-                          "native (each frame at its own size, padded to a multiple of 4), model (the training crop "
-                          "recorded in the model) or WxH: frames are scaled to that size and back",
-                          DEFAULT_PROCESS_SIZE, rw));
+                          "native (each frame at its own size, padded to the model's size rule, which "
+                          "cg-trainer info prints), model (the training crop recorded in the model) or WxH: frames "
+                          "are scaled to that size and back",
+                          defaults.process_size.c_str(), rw));
   g_object_class_install_property(
       gobject_class, PROP_BYPASS,
-      g_param_spec_boolean("bypass", "Bypass", "Pass frames through untranslated (for A/B comparison)", DEFAULT_BYPASS,
+      g_param_spec_boolean("bypass", "Bypass", "Pass frames through untranslated (for A/B comparison)", defaults.bypass,
                            rw));
   g_object_class_install_property(
       gobject_class, PROP_BATCH_SIZE,
@@ -178,13 +171,13 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
                         "Frames translated together in one forward pass (faster on GPUs for small frames); "
                         "frames are held until the batch is full, and the latency query reports them. Needs a "
                         "fixed framerate; with a variable one frames go one by one",
-                        1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE, rw));
+                        1, cg::plugin::kMaxBatchSize, defaults.batch_size, rw));
   g_object_class_install_property(
       gobject_class, PROP_MEMORY_FORMAT,
       g_param_spec_enum("memory-format", "Memory format",
                         "Activation layout: auto (channels-last on the CPU, contiguous on CUDA), contiguous or "
                         "channels-last",
-                        GST_TYPE_CYCLEGAN_MEMORY_FORMAT, (gint)DEFAULT_MEMORY_FORMAT, rw));
+                        GST_TYPE_CYCLEGAN_MEMORY_FORMAT, (gint)defaults.memory_format, rw));
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64("frames-processed", "Frames processed", "Frames translated since the element started", 0,
@@ -333,9 +326,11 @@ static gboolean gst_cyclegan_set_info(GstVideoFilter* filter, GstCaps*, GstVideo
   GstCycleGan* self = GST_CYCLEGAN(filter);
 
   try {
+    const guint batch_size = gst_cyclegan_frame_settings(self).batch_size;
     self->parts->stream.set_framerate({GST_VIDEO_INFO_FPS_N(in_info), GST_VIDEO_INFO_FPS_D(in_info)});
-    self->parts->stream.warm_up(
-        {GST_VIDEO_INFO_WIDTH(in_info), GST_VIDEO_INFO_HEIGHT(in_info), gst_cyclegan_frame_settings(self).batch_size});
+    /* the batch that will run: 1 where batching is not possible, or each frame would be padded */
+    self->parts->stream.warm_up({GST_VIDEO_INFO_WIDTH(in_info), GST_VIDEO_INFO_HEIGHT(in_info),
+                                 self->parts->batching.effective_batch(batch_size)});
   } catch (...) {
     CG_POST_EXCEPTION(self, GST_MESSAGE_ERROR, "Negotiation failed");
     return FALSE;
@@ -440,8 +435,9 @@ static std::string string_value(const GValue* value, const char* if_null) {
 static gboolean gst_cyclegan_store_setting(GstCycleGan* self, guint prop_id, const GValue* value) {
   Settings& s = self->parts->settings;
   cg::EngineOptions parsed;
-  std::string text =
-      G_VALUE_HOLDS_STRING(value) ? string_value(value, prop_id == PROP_DEVICE ? DEFAULT_DEVICE : "") : std::string();
+  std::string text = G_VALUE_HOLDS_STRING(value)
+                         ? string_value(value, prop_id == PROP_DEVICE ? Settings().device.c_str() : "")
+                         : std::string();
 
   if (prop_id == PROP_PROCESS_SIZE && !cg::plugin::parse_process_size(text, &parsed)) goto bad_process_size;
   {

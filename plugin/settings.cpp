@@ -7,8 +7,8 @@ namespace cg::plugin {
 bool parse_process_size(const std::string& text, cg::EngineOptions* options) {
   options->process_width = options->process_height = 0;
   options->process_at_model_crop = false;
-  if (text == "native") return true;
-  if (text == "model") {
+  if (text == kProcessSizeNative) return true;
+  if (text == kProcessSizeModel) {
     options->process_at_model_crop = true;
     return true;
   }

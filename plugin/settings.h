@@ -15,15 +15,23 @@
 
 namespace cg::plugin {
 
+// The process-size values that are words rather than WxH.
+constexpr const char* kProcessSizeNative = "native";
+constexpr const char* kProcessSizeModel = "model";
+constexpr guint kMaxBatchSize = 64;
+constexpr guint kMaxThreads = 1024;
+
+// A default-constructed Settings holds every property's default: the ParamSpecs announce them
+// from one (gstcyclegan.cpp), and those that are engine options are the engine's own defaults.
 struct Settings {
   std::string model;
-  std::string device = "auto";
-  cg::Precision precision = cg::Precision::kFP32;
-  guint threads = 0;
-  std::string process_size = "native";
+  std::string device = cg::EngineOptions().device;
+  cg::Precision precision = cg::EngineOptions().precision;
+  guint threads = static_cast<guint>(cg::EngineOptions().threads);
+  std::string process_size = kProcessSizeNative;
   bool bypass = false;
   guint batch_size = 1;
-  cg::MemoryFormat memory_format = cg::MemoryFormat::kAuto;
+  cg::MemoryFormat memory_format = cg::EngineOptions().memory_format;
   // Counts the changes that need a new engine, so that start() can tell whether one came in
   // while it was loading the model.
   uint64_t engine_version = 0;

@@ -49,6 +49,17 @@ void Stream::warm_up(FrameShape shape) {
   if (engine) engine->warm_up(shape.width, shape.height, shape.batch);
 }
 
+void Stream::expect_batch(guint batch) {
+  FrameShape shape;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shape_.width == 0 || shape_.batch == batch) return;
+    shape_.batch = batch;
+    shape = shape_;
+  }
+  warm_up(shape);
+}
+
 void Stream::translate(const cg::FrameView* in, const cg::FrameView* out, size_t n) {
   std::shared_ptr<cg::Engine> engine;
   {

@@ -54,6 +54,10 @@ class Stream {
   // Remembers the frames to expect and warms the current engine up for them (see
   // Engine::warm_up: work on CUDA only). Throws cg::Error.
   void warm_up(FrameShape shape);
+  // The same for another batch of the frames already expected: batch-size changed while playing,
+  // or batching stopped (a variable framerate, pull mode). Short batches are padded to the batch
+  // the engine was warmed up for, so it must be the one that runs. Nothing before set_info.
+  void expect_batch(guint batch);
 
   // Translates n frames in one forward pass with the current engine and counts them. The engine
   // may be swapped meanwhile: this pass finishes on the old one. Throws cg::Error.

@@ -14,6 +14,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
 #include <random>
 #include <thread>
 
@@ -518,6 +521,43 @@ TEST_F(Element, InspectAndLaunch) {
   EXPECT_NE(run("gst-launch-1.0 -q videotestsrc num-buffers=3 ! videoconvert ! cyclegan model=/nonexistent.pt ! "
                 "fakesink"),
             0);
+}
+
+// The README's property table is the one copy of the defaults outside the code: it must say what
+// the ParamSpecs announce (their defaults come from plugin/settings.h).
+TEST(ElementProperties, ReadmeTableStatesTheDefaultsAndRanges) {
+  const char* regressions = std::getenv("CG_REGRESSIONS");
+  ASSERT_NE(regressions, nullptr);
+  std::ifstream readme(std::filesystem::path(regressions).parent_path().parent_path() / "README.md");
+  ASSERT_TRUE(readme.good());
+  ObjectPtr<GstElement> element(gst_element_factory_make("cyclegan", nullptr));
+  ASSERT_TRUE(element);
+  // | `name` | values (`default`) | what it does |
+  const std::regex row(R"(^\| `([a-z-]+)` \| ([^|]*)\((`?)([^()`]*)\3\) \|)");
+  int checked = 0;
+  for (std::string line; std::getline(readme, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, row)) continue;
+    GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(element.get()), m[1].str().c_str());
+    ASSERT_NE(spec, nullptr) << "the README names a property the element lacks: " << m[1];
+    const GValue* d = g_param_spec_get_default_value(spec);
+    std::string stated = m[4].str(), actual;
+    if (G_VALUE_HOLDS_STRING(d)) {
+      actual = g_value_get_string(d) ? g_value_get_string(d) : "none";
+    } else if (G_VALUE_HOLDS_ENUM(d)) {
+      actual = g_enum_get_value(G_PARAM_SPEC_ENUM(spec)->enum_class, g_value_get_enum(d))->value_nick;
+    } else if (G_VALUE_HOLDS_BOOLEAN(d)) {
+      actual = g_value_get_boolean(d) ? "true" : "false";
+    } else if (G_VALUE_HOLDS_UINT(d)) {
+      const GParamSpecUInt* u = G_PARAM_SPEC_UINT(spec);
+      actual = std::to_string(g_value_get_uint(d));
+      EXPECT_THAT(m[2].str(), HasSubstr(std::to_string(u->minimum) + "–" + std::to_string(u->maximum)))
+          << "range of " << m[1];
+    }
+    EXPECT_EQ(stated, actual) << "default of " << m[1];
+    ++checked;
+  }
+  EXPECT_EQ(checked, 8) << "the README's table lists the eight settable properties";
 }
 
 }  // namespace
