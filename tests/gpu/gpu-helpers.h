@@ -8,9 +8,12 @@
 
 #include <torch/cuda.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace cg::test {
 
@@ -43,10 +46,20 @@ class CudaTest : public ::testing::Test {
   }
 };
 
+// Mean and largest |a - b| over the bytes of two frames, in 8-bit levels. Frames of different
+// sizes are as far apart as bytes can be: a short output must not compare on its first bytes.
 inline double mean_abs_levels(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  if (a.size() != b.size() || a.empty()) return 255;
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += std::abs(int(a[i]) - int(b[i]));
-  return s / a.size();
+  return s / static_cast<double>(a.size());
+}
+
+inline int max_abs_levels(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  if (a.size() != b.size() || a.empty()) return 255;
+  int m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(int(a[i]) - int(b[i])));
+  return m;
 }
 
 }  // namespace cg::test
