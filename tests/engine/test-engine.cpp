@@ -5,6 +5,7 @@
 #include "model/model-file.h"
 #include "model/official-import.h"
 #include "model/torch-error.h"
+#include "tests/generator-helpers.h"
 #include "tests/test-helpers.h"
 
 #include <gmock/gmock.h>
@@ -171,16 +172,9 @@ TEST(Engine, Bf16OnACpuWithoutNativeSupportWarns) {
 // A U-Net's frames must be multiples of 2^depth: the engine pads to its own model's rule, so a
 // unet_128 runs on a frame of any size, and a frame of the right size gives the module's output.
 TEST(Engine, UnetFramesArePaddedToItsSizeRule) {
-  GeneratorOptions u;
-  u.family = Family::kUnet;
-  u.unet_downs = 7;
-  u.ngf = 2;
-  u.norm = Norm::kBatch;
-  Generator g(u);
-  g->eval();
   test::TempDir dir;
   const std::string path = dir / "unet.pt";
-  save_generator(g, ModelMetadata::for_generator(u), path);
+  auto g = test::save_generator_of(test::tiny_unet128(), path);
   auto o = cpu_options();
   o.model_path = path;
   Engine e(o);

@@ -1,6 +1,7 @@
 // The G.pt model file: export, load, parity with the Python reference, metadata, bad files.
 #include "model/model-file.h"
 #include "model/official-import.h"
+#include "tests/generator-helpers.h"
 #include "tests/test-helpers.h"
 
 #include <gmock/gmock.h>
@@ -157,15 +158,6 @@ TEST(ModelFile, ForeignTorchScriptGeneratorLoadsWithoutMetadata) {
 }
 
 // A small generator with official init plus noise, so that every weight and bias matters.
-Generator noisy_generator(GeneratorOptions o) {
-  Generator g(o);
-  init_weights(*g);
-  torch::NoGradGuard no_grad;
-  for (auto& p : g->parameters()) p.add_(torch::randn_like(p) * 0.05);
-  g->eval();
-  return g;
-}
-
 TEST(ModelFile, MobileGeneratorRoundTrips) {
   torch::manual_seed(21);
   test::TempDir dir;
@@ -173,12 +165,10 @@ TEST(ModelFile, MobileGeneratorRoundTrips) {
   o.ngf = 8;
   o.n_blocks = 3;
   o.mobile = true;
-  auto g = noisy_generator(o);
-  save_generator(g, ModelMetadata::for_generator(o), dir / "G.pt");
+  auto g = test::save_generator_of(o, dir / "G.pt", 0.05);
   auto m = load_generator(dir / "G.pt");
   ASSERT_TRUE(m.has_metadata);
   EXPECT_EQ(m.metadata.architecture(), "mobile_resnet_3blocks");
-  EXPECT_TRUE(m.metadata.generator.mobile);
   EXPECT_TRUE(m.metadata.generator.mobile);
   torch::NoGradGuard no_grad;
   for (auto x : {torch::rand({1, 3, 20, 28}), torch::rand({2, 3, 32, 32})}) {
@@ -195,8 +185,7 @@ TEST(ModelFile, TrainableGeneratorRestoresEveryParameter) {
     o.ngf = 8;
     o.n_blocks = 2;
     o.mobile = mobile;
-    auto g = noisy_generator(o);
-    save_generator(g, ModelMetadata::for_generator(o), dir / "G.pt");
+    auto g = test::save_generator_of(o, dir / "G.pt", 0.05);
     auto t = trainable_generator(load_generator(dir / "G.pt"), dir / "G.pt");
     EXPECT_EQ(t->options().mobile, mobile);
     EXPECT_EQ(t->options().ngf, 8);
