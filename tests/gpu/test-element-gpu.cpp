@@ -1,9 +1,9 @@
 // The element with device=cuda in a GstHarness, its output bytes against the CPU engine's for the
 // same frames (the CPU element gives the CPU engine's bytes exactly: tests/element): one frame
-// after another, in batches of 4 with a short last one, and after the warm-up that caps trigger,
-// at each size the caps give. Without a GPU it skips, unless CG_REQUIRE_CUDA=1 (the GPU check),
-// where it fails. The engine's CUDA paths are tested without GStreamer in
-// tests/engine/test-engine-gpu.cpp.
+// after another, in batches of 4 with a short last one, after the warm-up that caps trigger at
+// each size they give, and after batch-size changes while playing. Without a GPU it skips, unless
+// CG_REQUIRE_CUDA=1 (the GPU check), where it fails. The engine's CUDA paths are tested without
+// GStreamer in tests/engine/test-engine-gpu.cpp.
 #include "engine/engine.h"
 #include "tests/element/element-helpers.h"
 #include "tests/gpu/gpu-helpers.h"
@@ -220,9 +220,10 @@ TEST_F(ElementGpu, WarmedUpAtCapsThenTranslatesEachSize) {
   }
 }
 
-// With a variable framerate the element cannot report a batch's latency, so frames go one by one,
-// after a warm-up for batch-size frames: each single frame must still be the CPU's translation.
-TEST_F(ElementGpu, WarmedUpForABatchButFedSingleFrames) {
+// With a variable framerate the element cannot report a batch's latency, so frames go one by one
+// although batch-size is 4, and the warm-up at caps is for the one frame that runs: each frame
+// must be the CPU's translation.
+TEST_F(ElementGpu, VariableFramerateGoesFrameByFrame) {
   const int w = 64, h = 48;
   CpuReference cpu(default_model());
   Harness hn("cyclegan device=cuda precision=fp32 batch-size=4 model=" + default_model(),
@@ -232,6 +233,28 @@ TEST_F(ElementGpu, WarmedUpForABatchButFedSingleFrames) {
     BufferPtr out = hn.push_and_pull(buffer_of(in, i));
     ASSERT_TRUE(out != nullptr) << "frame " << i;
     expect_fp32_close(bytes_of(out.get()), cpu(in, w, h), in, "frame " + std::to_string(i));
+  }
+}
+
+// batch-size changed while playing warms the engine up again for the new batch: the frames after
+// the change, a full batch of 2 and a short one at EOS, must still be the CPU's translation.
+TEST_F(ElementGpu, BatchSizeChangedWhilePlaying) {
+  const int w = 64, h = 48;
+  CpuReference cpu(default_model());
+  Harness hn("cyclegan device=cuda precision=fp32 batch-size=4 model=" + default_model(), "BGRA", w, h);
+  std::vector<std::vector<uint8_t>> inputs;
+  for (int i = 0; i < 7; ++i) {
+    if (i == 4) g_object_set(hn.element().get(), "batch-size", 2u, nullptr);
+    inputs.push_back(frame(w, h, 80 + i));
+    ASSERT_EQ(gst_harness_push(hn.h, buffer_of(inputs.back(), i)), GST_FLOW_OK) << "frame " << i;
+  }
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 6u) << "one batch of 4, then one of 2";
+  ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
+  ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    BufferPtr out = hn.pull();
+    ASSERT_TRUE(out != nullptr) << "frame " << i;
+    expect_fp32_close(bytes_of(out.get()), cpu(inputs[i], w, h), inputs[i], "frame " + std::to_string(i));
   }
 }
 
