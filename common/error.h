@@ -9,14 +9,14 @@
 namespace cg {
 
 enum class ErrorKind {
-  kModel,       // a model file is missing, unreadable, damaged or not a generator
-  kSettings,    // a device, precision or other setting cannot be had on this machine
-  kUsage,       // a command's options or inputs are wrong (missing folder, contradicting flags)
-  kImage,       // an image file cannot be read or written
-  kCheckpoint,  // a training checkpoint is missing, damaged or from another version
-  kIo,          // a file cannot be written
-  kRuntime,     // a computation failed (a frame, a training step)
-  kOutOfMemory, // a device or the host had no memory for a model, a frame or a batch
+  kModel,        // a model file is missing, unreadable, damaged or not a generator
+  kSettings,     // a device, precision or other setting cannot be had on this machine
+  kUsage,        // a command's options or inputs are wrong (missing folder, contradicting flags)
+  kImage,        // an image file cannot be read or written
+  kCheckpoint,   // a training checkpoint is missing, damaged or from another version
+  kIo,           // a file cannot be written
+  kRuntime,      // a computation failed (a frame, a training step)
+  kOutOfMemory,  // a device or the host had no memory for a model, a frame or a batch
 };
 
 class Error : public std::runtime_error {

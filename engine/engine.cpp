@@ -259,8 +259,8 @@ void Engine::Impl::check_precision() {
     forward(at::zeros({1, input_nc, size_rule.min, size_rule.min}, at::TensorOptions().device(device)));
   } catch (...) {
     // Out of memory says nothing about the precision, and is reported as what it is.
-    rethrow_as_error(ErrorKind::kSettings, std::string("precision=") + precision_name(options.precision) +
-                                               " does not run on " + where);
+    rethrow_as_error(ErrorKind::kSettings,
+                     std::string("precision=") + precision_name(options.precision) + " does not run on " + where);
   }
 }
 

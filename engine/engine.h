@@ -56,7 +56,7 @@ struct EngineInfo {
   std::string precision;
   std::string architecture;  // from the model's metadata, or "unknown"
   int64_t crop_size = 0;
-  SizeRule size_rule;  // the model's: what each frame is padded to
+  SizeRule size_rule;         // the model's: what each frame is padded to
   std::string memory_format;  // "channels-last" or "contiguous"
   std::string fallback_note;  // set when device=auto fell back to the CPU
   std::string warning;        // a setting that works but runs badly here (bf16 on most CPUs)

@@ -17,12 +17,12 @@ void from_json(const nlohmann::json& j, Family& f) { f = parse_family(j.get<std:
 // Every GeneratorOptions field, once: a new field is recorded in and read from every G.pt by
 // adding it here. Missing keys keep GeneratorOptions' defaults.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GeneratorOptions, family, input_nc, output_nc, ngf, n_blocks,
-                                                use_dropout, mobile, norm, antialias_down, antialias_up,
-                                                upsample_conv, unet_downs)
+                                                use_dropout, mobile, norm, antialias_down, antialias_up, upsample_conv,
+                                                unet_downs)
 
 // ModelMetadata's own fields, in the same flat object as the generator's.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelMetadata, batch_stats, direction, crop_size, epochs_trained, source,
-                                                teacher)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelMetadata, batch_stats, direction, crop_size, epochs_trained,
+                                                source, teacher)
 
 namespace {
 
@@ -47,9 +47,8 @@ void check_size_rule(const nlohmann::json& j, const SizeRule& rule, const Bad& b
 
 std::string ModelMetadata::to_json() const {
   const SizeRule rule = size_rule();
-  nlohmann::ordered_json j = {{"format", "cyclegan-gst generator"},
-                              {"format_version", format_version},
-                              {"architecture", architecture()}};
+  nlohmann::ordered_json j = {
+      {"format", "cyclegan-gst generator"}, {"format_version", format_version}, {"architecture", architecture()}};
   // Key by key rather than update(), which would reorder an ordered_json's keys.
   const nlohmann::json generator_fields = generator, own_fields = *this;
   for (const auto& [key, value] : generator_fields.items()) j[key] = value;
@@ -63,7 +62,9 @@ std::string ModelMetadata::to_json() const {
 }
 
 ModelMetadata ModelMetadata::from_json(const std::string& text, const std::string& file) {
-  const auto bad = [&](const std::string& why) { return Error(ErrorKind::kModel, file + ": bad " + kMetadataFile + " (" + why + ")"); };
+  const auto bad = [&](const std::string& why) {
+    return Error(ErrorKind::kModel, file + ": bad " + kMetadataFile + " (" + why + ")");
+  };
   ModelMetadata m;
   try {
     auto j = nlohmann::json::parse(text);

@@ -21,8 +21,8 @@ struct ModelMetadata {
   // Batch norms use each frame's own statistics, as the official test.py without --eval, rather
   // than their running statistics.
   bool batch_stats = false;
-  std::string direction = "AtoB";             // the translation this generator performs
-  int64_t crop_size = kDefaultCropSize;       // the training crop: the natural processing size
+  std::string direction = "AtoB";        // the translation this generator performs
+  int64_t crop_size = kDefaultCropSize;  // the training crop: the natural processing size
   int64_t epochs_trained = 0;
   std::string source = "cg-trainer";  // where the weights came from
   std::string teacher;                // a distilled student's teacher (its file and architecture)

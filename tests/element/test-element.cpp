@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <random>
+#include <regex>
 #include <thread>
 
 namespace cg {

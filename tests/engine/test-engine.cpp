@@ -215,8 +215,9 @@ TEST(Engine, FailuresKeepTheirKind) {
     }
     return Error(ErrorKind::kUsage, "nothing was thrown");
   };
-  const Error oom = caught([] { TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory. Tried to allocate 2 GiB"); },
-                           ErrorKind::kModel);
+  const Error oom =
+      caught([] { TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory. Tried to allocate 2 GiB"); },
+             ErrorKind::kModel);
   EXPECT_EQ(oom.kind(), ErrorKind::kOutOfMemory);
   EXPECT_THAT(oom.what(), ::testing::HasSubstr("G.pt: out of memory (CUDA out of memory. Tried to allocate 2 GiB"));
   const Error host = caught([] { throw std::bad_alloc(); }, ErrorKind::kSettings);
