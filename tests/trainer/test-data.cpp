@@ -3,12 +3,15 @@
 #include "trainer/data/preprocess.h"
 #include "trainer/train/options.h"
 
+#include "tests/generator-helpers.h"
 #include "tests/test-helpers.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -35,6 +38,27 @@ TEST(ImageIo, ExtensionsInAnyCaseAndSorted) {
   ASSERT_EQ(files.size(), 5u);
   EXPECT_EQ(fs::path(files[0]).filename(), "a.JPG");
   EXPECT_EQ(fs::path(files[4]).filename(), "e.webp");
+}
+
+// A write that fails says which file and why, as an I/O error, not an image one.
+TEST(ImageIo, WriteFailureNamesTheFileAndTheReason) {
+  TempDir d;
+  write_bytes(d / "file", "x");
+  const std::string path = d / "file/out.png";
+  try {
+    write_rgb(path, noise_image(8, 8));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(std::string(e.what()), path + ": cannot write (" + std::strerror(ENOTDIR) + ")");
+  }
+  // An extension no encoder knows is the image's problem.
+  try {
+    write_rgb(d / "out.nosuchformat", noise_image(8, 8));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kImage) << e.what();
+  }
 }
 
 TEST(ImageIo, GrayAlphaAnd16BitBecome8BitRgb) {
@@ -96,7 +120,7 @@ TEST_P(Preprocess, ShapeAndRange) {
   // Wide black and white stripes: resampling keeps both extremes, so the range is checkable.
   cv::Mat img(c.h, c.w, CV_8UC3);
   for (int x = 0; x < c.w; ++x) img.col(x).setTo(cv::Scalar::all((x / 20) % 2 ? 255 : 0));
-  PreprocessOptions o{c.mode, c.load, c.crop, true};
+  PreprocessOptions o{parse_preprocess_mode(c.mode), c.load, c.crop, true};
   Rng rng(3);
   const auto r = preprocess(img, o, rng);
   EXPECT_EQ(r.image.cols, c.out_w);
@@ -124,12 +148,70 @@ INSTANTIATE_TEST_SUITE_P(Modes, Preprocess,
                                   std::to_string(info.param.h) + "_" + std::to_string(info.param.crop);
                          });
 
+// The modes that keep an image's size round it to the generator's rule, not to a fixed 4: to the
+// nearest multiple (halves to even), and up to the rule's minimum.
+TEST(Preprocess, KeptSizesRoundToTheGeneratorsRule) {
+  const cv::Mat img = noise_image(102, 58);
+  auto sides = [&](PreprocessMode mode, const SizeRule& rule) {
+    Rng rng(1);
+    const cv::Mat out = preprocess(img, {mode, 64, 32, false, rule}, rng).image;
+    return std::make_pair(out.cols, out.rows);
+  };
+  EXPECT_EQ(sides(PreprocessMode::kNone, {kSizeMultiple, kMinSize}), std::make_pair(104, 56));
+  EXPECT_EQ(sides(PreprocessMode::kNone, {16, 16}), std::make_pair(96, 64));  // 6.375 and 3.625 multiples
+  EXPECT_EQ(sides(PreprocessMode::kNone, {8, 8}), std::make_pair(104, 56));   // 12.75 and 7.25
+  // unet_128's rule: 102 is nearest to 128, 58 to 0, which goes up to the minimum, 128.
+  EXPECT_EQ(sides(PreprocessMode::kNone, size_rule(test::tiny_unet128())), std::make_pair(128, 128));
+  // scale_width: 64 wide, max(64 * 58 / 102, 32) = 36 high, which 16 rounds to 32.
+  EXPECT_EQ(sides(PreprocessMode::kScaleWidth, {16, 16}), std::make_pair(64, 32));
+}
+
+TEST(Preprocess, ModeNamesAndFacts) {
+  ASSERT_EQ(preprocess_mode_names().size(), 5u);
+  for (const auto& name : preprocess_mode_names()) EXPECT_EQ(preprocess_mode_name(parse_preprocess_mode(name)), name);
+  try {
+    parse_preprocess_mode("zoom");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "--preprocess zoom is not one of resize_and_crop, crop, scale_width, scale_width_and_crop, none");
+  }
+  // Every mode whose name says it crops takes fixed crops, and only those.
+  for (const auto& name : preprocess_mode_names()) {
+    const PreprocessMode m = parse_preprocess_mode(name);
+    EXPECT_EQ(crops(m), name.find("crop") != std::string::npos) << name;
+    EXPECT_EQ(resizes_before_crop(m), m == PreprocessMode::kResizeAndCrop || m == PreprocessMode::kScaleWidthAndCrop)
+        << name;
+  }
+}
+
+// DistributedSampler's rule: 5 items on 2 ranks are 3 each, the epoch padded by wrapping to 6.
+TEST(Shard, PaddedByWrappingAndInterleaved) {
+  DataOptions o;
+  o.ranks = 2;
+  o.batch_size = 2;
+  EXPECT_EQ(shard_size(o, 5), 3);
+  EXPECT_EQ(shard_batches(o, 5), 2);
+  o.rank = 1;
+  const auto first = batch_items(o, 5, 0), last = batch_items(o, 5, 1);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].position, 1);
+  EXPECT_EQ(first[1].position, 3);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].position, 5);
+  EXPECT_EQ(last[0].slot, 0);  // the padding wraps to the first item
+  EXPECT_THROW(batch_items(o, 5, 2), std::out_of_range);
+  o.ranks = 1;
+  o.rank = 0;
+  EXPECT_EQ(shard_batches(o, 5), 3);
+}
+
 TEST(PreprocessFlip, FlipsAboutHalfTheTimeAndOnlyWhenAllowed) {
   const cv::Mat img = noise_image(32, 32);
   int flipped = 0;
   for (uint64_t s = 0; s < 200; ++s) {
     Rng rng(s);
-    const auto r = preprocess(img, {"none", 32, 32, true}, rng);
+    const auto r = preprocess(img, {PreprocessMode::kNone, 32, 32, true}, rng);
     cv::Mat mirror;
     cv::flip(img, mirror, 1);
     const bool same = cv::norm(r.image, img, cv::NORM_INF) == 0;
@@ -137,7 +219,7 @@ TEST(PreprocessFlip, FlipsAboutHalfTheTimeAndOnlyWhenAllowed) {
     ASSERT_TRUE(same || mirrored);
     flipped += mirrored;
     Rng rng2(s);
-    EXPECT_EQ(cv::norm(preprocess(img, {"none", 32, 32, false}, rng2).image, img, cv::NORM_INF), 0);
+    EXPECT_EQ(cv::norm(preprocess(img, {PreprocessMode::kNone, 32, 32, false}, rng2).image, img, cv::NORM_INF), 0);
   }
   EXPECT_GT(flipped, 70);
   EXPECT_LT(flipped, 130);
@@ -154,7 +236,7 @@ struct Folder {
   DataOptions options() const {
     DataOptions o;
     o.dataroot = dir.path.string();
-    o.preprocess = {"resize_and_crop", 36, 32, true};
+    o.preprocess = {PreprocessMode::kResizeAndCrop, 36, 32, true};
     return o;
   }
 };
@@ -235,7 +317,7 @@ TEST(Dataset, MissingAndEmptyFoldersAreClearErrors) {
   EXPECT_NE(message(o).find("trainB: no images"), std::string::npos) << message(o);
   // Only unreadable files: an error at the first batch that needs one.
   write_bytes(d / "trainB/y.png", "junk");
-  o.preprocess = {"none", 8, 8, false};
+  o.preprocess = {PreprocessMode::kNone, 8, 8, false};
   UnalignedDataset data(o);
   try {
     data.batch(1, 1, 0);

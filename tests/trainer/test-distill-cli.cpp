@@ -201,7 +201,7 @@ TEST_F(DistillCli, BadInputGetsAClearMessage) {
       {args("bad", 1) + Args{"--direction", "BtoA"}, "contradicts the teacher", teacher_},
       {with("--dataroot", d / "noA"), "trainA: no images", ""},
       {args("bad", 1) + Args{"--student", "huge"}, "--student huge is not a preset", ""},
-      {args("bad", 1) + Args{"--student-block", "dense"}, "--student-block dense is not one of", ""},
+      {args("bad", 1) + Args{"--student-block", "dense"}, "--student-block: dense is not one of", ""},
       // Each command resumes only its own checkpoints.
       {tiny_train_args(data_, ck_.path.string(), "distilled") + Args{"--continue-train"},
        "resume it with cg-trainer distill", ""},

@@ -249,7 +249,7 @@ TEST_F(Pix2PixCli, BadInputGetsAClearMessage) {
   };
   const std::vector<Case> cases = {
       {with("--dataroot", unaligned), "train: no such folder (an aligned dataset"},
-      {with("--netG", "unet_256"), "multiples of 256; --crop-size 128"},
+      {with("--netG", "unet_256"), "multiples of 256, at least 256; --crop-size 128 is not"},
       {args("bad", 1) + Args{"--gan-mode", "wgangp"}, "wgangp is not supported with --model pix2pix"},
       {with("--model", "pix3pix"), "pix3pix"},
   };
@@ -259,6 +259,19 @@ TEST_F(Pix2PixCli, BadInputGetsAClearMessage) {
     EXPECT_TRUE(contains(r.output, c.message)) << "expected '" << c.message << "' in:\n" << r.output;
     EXPECT_FALSE(contains(r.output, "terminate called")) << r.output;
   }
+}
+
+// --preprocess none keeps each image's size, rounded to the generator's rule: for unet_128 to
+// multiples of 128, so 100 x 100 halves train at 128 x 128.
+TEST_F(Pix2PixCli, NoneRoundsToTheUnetsMultiple) {
+  TempDir d;
+  const std::string odd = synth(d, "odd", 2, 1, 100, true);
+  Args a = args("none", 1);
+  for (size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == "--dataroot") a[i + 1] = odd;
+  const auto r = run_trainer(a + Args{"--preprocess", "none"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(load_generator(exp("none") + "/G.pt").metadata.crop_size, 128);
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ struct AlignedFolder {
   DataOptions options(const std::string& mode = "crop", int64_t load = 24, int64_t crop = 16) const {
     DataOptions o;
     o.dataroot = dir.path.string();
-    o.preprocess = {mode, load, crop, true};
+    o.preprocess = {parse_preprocess_mode(mode), load, crop, true};
     return o;
   }
 };

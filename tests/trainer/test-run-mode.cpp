@@ -35,16 +35,26 @@ TEST(RunMode, OptionsParseAndDefault) {
   EXPECT_EQ(o.to_map().at("amp"), "bf16");  // recorded in train_opt.txt and checkpoints
 }
 
+// On the command line as it is parsed, and in validate() for a value from a checkpoint.
 TEST(RunMode, BadValuesAreRefusedByName) {
-  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
-           {"--amp", "fp8"}, {"--deterministic", "yes"}, {"--fused-adam", "1"}}) {
-    auto o = parsed({"--dataroot", "x", flag, value});
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"amp", "fp8"}, {"deterministic", "yes"}, {"fused_adam", "1"}}) {
+    const std::string flag = key == "fused_adam" ? "--fused-adam" : "--" + key;
+    try {
+      parsed({"--dataroot", "x", flag, value});
+      ADD_FAILURE() << flag << " " << value << " parsed";
+    } catch (const CLI::ValidationError& e) {
+      EXPECT_TRUE(contains(e.what(), flag + ": " + value)) << e.what();
+    }
+    TrainOptions o;
+    o.dataroot = "x";
+    set_option(o, key, value);
     try {
       o.validate();
       ADD_FAILURE() << flag << " " << value << " accepted";
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::kUsage);
-      EXPECT_TRUE(contains(e.what(), flag + " " + value)) << e.what();
+      EXPECT_TRUE(contains(e.what(), flag + ": " + value)) << e.what();
     }
   }
 }

@@ -1,5 +1,6 @@
 #include "trainer/cli/export-command.h"
 
+#include "common/defaults.h"
 #include "model/model-file.h"
 #include "model/official-import.h"
 #include "model/state-dict-reader.h"
@@ -16,7 +17,7 @@ struct ExportOptions {
   std::string from;
   std::string to;
   std::string direction = "AtoB";
-  int64_t crop_size = 256;
+  int64_t crop_size = kDefaultCropSize;
   std::string arch;              // empty: recognised from the tensors
   std::string bn_mode = "eval";  // eval: running statistics; train: each frame's own statistics
 };
@@ -27,8 +28,8 @@ void run_reexport(const ExportOptions& opt, const CLI::App& cmd) {
   if (cmd.count("--direction")) meta.direction = opt.direction;
   if (cmd.count("--crop-size")) meta.crop_size = opt.crop_size;
   save_with_metadata(opt.from, meta, opt.to);
-  std::cout << "wrote " << opt.to << ": " << meta.architecture() << ", ngf " << meta.generator.ngf << ", " << meta.direction
-            << ", crop " << meta.crop_size << "\n";
+  std::cout << "wrote " << opt.to << ": " << meta.architecture() << ", ngf " << meta.generator.ngf << ", "
+            << meta.direction << ", crop " << meta.crop_size << "\n";
 }
 
 bool is_torchscript(const std::string& path) {

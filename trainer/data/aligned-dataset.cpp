@@ -45,9 +45,7 @@ AlignedDataset::AlignedDataset(const DataOptions& o) : o_(o), order_(kOrder) {
 
 std::string AlignedDataset::folder() const { return (fs::path(o_.dataroot) / o_.phase).string(); }
 
-int64_t AlignedDataset::shard_size() const { return (size() + o_.ranks - 1) / o_.ranks; }
-
-int64_t AlignedDataset::batches_per_epoch() const { return (shard_size() + o_.batch_size - 1) / o_.batch_size; }
+int64_t AlignedDataset::batches_per_epoch() const { return shard_batches(o_, size()); }
 
 std::vector<int64_t> AlignedDataset::order(uint64_t seed, int epoch) const {
   return order_.get(size(), o_.serial_batches, seed, epoch);
@@ -80,16 +78,13 @@ AlignedDataset::Item AlignedDataset::load(int64_t file_index, Rng& rng) const {
 }
 
 Batch AlignedDataset::batch(uint64_t seed, int epoch, int64_t index) const {
+  const auto items = batch_items(o_, size(), index);
   const auto ord = order(seed, epoch);
-  const int64_t begin = index * o_.batch_size, end = std::min(shard_size(), begin + o_.batch_size);
-  if (begin >= end) throw std::out_of_range("batch index past the end of the epoch");
   std::vector<at::Tensor> as, bs;
   Batch b;
-  for (int64_t k = begin; k < end; ++k) {
-    const int64_t global = k * o_.ranks + o_.rank;  // the position in the whole epoch
-    const int64_t item = ord[static_cast<size_t>(global % size())];
-    Rng rng(derive_seed(seed, kAugment, static_cast<uint64_t>(epoch), static_cast<uint64_t>(global)));
-    auto it = load(item, rng);
+  for (const ShardItem& i : items) {
+    Rng rng(derive_seed(seed, kAugment, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i.position)));
+    auto it = load(ord[static_cast<size_t>(i.slot)], rng);
     as.push_back(it.A);
     bs.push_back(it.B);
     b.paths_A.push_back(it.path);

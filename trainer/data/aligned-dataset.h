@@ -29,7 +29,6 @@ class AlignedDataset : public TrainingData {
   explicit AlignedDataset(const DataOptions& o);
 
   int64_t size() const { return static_cast<int64_t>(files_.size()); }  // items per epoch
-  int64_t shard_size() const;  // items per epoch on each rank: size() / ranks, rounded up
   int64_t batches_per_epoch() const override;
   const std::vector<std::string>& files() const { return files_; }
 

@@ -47,6 +47,23 @@ std::vector<int64_t> EpochOrder::get(int64_t size, bool serial, uint64_t seed, i
   return idx;
 }
 
+int64_t shard_size(const DataOptions& o, int64_t items) { return (items + o.ranks - 1) / o.ranks; }
+
+int64_t shard_batches(const DataOptions& o, int64_t items) {
+  return (shard_size(o, items) + o.batch_size - 1) / o.batch_size;
+}
+
+std::vector<ShardItem> batch_items(const DataOptions& o, int64_t items, int64_t index) {
+  const int64_t begin = index * o.batch_size, end = std::min(shard_size(o, items), begin + o.batch_size);
+  if (begin >= end) throw std::out_of_range("batch index past the end of the epoch");
+  std::vector<ShardItem> out;
+  for (int64_t k = begin; k < end; ++k) {
+    const int64_t position = k * o.ranks + o.rank;
+    out.push_back({position, position % items});
+  }
+  return out;
+}
+
 at::Tensor stack_images(const std::vector<at::Tensor>& v) {
   std::vector<int64_t> shape{static_cast<int64_t>(v.size())};
   for (auto s : v[0].sizes()) shape.push_back(s);
@@ -59,7 +76,7 @@ at::Tensor stack_images(const std::vector<at::Tensor>& v) {
 
 PreprocessOptions fixed_view(PreprocessOptions p) {
   p.flip = false;
-  if (p.mode == "resize_and_crop" || p.mode == "scale_width_and_crop") p.load_size = p.crop_size;
+  if (resizes_before_crop(p.mode)) p.load_size = p.crop_size;
   return p;
 }
 
@@ -75,9 +92,7 @@ UnalignedDataset::UnalignedDataset(const DataOptions& o) : o_(o), order_(kOrder)
 
 int64_t UnalignedDataset::size() const { return static_cast<int64_t>(std::max(files_A_.size(), files_B_.size())); }
 
-int64_t UnalignedDataset::shard_size() const { return (size() + o_.ranks - 1) / o_.ranks; }
-
-int64_t UnalignedDataset::batches_per_epoch() const { return (shard_size() + o_.batch_size - 1) / o_.batch_size; }
+int64_t UnalignedDataset::batches_per_epoch() const { return shard_batches(o_, size()); }
 
 std::vector<int64_t> UnalignedDataset::order(uint64_t seed, int epoch) const {
   return order_.get(size(), o_.serial_batches, seed, epoch);
@@ -109,16 +124,14 @@ UnalignedDataset::Item UnalignedDataset::load(bool domain_B, int64_t file_index,
 }
 
 Batch UnalignedDataset::batch(uint64_t seed, int epoch, int64_t index) const {
+  const auto items = batch_items(o_, size(), index);
   const auto ord = order(seed, epoch);
-  const int64_t begin = index * o_.batch_size, end = std::min(shard_size(), begin + o_.batch_size);
-  if (begin >= end) throw std::out_of_range("batch index past the end of the epoch");
   const int64_t nA = static_cast<int64_t>(files_A_.size()), nB = static_cast<int64_t>(files_B_.size());
   std::vector<at::Tensor> as, bs;
   Batch b;
-  for (int64_t k = begin; k < end; ++k) {
-    const int64_t global = k * o_.ranks + o_.rank;  // the position in the whole epoch
-    const int64_t item = ord[static_cast<size_t>(global % size())];
-    const uint64_t pos = static_cast<uint64_t>(global), ep = static_cast<uint64_t>(epoch);
+  for (const ShardItem& it : items) {
+    const int64_t item = ord[static_cast<size_t>(it.slot)];
+    const uint64_t pos = static_cast<uint64_t>(it.position), ep = static_cast<uint64_t>(epoch);
     int64_t ib = item % nB;
     if (!o_.serial_batches)
       ib = static_cast<int64_t>(Rng(derive_seed(seed, kPickB, ep, pos)).below(static_cast<uint64_t>(nB)));

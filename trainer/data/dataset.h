@@ -56,6 +56,18 @@ class EpochOrder {
   mutable uint64_t seed_ = 0;
 };
 
+// DistributedSampler's rule, the one both datasets shard by: an epoch of `items` is padded by
+// wrapping to a multiple of o.ranks, and item k of this rank's shard is the epoch's item
+// k * ranks + rank.
+int64_t shard_size(const DataOptions& o, int64_t items);  // items / ranks, rounded up
+int64_t shard_batches(const DataOptions& o, int64_t items);
+struct ShardItem {
+  int64_t position;  // in the whole padded epoch: what the item's randomness follows
+  int64_t slot;      // in the epoch's order of `items`: the position wrapped
+};
+// The items of batch `index` of this rank's shard; throws std::out_of_range past the shard's end.
+std::vector<ShardItem> batch_items(const DataOptions& o, int64_t items, int64_t index);
+
 // A batch's images as one N x C x H x W tensor, copied by hand: at::stack would run on LibTorch's
 // OpenMP pool from a loader thread, and libgomp gives every such thread a team of its own,
 // oversubscribing the cores.
@@ -88,7 +100,6 @@ class UnalignedDataset : public TrainingData {
   explicit UnalignedDataset(const DataOptions& o);
 
   int64_t size() const;                        // items per epoch: max(|A|, |B|)
-  int64_t shard_size() const;                  // items per epoch on each rank: size() / ranks, rounded up
   int64_t batches_per_epoch() const override;  // on each rank
   const std::vector<std::string>& files_A() const { return files_A_; }
   const std::vector<std::string>& files_B() const { return files_B_; }

@@ -1,14 +1,68 @@
 #include "trainer/data/preprocess.h"
 
-#include "model/generator-layout.h"
+#include "common/error.h"
 
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <stdexcept>
 
 namespace cg {
+
+namespace {
+
+struct ModeFacts {
+  PreprocessMode mode;
+  const char* name;
+  bool crops;
+  bool resizes_before_crop;
+};
+
+// In the enum's order.
+constexpr ModeFacts kModes[] = {
+    {PreprocessMode::kResizeAndCrop, "resize_and_crop", true, true},
+    {PreprocessMode::kCrop, "crop", true, false},
+    {PreprocessMode::kScaleWidth, "scale_width", false, false},
+    {PreprocessMode::kScaleWidthAndCrop, "scale_width_and_crop", true, true},
+    {PreprocessMode::kNone, "none", false, false},
+};
+
+constexpr bool in_enum_order() {
+  for (size_t i = 0; i < std::size(kModes); ++i)
+    if (static_cast<size_t>(kModes[i].mode) != i) return false;
+  return true;
+}
+static_assert(in_enum_order(), "kModes is indexed by PreprocessMode");
+
+const ModeFacts& facts(PreprocessMode m) { return kModes[static_cast<size_t>(m)]; }
+
+}  // namespace
+
+const std::vector<std::string>& preprocess_mode_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& m : kModes) n.push_back(m.name);
+    return n;
+  }();
+  return names;
+}
+
+const std::string& preprocess_mode_name(PreprocessMode m) { return preprocess_mode_names()[static_cast<size_t>(m)]; }
+
+PreprocessMode parse_preprocess_mode(const std::string& name) {
+  std::string list;
+  for (const auto& m : kModes) {
+    if (name == m.name) return m.mode;
+    list += (list.empty() ? "" : ", ") + std::string(m.name);
+  }
+  throw Error(ErrorKind::kUsage, "--preprocess " + name + " is not one of " + list);
+}
+
+bool crops(PreprocessMode m) { return facts(m).crops; }
+
+bool resizes_before_crop(PreprocessMode m) { return facts(m).resizes_before_crop; }
 
 cv::Mat resize_image(const cv::Mat& rgb, int width, int height) {
   if (rgb.cols == width && rgb.rows == height) return rgb;
@@ -42,11 +96,12 @@ cv::Mat random_crop(const cv::Mat& img, int size, Rng& rng, bool& upscaled) {
   return src(cv::Rect(x, y, size, size));
 }
 
-// The nearest multiple of the generator's size multiple (4), halves to even, as Python's round()
-// in the official __make_power_2(base=4).
-int round_to_multiple(int v) {
-  const int m = static_cast<int>(kSizeMultiple);
-  return std::max(m, static_cast<int>(std::nearbyint(static_cast<double>(v) / m)) * m);
+// The nearest side that fits the generator's rule, halves to even, as Python's round() in the
+// official __make_power_2(base=4).
+int round_to_rule(int v, const SizeRule& rule) {
+  const double m = static_cast<double>(rule.multiple);
+  const auto nearest = static_cast<int64_t>(std::nearbyint(static_cast<double>(v) / m)) * rule.multiple;
+  return static_cast<int>(std::max(nearest, rule.padded(rule.min)));
 }
 
 }  // namespace
@@ -55,19 +110,17 @@ PreprocessResult preprocess(const cv::Mat& rgb, const PreprocessOptions& o, Rng&
   PreprocessResult r;
   const int load = static_cast<int>(o.load_size), crop = static_cast<int>(o.crop_size);
   cv::Mat img = rgb;
-  if (o.mode == "resize_and_crop") {
-    img = random_crop(resize_image(img, load, load), crop, rng, r.upscaled);
-  } else if (o.mode == "crop") {
-    img = random_crop(img, crop, rng, r.upscaled);
-  } else if (o.mode == "scale_width") {
-    img = scale_width(img, load, crop);
-  } else if (o.mode == "scale_width_and_crop") {
-    img = random_crop(scale_width(img, load, crop), crop, rng, r.upscaled);
-  } else if (o.mode != "none") {
-    throw std::invalid_argument("unknown preprocess mode " + o.mode);
+  switch (o.mode) {
+    case PreprocessMode::kResizeAndCrop: img = random_crop(resize_image(img, load, load), crop, rng, r.upscaled); break;
+    case PreprocessMode::kCrop: img = random_crop(img, crop, rng, r.upscaled); break;
+    case PreprocessMode::kScaleWidth: img = scale_width(img, load, crop); break;
+    case PreprocessMode::kScaleWidthAndCrop:
+      img = random_crop(scale_width(img, load, crop), crop, rng, r.upscaled);
+      break;
+    case PreprocessMode::kNone: break;
   }
-  // The generator needs sides that are multiples of 4 (scale_width can produce any height).
-  const int w = round_to_multiple(img.cols), h = round_to_multiple(img.rows);
+  // Crops fit already (the options are checked against the rule); the other modes give any size.
+  const int w = round_to_rule(img.cols, o.size_rule), h = round_to_rule(img.rows, o.size_rule);
   if (w != img.cols || h != img.rows) img = resize_image(img, w, h);
   if (o.flip && rng.coin()) {
     cv::Mat flipped;

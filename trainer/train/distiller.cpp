@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <numeric>
+#include <utility>
 
 namespace cg {
 
@@ -41,7 +43,7 @@ const std::vector<StudentPreset>& student_presets() {
   return presets;
 }
 
-void settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>& given) {
+LoadedModel settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>& given) {
   const auto preset = std::find_if(student_presets().begin(), student_presets().end(),
                                    [&](const StudentPreset& p) { return opt.student == p.name; });
   if (preset == student_presets().end())
@@ -50,13 +52,8 @@ void settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>
   if (opt.student_ngf == 0) opt.student_ngf = preset->ngf;
   if (opt.student_blocks < 0) opt.student_blocks = preset->blocks;
   if (opt.student_block.empty()) opt.student_block = preset->mobile ? "mobile" : "resnet";
-  const LoadedModel teacher = load_teacher(opt.teacher);
-  const bool crops = opt.preprocess.find("crop") != std::string::npos;
-  if (crops && opt.crop_size % teacher.size_multiple != 0)
-    throw Error(ErrorKind::kUsage, "--crop-size " + std::to_string(opt.crop_size) + " does not fit the teacher " +
-                                       opt.teacher + ", whose frames must be multiples of " +
-                                       std::to_string(teacher.size_multiple));
-  if (!teacher.has_metadata) return;
+  LoadedModel teacher = load_teacher(opt.teacher);
+  if (!teacher.has_metadata) return teacher;
   const std::string& d = teacher.metadata.direction;
   const auto g = given.find("direction");
   if (g != given.end() && g->second && opt.direction != d)
@@ -64,6 +61,15 @@ void settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>
                                        ", which translates " + d +
                                        ": the student learns the teacher's input domain (leave --direction out)");
   opt.direction = d;
+  return teacher;
+}
+
+SizeRule distill_size_rule(const TrainOptions& o, const LoadedModel& teacher) {
+  const GeneratorOptions student = student_options(o);
+  const SizeRule s = size_rule(student), t = teacher.size_rule;
+  check_crop(o, s, "the student " + architecture_name(student));
+  check_crop(o, t, "the teacher " + o.teacher);
+  return {std::lcm(s.multiple, t.multiple), std::max(s.min, t.min)};
 }
 
 std::vector<int64_t> feature_taps(const Layers& layers, int64_t count) {
@@ -79,14 +85,16 @@ std::vector<int64_t> feature_taps(const Layers& layers, int64_t count) {
   return taps;
 }
 
-Distiller::Distiller(const TrainOptions& o, const torch::Device& dev)
-    : TrainableModel(dev, decide_run_mode(o, dev.is_cuda())), o_(o), teacher_file_(load_teacher(o.teacher)) {
+Distiller::Distiller(const TrainOptions& o, const torch::Device& dev) : Distiller(o, dev, load_teacher(o.teacher)) {}
+
+Distiller::Distiller(const TrainOptions& o, const torch::Device& dev, LoadedModel teacher)
+    : TrainableModel(dev, decide_run_mode(o, dev.is_cuda())), o_(o), teacher_file_(std::move(teacher)) {
   const GeneratorOptions so = student_options(o);
   student = Generator(so);
   initialise(*student, o.init_type, o.init_gain);
   mappings = nn::ModuleList();
   // Feature maps are matched between ResNets; a U-Net teacher's have other sizes and meanings.
-  if (teacher_file_.has_metadata && teacher_file_.metadata.family == Family::kResnet && o.lambda_feat > 0) {
+  if (teacher_file_.has_metadata && teacher_file_.metadata.generator.family == Family::kResnet && o.lambda_feat > 0) {
     teacher_ = trainable_generator(teacher_file_, o.teacher);
     teacher_->to(device);
     teacher_->eval();
@@ -125,18 +133,19 @@ Named<torch::optim::Optimizer> Distiller::optimizers() {
 std::vector<GeneratorExport> Distiller::exports() {
   auto meta = ModelMetadata::for_generator(student->options());
   meta.direction = o_.direction;
-  const std::string arch = teacher_file_.has_metadata ? teacher_file_.metadata.architecture + ", ngf " +
-                                                            std::to_string(teacher_file_.metadata.ngf)
+  const std::string arch = teacher_file_.has_metadata ? teacher_file_.metadata.architecture() + ", ngf " +
+                                                            std::to_string(teacher_file_.metadata.generator.ngf)
                                                       : "TorchScript";
   meta.teacher = std::filesystem::path(o_.teacher).filename().string() + " (" + arch + ")";
   return {{"G.pt", student, meta}};
 }
 
 std::string Distiller::describe() {
-  const auto macs = [](const GeneratorOptions& g) { return count_macs(generator_layers(g), g.input_nc, 256, 256); };
+  const auto macs = [](const GeneratorOptions& g) { return macs_per_frame(g); };
   std::string s = "student " + architecture_name(student->options()) + ", ngf " +
                   std::to_string(student->options().ngf) + ": " + std::to_string(count_parameters(*student)) +
-                  " parameters, " + std::to_string(macs(student->options()) / 1000000) + " M multiply-adds at 256x256";
+                  " parameters, " + std::to_string(macs(student->options()) / 1000000) + " M multiply-adds at " +
+                  std::to_string(kCostFrameSide) + "x" + std::to_string(kCostFrameSide);
   if (teacher_) {
     char ratio[32];
     std::snprintf(ratio, sizeof ratio, "%.1f",
@@ -144,7 +153,7 @@ std::string Distiller::describe() {
     s += " (teacher: " + std::to_string(macs(teacher_->options()) / 1000000) + " M, " + ratio + "x the student's; " +
          std::to_string(teacher_taps_.size()) + " feature maps distilled)";
   } else if (teacher_file_.has_metadata) {
-    s += " (teacher " + teacher_file_.metadata.architecture + ": outputs only, its features do not match a ResNet's)";
+    s += " (teacher " + teacher_file_.metadata.architecture() + ": outputs only, its features do not match a ResNet's)";
   } else {
     s += " (teacher without cyclegan-gst metadata: outputs only, no feature distillation)";
   }

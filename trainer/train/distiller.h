@@ -33,8 +33,12 @@ const std::vector<StudentPreset>& student_presets();
 // Settles what a distillation run leaves open, before anything is built: the student's
 // architecture from --student unless given one by one, and the direction from the teacher's
 // metadata. Throws Error for a teacher that is missing or not a generator, and for a --direction
-// that contradicts the teacher's.
-void settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>& given);
+// that contradicts the teacher's. Returns the teacher, loaded once for these and the Distiller.
+LoadedModel settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>& given);
+
+// The sides of the images a distillation trains on: both the student's and the teacher's size
+// rule. Throws a usage Error naming the rule a crop does not fit.
+SizeRule distill_size_rule(const TrainOptions& o, const LoadedModel& teacher);
 
 // Top-level positions whose outputs are distilled: the end of the downsampling and the trunk
 // after each third of the residual blocks (fewer with fewer blocks); `count` of them.
@@ -45,6 +49,8 @@ class Distiller : public TrainableModel {
   // Loads the teacher (frozen) and builds the student, the feature mappings and the
   // discriminator, initialised from LibTorch's generator, which the caller seeds.
   Distiller(const TrainOptions& o, const torch::Device& device);
+  // The same with the teacher settle_distill_options loaded.
+  Distiller(const TrainOptions& o, const torch::Device& device, LoadedModel teacher);
 
   std::vector<std::string> loss_names() const override;
   DeviceLosses step(const at::Tensor& real_A, const at::Tensor& real_B) override;

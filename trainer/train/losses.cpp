@@ -7,11 +7,19 @@
 
 namespace cg {
 
+const std::vector<std::string>& gan_mode_names() {
+  static const std::vector<std::string> names = {"lsgan", "vanilla", "wgangp"};
+  return names;
+}
+
 GanMode gan_mode_from(const std::string& name) {
-  if (name == "lsgan") return GanMode::lsgan;
-  if (name == "vanilla") return GanMode::vanilla;
-  if (name == "wgangp") return GanMode::wgangp;
-  throw std::invalid_argument("gan mode " + name + " is not supported (lsgan, vanilla or wgangp)");
+  const auto& names = gan_mode_names();
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (name == names[i]) return static_cast<GanMode>(i);
+    list += (i ? ", " : "") + names[i];
+  }
+  throw std::invalid_argument("--gan-mode " + name + " is not one of " + list);
 }
 
 at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode mode) {

@@ -1,6 +1,11 @@
 #include "trainer/train/options.h"
 
+#include "trainer/data/preprocess.h"
+#include "trainer/train/losses.h"
+#include "trainer/train/schedule.h"
+
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <iomanip>
@@ -31,10 +36,20 @@ std::string format_double(double v) {
   return s.str();
 }
 
-// One row per option: how to read, write and register it. Keeping every option in a single
-// table means train_opt.txt, the checkpoint and the command line can never disagree on names.
+// One row per option: how to read, write and register it, what values it takes and what a
+// resume does with it. Keeping every fact of an option in its row means train_opt.txt, the
+// checkpoint, the command line and validate() can never disagree.
 // Which command line an option appears on; every option is recorded either way.
 enum Scope { kBoth, kTrainOnly, kDistillOnly, kNoCommandLine };
+
+// What --continue-train does with an option (is_fixed_by_checkpoint, is_per_run).
+enum class OnResume {
+  kTaken,   // the checkpoint's value unless given; may be changed (a moved --dataroot, --n-epochs)
+  kFixed,   // the checkpoint's value; given with another value, refused
+  kPerRun,  // this run's own, never the checkpoint's; the ranks of a distributed run may differ in it
+};
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 struct OptionRow {
   const char* key;
@@ -43,12 +58,83 @@ struct OptionRow {
   std::function<void(TrainOptions&, const std::string&)> set;
   std::function<CLI::Option*(CLI::App&, TrainOptions&, const std::string&)> add;
   Scope scope = kBoth;
+  OnResume resume = OnResume::kTaken;
+  // The values it takes: one of `choices`, or a number within the bounds (excluded where said).
+  std::vector<std::string> choices;
+  double min = -kInf, max = kInf;
+  bool min_excluded = false, max_excluded = false;
 
   bool on(Command c) const {
     return scope == kBoth || (scope == kTrainOnly && c == Command::kTrain) ||
            (scope == kDistillOnly && c == Command::kDistill);
   }
+  bool checked() const { return !choices.empty() || min > -kInf || max < kInf; }
+
+  OptionRow fixed() && {
+    resume = OnResume::kFixed;
+    return std::move(*this);
+  }
+  OptionRow per_run() && {
+    resume = OnResume::kPerRun;
+    return std::move(*this);
+  }
+  OptionRow one_of(std::vector<std::string> values) && {
+    choices = std::move(values);
+    return std::move(*this);
+  }
+  OptionRow at_least(double lo) && {
+    min = lo;
+    return std::move(*this);
+  }
+  OptionRow between(double lo, double hi) && {
+    min = lo;
+    max = hi;
+    return std::move(*this);
+  }
+  OptionRow above(double lo) && {
+    min = lo;
+    min_excluded = true;
+    return std::move(*this);
+  }
+  OptionRow below(double hi) && {
+    max = hi;
+    max_excluded = true;
+    return std::move(*this);
+  }
 };
+
+// "at least 1", "between 1 and 6", "above 0", "at least 0 and below 1".
+std::string bounds_text(const OptionRow& r) {
+  std::string lo, hi;
+  if (r.min > -kInf) lo = (r.min_excluded ? "above " : "at least ") + format_double(r.min);
+  if (r.max < kInf) hi = (r.max_excluded ? "below " : "at most ") + format_double(r.max);
+  if (!r.min_excluded && !r.max_excluded && !lo.empty() && !hi.empty())
+    return "between " + format_double(r.min) + " and " + format_double(r.max);
+  return lo + (lo.empty() || hi.empty() ? "" : " and ") + hi;
+}
+
+// The one check of a row's values: CLI11 runs it on the command line (its message then follows
+// the option's name), validate() on values from a checkpoint or set_option. CLI11's IsMember and
+// Range decide; the message says what the option takes.
+CLI::Validator value_check(const OptionRow& r) {
+  if (!r.choices.empty()) {
+    const CLI::Validator member = CLI::IsMember(r.choices);
+    std::string list;
+    for (const auto& c : r.choices) list += (list.empty() ? "" : ", ") + c;
+    return CLI::Validator(
+        [member, list](std::string& v) { return member(v).empty() ? std::string() : v + " is not one of " + list; },
+        member.get_description());
+  }
+  // An excluded bound becomes the nearest double inside it, for CLI11's inclusive Range.
+  const CLI::Validator range = CLI::Range(r.min_excluded ? std::nextafter(r.min, kInf) : r.min,
+                                          r.max_excluded ? std::nextafter(r.max, -kInf) : r.max);
+  const std::string bounds = bounds_text(r);
+  return CLI::Validator(
+      [range, bounds](std::string& v) {
+        return range(v).empty() ? std::string() : v + " is out of range: it must be " + bounds;
+      },
+      bounds);
+}
 
 template <typename T>
 OptionRow row(const char* key, T TrainOptions::*member, const char* help, Scope scope = kBoth) {
@@ -103,101 +189,162 @@ const std::vector<OptionRow>& table() {
       row("dataroot", &O::dataroot, "dataset folder with trainA, trainB (and testA, testB)"),
       row("name", &O::name, "experiment name: checkpoints and logs go to CHECKPOINTS_DIR/NAME"),
       row("checkpoints_dir", &O::checkpoints_dir, "where experiments are saved"),
-      row("direction", &O::direction, "AtoB or BtoA (BtoA swaps the domains)"),
-      row("batch_size", &O::batch_size, "input batch size"),
-      row("load_size", &O::load_size, "scale images to this size"),
-      row("crop_size", &O::crop_size, "then crop to this size"),
-      row("preprocess", &O::preprocess, "resize_and_crop | crop | scale_width | scale_width_and_crop | none"),
+      row("direction", &O::direction, "AtoB or BtoA (BtoA swaps the domains)").fixed().one_of({"AtoB", "BtoA"}),
+      row("batch_size", &O::batch_size, "input batch size").fixed().at_least(1),
+      row("load_size", &O::load_size, "scale images to this size").fixed().at_least(8),
+      row("crop_size", &O::crop_size, "then crop to this size").fixed().at_least(16),
+      row("preprocess", &O::preprocess,
+          "how images are resized and cropped, as the official modes (none and scale_width keep each image's size, "
+          "rounded to what the generator takes)")
+          .fixed()
+          .one_of(preprocess_mode_names()),
       row("dataset_mode", &O::dataset_mode,
           "unaligned (trainA, trainB: cycle_gan's default) | aligned (train/ of A|B images side by side: pix2pix's "
           "default)",
-          kTrainOnly),
-      row("no_flip", &O::no_flip, "do not flip images horizontally for augmentation"),
+          kTrainOnly)
+          .fixed()
+          .one_of({"unaligned", "aligned"}),
+      row("no_flip", &O::no_flip, "do not flip images horizontally for augmentation").fixed(),
       row("max_dataset_size", &O::max_dataset_size,
-          "use at most this many images per domain, the first in sorted order (default: all)"),
+          "use at most this many images per domain, the first in sorted order (default: all)")
+          .fixed()
+          .at_least(1),
       row("serial_batches", &O::serial_batches,
-          "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random"),
-      row("num_threads", &O::num_threads, "threads decoding and augmenting images"),
+          "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random")
+          .fixed(),
+      row("num_threads", &O::num_threads, "threads decoding and augmenting images").per_run().between(1, 64),
       row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks) | unet_256 | unet_128",
-          kTrainOnly),
+          kTrainOnly)
+          .fixed(),
       row("netD", &O::netD,
-          "discriminator: basic (70x70 PatchGAN) | n_layers (--n-layers-D layers) | pixel (1x1 PatchGAN)"),
-      row("ngf", &O::ngf, "generator filters in the last conv layer", kTrainOnly),
-      row("ndf", &O::ndf, "discriminator filters in the first conv layer"),
-      row("n_layers_D", &O::n_layers_D, "discriminator layers when netD is n_layers"),
+          "discriminator: basic (70x70 PatchGAN) | n_layers (--n-layers-D layers) | pixel (1x1 PatchGAN)")
+          .fixed()
+          .one_of({"basic", "n_layers", "pixel"}),
+      row("ngf", &O::ngf, "generator filters in the last conv layer", kTrainOnly).fixed().at_least(1),
+      row("ndf", &O::ndf, "discriminator filters in the first conv layer").fixed().at_least(1),
+      row("n_layers_D", &O::n_layers_D, "discriminator layers when netD is n_layers").fixed().between(1, 6),
       row("norm", &O::norm,
           "normalisation layers of the generators and discriminators: instance | batch (BatchNorm with running "
-          "statistics) | none"),
+          "statistics) | none")
+          .fixed()
+          .one_of({"instance", "batch", "none"}),
       row("no_dropout", &O::no_dropout,
           "the generator trains without dropout (the cycle_gan default); --dropout puts Dropout(0.5) in its residual "
           "blocks",
-          kTrainOnly),
-      row("init_type", &O::init_type, "weight initialisation: normal | xavier | kaiming | orthogonal"),
-      row("init_gain", &O::init_gain, "scale for normal, xavier and orthogonal"),
+          kTrainOnly)
+          .fixed(),
+      row("init_type", &O::init_type, "weight initialisation: normal | xavier | kaiming | orthogonal")
+          .fixed()
+          .one_of({"normal", "xavier", "kaiming", "orthogonal"}),
+      row("init_gain", &O::init_gain, "scale for normal, xavier and orthogonal").fixed(),
       row("gan_mode", &O::gan_mode,
           "GAN objective: lsgan | vanilla | wgangp. wgangp is the official WGAN loss (-mean D(real), +mean D(fake)) "
           "plus, unlike the official cycle_gan model, which never applies it, the official gradient penalty "
-          "(mixed, lambda 10) added to each discriminator's loss; not with --amp fp16"),
-      row("lambda_A", &O::lambda_A, "weight of the cycle loss A -> B -> A", kTrainOnly),
-      row("lambda_B", &O::lambda_B, "weight of the cycle loss B -> A -> B", kTrainOnly),
+          "(mixed, lambda 10) added to each discriminator's loss; not with --amp fp16")
+          .fixed()
+          .one_of(gan_mode_names()),
+      row("lambda_A", &O::lambda_A, "weight of the cycle loss A -> B -> A", kTrainOnly).fixed().at_least(0),
+      row("lambda_B", &O::lambda_B, "weight of the cycle loss B -> A -> B", kTrainOnly).fixed().at_least(0),
       row("lambda_identity", &O::lambda_identity, "weight of the identity loss, relative to lambda_A/lambda_B",
-          kTrainOnly),
-      row("lambda_L1", &O::lambda_L1, "pix2pix: weight of the L1 loss between G(A) and the true B", kTrainOnly),
-      row("pool_size", &O::pool_size, "size of the buffers of generated images the discriminators see", kTrainOnly),
-      row("lr", &O::lr, "initial Adam learning rate"),
-      row("beta1", &O::beta1, "Adam beta1 (beta2 is 0.999)"),
+          kTrainOnly)
+          .fixed()
+          .at_least(0),
+      row("lambda_L1", &O::lambda_L1, "pix2pix: weight of the L1 loss between G(A) and the true B", kTrainOnly)
+          .fixed()
+          .at_least(0),
+      row("pool_size", &O::pool_size, "size of the buffers of generated images the discriminators see", kTrainOnly)
+          .fixed()
+          .at_least(0),
+      row("lr", &O::lr, "initial Adam learning rate").fixed().above(0),
+      row("beta1", &O::beta1, "Adam beta1 (beta2 is 0.999)").fixed().at_least(0).below(1),
       row("lr_policy", &O::lr_policy,
           "learning-rate policy, stepped at the end of each epoch: linear (constant for --n-epochs, then linear "
           "decay to zero over --n-epochs-decay) | step (x0.1 every --lr-decay-iters epochs) | cosine (cosine "
           "annealing to zero over --n-epochs epochs) | plateau (x0.2 after 6 epochs without a 1% improvement of the "
-          "epoch's mean generator loss; the official code feeds it a constant 0, which cuts the lr every 6 epochs)"),
-      row("lr_decay_iters", &O::lr_decay_iters, "with --lr-policy step: multiply the lr by 0.1 every this many epochs"),
-      row("n_epochs", &O::n_epochs, "epochs at the initial learning rate"),
-      row("n_epochs_decay", &O::n_epochs_decay, "epochs of linear decay to zero"),
-      row("epoch_count", &O::epoch_count, "number of the first epoch (the official way to resume a schedule)"),
-      row("save_latest_freq", &O::save_latest_freq, "save the latest checkpoint every this many iterations"),
-      row("save_epoch_freq", &O::save_epoch_freq, "keep a checkpoint snapshot every this many epochs"),
-      row("print_freq", &O::print_freq, "log losses every this many iterations"),
-      row("display_freq", &O::display_freq, "refresh the sample images every this many iterations"),
-      row("continue_train", &O::continue_train, "resume exactly from the latest checkpoint"),
-      row("seed", &O::seed, "random seed; -1 draws one (recorded in the checkpoint)"),
-      row("device", &O::device, "cpu | cuda | cuda:N | auto"),
-      row("threads", &O::threads, "compute threads (0: LibTorch's default)"),
-      row("max_iters", &O::max_iters, "stop after this many iterations in total, saving latest (0: no limit)"),
+          "epoch's mean generator loss; the official code feeds it a constant 0, which cuts the lr every 6 epochs)")
+          .fixed()
+          .one_of(lr_policy_names()),
+      row("lr_decay_iters", &O::lr_decay_iters, "with --lr-policy step: multiply the lr by 0.1 every this many epochs")
+          .fixed()
+          .at_least(1),
+      row("n_epochs", &O::n_epochs, "epochs at the initial learning rate").at_least(0),
+      row("n_epochs_decay", &O::n_epochs_decay, "epochs of linear decay to zero").at_least(0),
+      row("epoch_count", &O::epoch_count, "number of the first epoch (the official way to resume a schedule)")
+          .per_run()
+          .at_least(1),
+      row("save_latest_freq", &O::save_latest_freq, "save the latest checkpoint every this many iterations")
+          .at_least(1),
+      row("save_epoch_freq", &O::save_epoch_freq, "keep a checkpoint snapshot every this many epochs").at_least(1),
+      row("print_freq", &O::print_freq, "log losses every this many iterations").at_least(1),
+      row("display_freq", &O::display_freq, "refresh the sample images every this many iterations").at_least(1),
+      row("continue_train", &O::continue_train, "resume exactly from the latest checkpoint").per_run(),
+      row("seed", &O::seed, "random seed; -1 draws one (recorded in the checkpoint)").fixed().at_least(-1),
+      row("device", &O::device, "cpu | cuda | cuda:N | auto").per_run(),
+      row("threads", &O::threads, "compute threads (0: LibTorch's default)").per_run().at_least(0),
+      row("max_iters", &O::max_iters, "stop after this many iterations in total, saving latest (0: no limit)")
+          .per_run()
+          .at_least(0),
       row("deterministic", &O::deterministic,
           "CUDA: auto | on | off. on = deterministic kernels, so a resume continues bitwise; off = cuDNN "
-          "autotuning, faster, resume not bitwise; auto = on when --seed is given (the CPU is always exact)"),
-      row("fused_adam", &O::fused_adam, "auto | on | off: one fused Adam kernel per step (auto: on for CUDA)"),
-      row("amp", &O::amp, "mixed precision: off | bf16 | fp16 (fp16 needs CUDA and scales the loss)"),
+          "autotuning, faster, resume not bitwise; auto = on when --seed is given (the CPU is always exact)")
+          .one_of({"auto", "on", "off"}),
+      row("fused_adam", &O::fused_adam, "auto | on | off: one fused Adam kernel per step (auto: on for CUDA)")
+          .one_of({"auto", "on", "off"}),
+      row("amp", &O::amp, "mixed precision: off | bf16 | fp16 (fp16 needs CUDA and scales the loss)")
+          .one_of({"off", "bf16", "fp16"}),
       row("check_sync", &O::check_sync,
           "under torchrun: compare a checksum of the weights across ranks every N iterations and stop if they "
-          "differ (0: never)"),
+          "differ (0: never)")
+          .per_run()
+          .at_least(0),
       row("dist_timeout", &O::dist_timeout,
-          "under torchrun: seconds a collective may wait for the other ranks before the run stops with an error"),
+          "under torchrun: seconds a collective may wait for the other ranks before the run stops with an error")
+          .per_run()
+          .at_least(1),
       row("model", &O::model,
           "cycle_gan | pix2pix (paired: one generator A -> B, a discriminator on (A, B) pairs; the options the "
           "command line leaves out take pix2pix's defaults: --netG unet_256 --norm batch --dropout --gan-mode vanilla "
-          "--pool-size 0 --dataset-mode aligned)",
-          kTrainOnly),
-      row("teacher", &O::teacher, "the trained generator (G.pt) to distil", kDistillOnly),
+          "--pool-size 0 --dataset-mode aligned); distillation is cg-trainer distill",
+          kTrainOnly)
+          .fixed()
+          .one_of({"cycle_gan", "pix2pix"}),
+      row("teacher", &O::teacher, "the trained generator (G.pt) to distil", kDistillOnly).fixed(),
       row("student", &O::student,
-          "student preset: fast (resnet_6blocks, ngf 16) | tiny (mobile_resnet_9blocks, ngf 16)", kDistillOnly),
+          "student preset: fast (resnet_6blocks, ngf 16) | tiny (mobile_resnet_9blocks, ngf 16)", kDistillOnly)
+          .fixed(),
       row("student_ngf", &O::student_ngf, "student filters in the last conv layer (default: the preset's)",
-          kDistillOnly),
-      row("student_blocks", &O::student_blocks, "student residual blocks (default: the preset's)", kDistillOnly),
+          kDistillOnly)
+          .fixed()
+          .at_least(1),
+      row("student_blocks", &O::student_blocks, "student residual blocks (default: the preset's)", kDistillOnly)
+          .fixed()
+          .at_least(0),
       row("student_block", &O::student_block,
-          "student residual blocks: resnet | mobile (depthwise-separable) (default: the preset's)", kDistillOnly),
-      row("lambda_recon", &O::lambda_recon, "weight of the L1 loss between student and teacher outputs", kDistillOnly),
+          "student residual blocks: resnet | mobile (depthwise-separable) (default: the preset's)", kDistillOnly)
+          .fixed()
+          .one_of({"resnet", "mobile"}),
+      row("lambda_recon", &O::lambda_recon, "weight of the L1 loss between student and teacher outputs", kDistillOnly)
+          .fixed()
+          .at_least(0),
       row("lambda_feat", &O::lambda_feat,
-          "weight of the feature distillation loss (MSE through learned 1x1 convs; 0: off)", kDistillOnly),
-      row("lambda_gan", &O::lambda_gan, "weight of the student's LSGAN loss against real target images", kDistillOnly),
+          "weight of the feature distillation loss (MSE through learned 1x1 convs; 0: off)", kDistillOnly)
+          .fixed()
+          .at_least(0),
+      row("lambda_gan", &O::lambda_gan, "weight of the student's LSGAN loss against real target images", kDistillOnly)
+          .fixed()
+          .at_least(0),
   };
   return rows;
 }
 
-const OptionRow& find_row(const std::string& key) {
+const OptionRow* lookup(const std::string& key) {
   for (const auto& r : table())
-    if (r.key == key) return r;
+    if (r.key == key) return &r;
+  return nullptr;
+}
+
+const OptionRow& find_row(const std::string& key) {
+  if (const OptionRow* r = lookup(key)) return *r;
   throw Error(ErrorKind::kUsage, "unknown option " + key);
 }
 
@@ -225,54 +372,23 @@ void TrainOptions::validate() const {
     if (!ok) throw Error(ErrorKind::kUsage, what);
   };
   need(!dataroot.empty(), "--dataroot is required");
+  // Each value on its own, by its row's check; the options of the other command keep their
+  // defaults, which need not be values of this one (distill's unset --student-block).
+  const Command command = model == "distill" ? Command::kDistill : Command::kTrain;
+  for (const auto& r : table()) {
+    if (!r.on(command) || !r.checked()) continue;
+    const std::string problem = value_check(r)(r.get(*this));
+    need(problem.empty(), "--" + kebab(r.key) + ": " + problem);
+  }
+  // Then the combinations. The generator's size rule is checked with the generator
+  // (generator_options, distill_size_rule).
   if (netG != "unet_128" && netG != "unet_256") n_blocks();
-  need(init_type == "normal" || init_type == "xavier" || init_type == "kaiming" || init_type == "orthogonal",
-       "--init-type " + init_type + " is not supported (normal, xavier, kaiming or orthogonal)");
-  need(direction == "AtoB" || direction == "BtoA", "--direction must be AtoB or BtoA, not " + direction);
-  need(preprocess == "resize_and_crop" || preprocess == "crop" || preprocess == "scale_width" ||
-           preprocess == "scale_width_and_crop" || preprocess == "none",
-       "--preprocess " + preprocess + " is not one of resize_and_crop, crop, scale_width, scale_width_and_crop, none");
-  need(batch_size >= 1, "--batch-size must be at least 1");
-  need(crop_size >= 16 && crop_size % 4 == 0, "--crop-size must be a multiple of 4 and at least 16");
-  need(load_size >= 8, "--load-size must be at least 8");
-  if (preprocess == "resize_and_crop" || preprocess == "scale_width_and_crop")
+  if (resizes_before_crop(parse_preprocess_mode(preprocess)))
     need(load_size >= crop_size, "--load-size (" + std::to_string(load_size) + ") must be at least --crop-size (" +
                                      std::to_string(crop_size) + ") with --preprocess " + preprocess);
-  need(ngf >= 1 && ndf >= 1, "--ngf and --ndf must be positive");
-  need(n_layers_D >= 1 && n_layers_D <= 6, "--n-layers-D must be between 1 and 6");
-  need(max_dataset_size >= 1, "--max-dataset-size must be positive");
-  need(num_threads >= 1 && num_threads <= 64, "--num-threads must be between 1 and 64");
-  need(pool_size >= 0, "--pool-size must not be negative");
-  need(lambda_A >= 0 && lambda_B >= 0 && lambda_identity >= 0, "the lambdas must not be negative");
-  need(lr > 0 && beta1 >= 0 && beta1 < 1, "--lr must be positive and --beta1 in [0, 1)");
-  need(n_epochs >= 0 && n_epochs_decay >= 0 && n_epochs + n_epochs_decay >= 1,
-       "--n-epochs + --n-epochs-decay must be at least 1");
-  need(epoch_count >= 1, "--epoch-count must be at least 1");
+  need(n_epochs + n_epochs_decay >= 1, "--n-epochs + --n-epochs-decay must be at least 1");
   need(epoch_count <= last_epoch(), "--epoch-count " + std::to_string(epoch_count) + " is past the last epoch (" +
                                         std::to_string(last_epoch()) + " = n_epochs + n_epochs_decay)");
-  need(save_latest_freq >= 1 && save_epoch_freq >= 1 && print_freq >= 1 && display_freq >= 1,
-       "the save, print and display frequencies must be positive");
-  need(seed >= -1, "--seed must be -1 (random) or non-negative");
-  need(threads >= 0, "--threads must not be negative");
-  need(max_iters >= 0, "--max-iters must not be negative");
-  need(check_sync >= 0, "--check-sync must not be negative");
-  need(dist_timeout >= 1, "--dist-timeout must be at least 1 second");
-  auto one_of = [&](const std::string& v, std::initializer_list<const char*> allowed, const std::string& flag) {
-    std::string list;
-    for (const char* a : allowed) {
-      if (v == a) return;
-      list += (list.empty() ? "" : ", ") + std::string(a);
-    }
-    need(false, flag + " " + v + " is not one of " + list);
-  };
-  one_of(deterministic, {"auto", "on", "off"}, "--deterministic");
-  one_of(fused_adam, {"auto", "on", "off"}, "--fused-adam");
-  one_of(amp, {"off", "bf16", "fp16"}, "--amp");
-  one_of(netD, {"basic", "n_layers", "pixel"}, "--netD");
-  one_of(norm, {"instance", "batch", "none"}, "--norm");
-  one_of(gan_mode, {"lsgan", "vanilla", "wgangp"}, "--gan-mode");
-  one_of(lr_policy, {"linear", "step", "plateau", "cosine"}, "--lr-policy");
-  need(lr_decay_iters >= 1, "--lr-decay-iters must be at least 1");
   need(lr_policy != "cosine" || n_epochs >= 1,
        "--lr-policy cosine anneals over --n-epochs epochs (T_max), which must be at least 1");
   // fp16 training scales the loss; the gradient penalty differentiates D's input gradient, which
@@ -280,16 +396,9 @@ void TrainOptions::validate() const {
   need(gan_mode != "wgangp" || amp != "fp16",
        "--gan-mode wgangp does not work with --amp fp16 (its gradient penalty would need its own loss scaling); "
        "use --amp bf16 or off");
-  one_of(model, {"cycle_gan", "pix2pix", "distill"}, "the model");
-  one_of(dataset_mode, {"unaligned", "aligned"}, "--dataset-mode");
-  need(lambda_L1 >= 0, "--lambda-L1 must not be negative");
-  if (model == "distill") {
-    need(student_ngf >= 1 && student_blocks >= 0, "--student-ngf must be positive and --student-blocks not negative");
-    one_of(student_block, {"resnet", "mobile"}, "--student-block");
-    // The student's GAN term is LSGAN by design (see distiller.h); another mode would be ignored.
+  // The student's GAN term is LSGAN by design (see distiller.h); another mode would be ignored.
+  if (command == Command::kDistill)
     need(gan_mode == "lsgan", "--gan-mode " + gan_mode + ": distill's GAN term is always lsgan");
-    need(lambda_recon >= 0 && lambda_feat >= 0 && lambda_gan >= 0, "the lambdas must not be negative");
-  }
 }
 
 std::map<std::string, std::string> TrainOptions::to_map() const {
@@ -321,7 +430,8 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command) {
     // The official --no_dropout only ever sets true (and cycle_gan defaults it to true); --dropout
     // is the way back.
     if (snake == "no_dropout") names += ",!--dropout";
-    r.add(cmd, opt, names)->description(r.help)->group("Options");
+    CLI::Option* o = r.add(cmd, opt, names)->description(r.help)->group("Options");
+    if (r.checked()) o->check(value_check(r));
   }
   if (command == Command::kDistill) return;
   // Official options with a single possible value here: accepted so official commands run as
@@ -362,47 +472,8 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command) {
 }
 
 bool is_fixed_by_checkpoint(const std::string& key) {
-  static const char* fixed[] = {"direction",
-                                "batch_size",
-                                "load_size",
-                                "crop_size",
-                                "preprocess",
-                                "no_flip",
-                                "max_dataset_size",
-                                "serial_batches",
-                                "netG",
-                                "netD",
-                                "ngf",
-                                "ndf",
-                                "n_layers_D",
-                                "norm",
-                                "no_dropout",
-                                "init_type",
-                                "init_gain",
-                                "gan_mode",
-                                "lambda_A",
-                                "lambda_B",
-                                "lambda_identity",
-                                "pool_size",
-                                "lr",
-                                "beta1",
-                                "lr_policy",
-                                "lr_decay_iters",
-                                "seed",
-                                "model",
-                                "dataset_mode",
-                                "lambda_L1",
-                                "teacher",
-                                "student",
-                                "student_ngf",
-                                "student_blocks",
-                                "student_block",
-                                "lambda_recon",
-                                "lambda_feat",
-                                "lambda_gan"};
-  for (const char* f : fixed)
-    if (key == f) return true;
-  return false;
+  const OptionRow* r = lookup(key);
+  return r && r->resume == OnResume::kFixed;
 }
 
 void set_option(TrainOptions& opt, const std::string& key, const std::string& value) { find_row(key).set(opt, value); }
@@ -412,11 +483,7 @@ void apply_model_defaults(TrainOptions& opt, const std::map<std::string, bool>& 
     const auto g = given.find(key);
     return g != given.end() && g->second;
   };
-  if (!is_given("model")) return;
-  if (opt.model != "cycle_gan" && opt.model != "pix2pix")
-    throw Error(ErrorKind::kUsage, "--model " + opt.model +
-                                       " is not supported (cycle_gan or pix2pix; distillation is cg-trainer distill)");
-  if (opt.model != "pix2pix") return;
+  if (!is_given("model") || opt.model != "pix2pix") return;
   // The official pix2pix_model.py's modify_commandline_options and option defaults.
   static const std::pair<const char*, const char*> pix2pix[] = {
       {"netG", "unet_256"}, {"norm", "batch"},           {"no_dropout", "false"}, {"gan_mode", "vanilla"},
@@ -432,9 +499,8 @@ std::map<std::string, bool> given_options(const CLI::App& cmd, Command command) 
 }
 
 bool is_per_run(const std::string& key) {
-  static const char* per_run[] = {"continue_train", "max_iters",   "device",     "threads",
-                                  "num_threads",    "epoch_count", "check_sync", "dist_timeout"};
-  return std::any_of(std::begin(per_run), std::end(per_run), [&](const char* k) { return key == k; });
+  const OptionRow* r = lookup(key);
+  return r && r->resume == OnResume::kPerRun;
 }
 
 }  // namespace cg

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include "common/defaults.h"
 #include "common/error.h"
 
 #include <cstdint>
@@ -20,7 +21,7 @@ struct TrainOptions {
   std::string direction = "AtoB";
   int64_t batch_size = 1;
   int64_t load_size = 286;
-  int64_t crop_size = 256;
+  int64_t crop_size = kDefaultCropSize;
   std::string preprocess = "resize_and_crop";
   std::string dataset_mode = "unaligned";  // unaligned (trainA, trainB) | aligned (train/ of AB images)
   bool no_flip = false;
@@ -60,7 +61,7 @@ struct TrainOptions {
   bool continue_train = false;
   // additions
   int64_t seed = -1;  // -1: drawn at start and recorded, so a resume still continues exactly
-  std::string device = "auto";
+  std::string device = kDefaultDevice;
   int threads = 0;        // compute threads; 0 = LibTorch's default
   int64_t max_iters = 0;  // stop (saving latest) once this many iterations are done in total; 0 = no limit
   // CUDA only (see run-mode.h): auto settles to on or off when a run starts, by whether --seed

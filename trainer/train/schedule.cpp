@@ -8,12 +8,19 @@
 
 namespace cg {
 
+const std::vector<std::string>& lr_policy_names() {
+  static const std::vector<std::string> names = {"linear", "step", "plateau", "cosine"};
+  return names;
+}
+
 LrPolicy lr_policy_from(const std::string& name) {
-  if (name == "linear") return LrPolicy::kLinear;
-  if (name == "step") return LrPolicy::kStep;
-  if (name == "plateau") return LrPolicy::kPlateau;
-  if (name == "cosine") return LrPolicy::kCosine;
-  throw Error(ErrorKind::kUsage, "--lr-policy " + name + " is not one of linear, step, plateau, cosine");
+  const auto& names = lr_policy_names();
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (name == names[i]) return static_cast<LrPolicy>(i);
+    list += (i ? ", " : "") + names[i];
+  }
+  throw Error(ErrorKind::kUsage, "--lr-policy " + name + " is not one of " + list);
 }
 
 double lr_factor(int epoch, int n_epochs, int n_epochs_decay) {

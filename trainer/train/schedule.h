@@ -9,12 +9,15 @@
 
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace cg {
 
 struct TrainOptions;
 
 enum class LrPolicy { kLinear, kStep, kPlateau, kCosine };
+// "linear", "step", "plateau", "cosine", in the enum's order: the choices of --lr-policy.
+const std::vector<std::string>& lr_policy_names();
 // Throws Error (usage) naming --lr-policy and the values it takes.
 LrPolicy lr_policy_from(const std::string& name);
 

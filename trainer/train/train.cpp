@@ -94,9 +94,10 @@ void resume_after_restart(TrainOptions& opt, const World& world, const fs::path&
 
 // Validates the options and settles what they leave open (a relative --dataroot, a random
 // --seed, --deterministic auto); train_opt.txt and the checkpoints record the settled values, so
-// a resume repeats them.
-void complete_options(TrainOptions& opt, const std::map<std::string, bool>& given) {
-  if (opt.model == "distill") settle_distill_options(opt, given);
+// a resume repeats them. Returns distill's teacher, loaded once.
+std::optional<LoadedModel> complete_options(TrainOptions& opt, const std::map<std::string, bool>& given) {
+  std::optional<LoadedModel> teacher;
+  if (opt.model == "distill") teacher = settle_distill_options(opt, given);
   opt.validate();
   settle_deterministic(opt, given);
   // Recorded absolute, so a resume from another working directory finds the data and the teacher.
@@ -106,6 +107,13 @@ void complete_options(TrainOptions& opt, const std::map<std::string, bool>& give
     if (!ec && !path->empty()) *path = abs.lexically_normal().string();
   }
   if (opt.seed < 0) opt.seed = static_cast<int64_t>(std::random_device{}() >> 1);  // recorded, so a resume stays exact
+  return teacher;
+}
+
+// The sides every training image must have: those of the generator(s) it goes through. Checked
+// before anything is written, so a crop that does not fit is refused with the rule it breaks.
+SizeRule image_size_rule(const TrainOptions& opt, const std::optional<LoadedModel>& teacher) {
+  return teacher ? distill_size_rule(opt, *teacher) : size_rule(generator_options(opt));
 }
 
 // The process-wide settings training runs under; returns the device it runs on.
@@ -124,11 +132,11 @@ c10::Device prepare_process(const TrainOptions& opt) {
   return device;
 }
 
-DataOptions data_options(const TrainOptions& opt) {
+DataOptions data_options(const TrainOptions& opt, const SizeRule& rule) {
   DataOptions d;
   d.dataroot = opt.dataroot;
   d.swap_domains = opt.direction == "BtoA";
-  d.preprocess = {opt.preprocess, opt.load_size, opt.crop_size, !opt.no_flip};
+  d.preprocess = {parse_preprocess_mode(opt.preprocess), opt.load_size, opt.crop_size, !opt.no_flip, rule};
   d.max_dataset_size = opt.max_dataset_size;
   d.serial_batches = opt.serial_batches;
   d.batch_size = opt.batch_size;
@@ -141,7 +149,7 @@ void prepare_folder(const fs::path& dir, const TrainOptions& opt) {
   try {
     fs::create_directories(dir);
   } catch (const fs::filesystem_error& e) {
-    throw Error(ErrorKind::kUsage, dir.string() + ": cannot create the checkpoint folder (" + e.code().message() + ")");
+    throw Error(ErrorKind::kIo, dir.string() + ": cannot create the checkpoint folder (" + e.code().message() + ")");
   }
   remove_leftover_temporaries(dir.string());
   write_file_atomically((dir / "train_opt.txt").string(), opt.to_text());
@@ -194,9 +202,9 @@ void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& di
   out << std::flush;
 }
 
-std::unique_ptr<TrainableModel> make_model(const TrainOptions& opt, const c10::Device& device, uint64_t seed,
-                                           int rank) {
-  if (opt.model == "distill") return std::make_unique<Distiller>(opt, device);
+std::unique_ptr<TrainableModel> make_model(const TrainOptions& opt, const c10::Device& device, uint64_t seed, int rank,
+                                           std::optional<LoadedModel> teacher) {
+  if (opt.model == "distill") return std::make_unique<Distiller>(opt, device, std::move(*teacher));
   if (opt.model == "pix2pix") return std::make_unique<Pix2Pix>(opt, device, seed, rank);
   return std::make_unique<CycleGan>(opt, device, seed, rank);
 }
@@ -294,7 +302,7 @@ TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const Tra
       out_(out),
       state_(state),
       iters_per_epoch_(data.batches_per_epoch()),
-      native_size_(opt.preprocess == "none" || opt.preprocess == "scale_width"),
+      native_size_(!crops(parse_preprocess_mode(opt.preprocess))),
       progress_(out, group.leader() && Progress::stream_is_terminal(STDOUT_FILENO) && &out == &std::cout,
                 opt.print_freq) {
   if (group.leader())
@@ -541,14 +549,15 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   const fs::path dir = opt.experiment_dir();
   resume_after_restart(opt, group.world(), dir, shown);
   resume_options(opt, given, dir);
-  complete_options(opt, given);
+  std::optional<LoadedModel> teacher = complete_options(opt, given);
+  const SizeRule rule = image_size_rule(opt, teacher);
   if (group.distributed() && opt.norm == "batch")
     throw Error(ErrorKind::kUsage,
                 "--norm batch does not work under torchrun: each rank would keep its own batch statistics (the "
                 "official code needs synchronized batch norm, which cg-trainer does not build); use instance or none");
   const c10::Device device = group.device_for(prepare_process(opt));
   group.join(opt, device);
-  DataOptions data_opt = data_options(opt);
+  DataOptions data_opt = data_options(opt, rule);
   data_opt.rank = group.world().rank;
   data_opt.ranks = group.world().world_size;
   std::unique_ptr<const TrainingData> data_owner;
@@ -561,7 +570,7 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   const uint64_t seed = static_cast<uint64_t>(opt.seed);
   torch::manual_seed(seed);
   if (device.is_cuda()) torch::cuda::manual_seed_all(seed);
-  const auto model = make_model(opt, device, seed, group.world().rank);
+  const auto model = make_model(opt, device, seed, group.world().rank, std::move(teacher));
   const TrainState state = starting_state(opt, dir, *model, data.batches_per_epoch(), group.world(), shown);
   group.attach(*model);
   print_banner(shown, opt, dir, data, device, *model, state);

@@ -1,6 +1,7 @@
 #include "trainer/train/trainable.h"
 
 #include "common/error.h"
+#include "trainer/data/preprocess.h"
 #include "trainer/train/fused-adam.h"
 #include "trainer/train/options.h"
 
@@ -45,16 +46,14 @@ GeneratorOptions generator_options(const TrainOptions& o) {
   } else {
     g.n_blocks = o.n_blocks();  // throws for an unknown --netG
   }
-  const int64_t multiple = size_multiple(g);
-  const bool crops = o.preprocess.find("crop") != std::string::npos;
-  if (crops && o.crop_size % multiple != 0)
-    throw Error(ErrorKind::kUsage, "--netG " + o.netG + " needs image sides that are multiples of " +
-                                       std::to_string(multiple) + "; --crop-size " + std::to_string(o.crop_size) +
-                                       " is not (unet_256 trains at 256, unet_128 at 128)");
-  if (!crops && g.family == Family::kUnet)
-    throw Error(ErrorKind::kUsage, "--netG " + o.netG + " needs fixed-size crops (--preprocess " + o.preprocess +
-                                       " gives images of any size)");
+  check_crop(o, size_rule(g), "--netG " + o.netG);
   return g;
+}
+
+void check_crop(const TrainOptions& o, const SizeRule& rule, const std::string& who) {
+  if (crops(parse_preprocess_mode(o.preprocess)) && !rule.fits(o.crop_size))
+    throw Error(ErrorKind::kUsage, who + " takes image sides that are " + rule.describe() + "; --crop-size " +
+                                       std::to_string(o.crop_size) + " is not");
 }
 
 DiscriminatorOptions discriminator_options(const TrainOptions& o) {

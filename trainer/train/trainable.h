@@ -92,9 +92,13 @@ struct TrainOptions;
 // The discriminator --netD, --ndf, --n-layers-D and --norm ask for ("basic" = 3 layers, the 70x70
 // PatchGAN).
 DiscriminatorOptions discriminator_options(const TrainOptions& o);
-// The generator --netG, --ngf, --norm and --dropout describe. Throws a usage Error when fixed-size
-// crops do not fit its size rule (a U-Net's 2^depth: unet_256 trains on 256 x 256 crops).
+// The generator --netG, --ngf, --norm and --dropout describe. Throws a usage Error when the crop
+// does not fit its size rule (a U-Net's 2^depth: unet_256 trains on 256 x 256 crops).
 GeneratorOptions generator_options(const TrainOptions& o);
+// Throws a usage Error naming `rule` and `who` (the generator it is of) when --preprocess crops
+// and --crop-size does not fit the rule. The modes that keep each image's own size round it to
+// the rule instead (PreprocessOptions::size_rule).
+void check_crop(const TrainOptions& o, const SizeRule& rule, const std::string& who);
 void set_requires_grad(torch::nn::Module& net, bool on);
 // The official init_weights: conv weights by `type` (normal, xavier, kaiming, orthogonal), biases 0;
 // BatchNorm weights from N(1, gain), biases 0, whatever the type.
