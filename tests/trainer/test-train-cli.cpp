@@ -4,6 +4,7 @@
 #include "trainer/train/cycle-gan.h"
 #include "trainer/train/options.h"
 
+#include "tests/generator-helpers.h"
 #include "tests/trainer/model-helpers.h"
 #include "tests/trainer/trainer-helpers.h"
 
@@ -11,6 +12,8 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -171,23 +174,23 @@ TEST_F(TrainCli, BadInputGetsAClearMessage) {
       {train_on(data_) + std::vector<std::string>{"--continue-train"}, "no checkpoint"},
       {train_on(data_) + std::vector<std::string>{"--netG", "unet_64"}, "--netG unet_64 is not supported"},
       {train_on(data_) + std::vector<std::string>{"--netD", "patch"},
-       "--netD patch is not one of basic, n_layers, pixel"},
+       "--netD: patch is not one of basic, n_layers, pixel"},
       {train_on(data_) + std::vector<std::string>{"--norm", "group"},
-       "--norm group is not one of instance, batch, none"},
+       "--norm: group is not one of instance, batch, none"},
       {train_on(data_) + std::vector<std::string>{"--gan-mode", "hinge"},
-       "--gan-mode hinge is not one of lsgan, vanilla, wgangp"},
+       "--gan-mode: hinge is not one of lsgan, vanilla, wgangp"},
       {train_on(data_) + std::vector<std::string>{"--gan-mode", "wgangp", "--amp", "fp16"},
        "--gan-mode wgangp does not work with --amp fp16"},
       {train_on(data_) + std::vector<std::string>{"--lr-policy", "foo"},
-       "--lr-policy foo is not one of linear, step, plateau, cosine"},
+       "--lr-policy: foo is not one of linear, step, plateau, cosine"},
       {train_on(data_) + std::vector<std::string>{"--lr-policy", "step", "--lr-decay-iters", "0"},
-       "--lr-decay-iters must be at least 1"},
-      {train_on(data_) + std::vector<std::string>{"--preprocess", "zoom"}, "--preprocess zoom is not one of"},
+       "--lr-decay-iters: 0 is out of range: it must be at least 1"},
+      {train_on(data_) + std::vector<std::string>{"--preprocess", "zoom"}, "--preprocess: zoom is not one of"},
       {train_on(data_) + std::vector<std::string>{"--load-size", "16"},
        "--load-size (16) must be at least --crop-size (32)"},
       {train_on(data_) + std::vector<std::string>{"--device", "cuda:99"}, "cuda"},
       {train_on(data_) + std::vector<std::string>{"--amp", "fp16"}, "--amp fp16 needs CUDA"},
-      {train_on(data_) + std::vector<std::string>{"--amp", "fp8"}, "--amp fp8 is not one of off, bf16, fp16"},
+      {train_on(data_) + std::vector<std::string>{"--amp", "fp8"}, "--amp: fp8 is not one of off, bf16, fp16"},
       {{"train", "--checkpoints-dir", ck}, "--dataroot is required"},
       {{"test", "--model", d / "none.pt", "--input", data_ + "/testA", "--output", d / "out"}, "none.pt: no such file"},
       {{"eval", "--dataroot", d / "empty", "--model-a", d / "a.pt", "--model-b", d / "b.pt", "--device", "cpu"},
@@ -205,6 +208,49 @@ TEST_F(TrainCli, BadInputGetsAClearMessage) {
   const auto r = run_trainer(tiny_train_args(data_, d / "blocker", "n"));
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "cannot create the checkpoint folder")) << r.output;
+}
+
+// A crop that is a multiple of 4 but not of the generator's rule is refused with the rule, before
+// the experiment's folder is made.
+TEST_F(TrainCli, CropOutsideTheGeneratorsRuleIsRefusedFirst) {
+  const auto r = run_trainer(args("rule") +
+                             std::vector<std::string>{"--netG", "unet_128", "--load-size", "72", "--crop-size", "64"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "cg-trainer: error: --netG unet_128 takes image sides that are " +
+                                     size_rule(test::tiny_unet128()).describe() + "; --crop-size 64 is not"))
+      << r.output;
+  EXPECT_FALSE(fs::exists(exp("rule"))) << "the refused run made its folder";
+}
+
+// Files test and eval cannot write are I/O errors that name the file and the system's reason.
+TEST_F(TrainCli, UnwritableOutputsNameTheFileAndTheReason) {
+  TempDir d;
+  GeneratorOptions g;
+  g.n_blocks = 1;
+  g.ngf = 4;
+  const std::string model = d / "G.pt";
+  test::save_generator_of(g, model);
+  std::ofstream(d / "file") << "x";
+  fs::create_directories(d / "out/00000.png");  // a folder where an output image goes
+  struct Case {
+    std::vector<std::string> argv;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"test", "--model", model, "--input", data_ + "/testA", "--output", d / "file/out", "--device", "cpu"},
+       (d / "file/out") + ": cannot create the output folder (" + std::strerror(ENOTDIR) + ")"},
+      {{"test", "--model", model, "--input", data_ + "/testA", "--output", d / "out", "--device", "cpu"},
+       (d / "out/00000.png") + ": cannot write (" + std::strerror(EISDIR) + ")"},
+      {{"eval", "--dataroot", data_, "--model-a", model, "--model-b", model, "--device", "cpu", "--json",
+        d / "file/scores.json"},
+       (d / "file/scores.json") + ": cannot write (" + std::strerror(ENOTDIR) + ")"},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_trainer(c.argv);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, "cg-trainer: error: " + c.message)) << "expected '" << c.message << "' in:\n"
+                                                                       << r.output;
+  }
 }
 
 TEST_F(TrainCli, CorruptImagesAreSkippedWithAWarning) {

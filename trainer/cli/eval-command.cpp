@@ -1,5 +1,7 @@
 #include "trainer/cli/eval-command.h"
 
+#include "common/atomic-file.h"
+#include "common/defaults.h"
 #include "common/error.h"
 #include "model/model-file.h"
 #include "trainer/report/evaluate.h"
@@ -7,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -18,7 +19,8 @@ namespace fs = std::filesystem;
 
 void add_eval_command(CLI::App& app) {
   struct Opt {
-    std::string dataroot, name, checkpoints_dir = "./checkpoints", model_A, model_B, device = "auto", json, teacher;
+    std::string dataroot, name, checkpoints_dir = "./checkpoints", model_A, model_B, device = kDefaultDevice, json,
+                                teacher;
   };
   auto opt = std::make_shared<Opt>();
   auto* cmd =
@@ -82,9 +84,7 @@ void add_eval_command(CLI::App& app) {
                                   {"identity_accuracy", s.identity_accuracy},
                                   {"teacher_psnr", s.teacher_psnr},
                                   {"teacher_ssim", s.teacher_ssim}};
-      std::ofstream out(opt->json);
-      out << j.dump(2) << "\n";
-      if (!out) throw Error(ErrorKind::kUsage, opt->json + ": cannot write");
+      write_file_atomically(opt->json, j.dump(2) + "\n");
     }
   });
 }

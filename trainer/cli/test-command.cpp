@@ -1,5 +1,7 @@
 #include "trainer/cli/test-command.h"
 
+#include "common/atomic-file.h"
+#include "common/defaults.h"
 #include "common/error.h"
 #include "engine/cv-frame.h"
 #include "trainer/data/image-io.h"
@@ -7,10 +9,10 @@
 #include "trainer/report/report.h"
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
+#include <sstream>
 
 namespace cg {
 
@@ -19,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct TestOptions {
-  std::string model, input, output, device = "auto";
+  std::string model, input, output, device = kDefaultDevice;
   int64_t load_size = 0;
 };
 
@@ -38,7 +40,7 @@ void run_test(const TestOptions& o) {
   const fs::path out(o.output), inputs = out / "inputs";
   std::error_code ec;
   fs::create_directories(inputs, ec);
-  if (ec) throw Error(ErrorKind::kUsage, o.output + ": cannot create (" + ec.message() + ")");
+  if (ec) throw Error(ErrorKind::kIo, o.output + ": cannot create the output folder (" + ec.message() + ")");
   std::set<std::string> used;
   std::ostringstream rows;
   int done = 0, failed = 0;
@@ -63,13 +65,10 @@ void run_test(const TestOptions& o) {
          << ".png\"></td><td>" << html_escape(fs::path(f).filename().string()) << "</td></tr>\n";
     ++done;
   }
-  std::ofstream html(out / "index.html", std::ios::trunc);
-  html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cg-trainer test</title>"
-          "<style>body{font-family:sans-serif} img{max-width:384px}</style></head><body>\n<h1>"
-       << html_escape(fs::path(o.model).filename().string()) << " on " << html_escape(o.input)
-       << "</h1>\n<table><tr><th>input</th><th>output</th><th>file</th></tr>\n"
-       << rows.str() << "</table></body></html>\n";
-  if (!html) throw Error(ErrorKind::kUsage, (out / "index.html").string() + ": cannot write");
+  write_file_atomically(
+      (out / "index.html").string(),
+      html_page(fs::path(o.model).filename().string() + " on " + o.input, "img{max-width:384px}",
+                "<table><tr><th>input</th><th>output</th><th>file</th></tr>\n" + rows.str() + "</table>\n"));
   std::cout << "translated " << done << " image(s) into " << o.output
             << (failed ? ", skipped " + std::to_string(failed) + " unreadable" : "") << "; see "
             << (out / "index.html").string() << "\n";

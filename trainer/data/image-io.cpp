@@ -1,5 +1,7 @@
 #include "trainer/data/image-io.h"
 
+#include "common/atomic-file.h"
+
 #include <ATen/ATen.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -70,13 +72,18 @@ cv::Mat read_rgb(const std::string& path) {
 void write_rgb(const std::string& path, const cv::Mat& rgb) {
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  // Encoded in memory and written by us: cv::imwrite says only that it failed, not why, and a
+  // write cut short would leave a torn image.
+  std::vector<uchar> bytes;
   bool ok = false;
+  const std::string ext = fs::path(path).extension().string();
   try {
-    ok = cv::imwrite(path, bgr);
+    ok = cv::imencode(ext, bgr, bytes);
   } catch (const cv::Exception& e) {
-    throw Error(ErrorKind::kImage, path + ": cannot write (" + e.err + ")");
+    throw Error(ErrorKind::kImage, path + ": cannot encode as " + ext + " (" + e.err + ")");
   }
-  if (!ok) throw Error(ErrorKind::kImage, path + ": cannot write");
+  if (!ok) throw Error(ErrorKind::kImage, path + ": cannot encode as " + ext);
+  write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 at::Tensor image_to_tensor(const cv::Mat& rgb) {

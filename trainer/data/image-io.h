@@ -23,7 +23,9 @@ std::vector<std::string> list_images(const std::string& dir);
 // 16-bit scaled to 8 bits. Throws Error naming the file and the reason.
 cv::Mat read_rgb(const std::string& path);
 
-// Writes an 8-bit RGB image; throws Error when it cannot.
+// Writes an 8-bit RGB image in the format of the path's extension, atomically. Throws Error: kImage
+// when it cannot be encoded so, kIo naming the file and the system's reason when it cannot be
+// written.
 void write_rgb(const std::string& path, const cv::Mat& rgb);
 
 // RGB8 H x W -> float 3 x H x W in [-1, 1].

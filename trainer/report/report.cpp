@@ -163,11 +163,8 @@ void LossLog::draw_curve(const std::string& png) const {
     draw_axes(img, scale);
     draw_losses(img, scale, rows_, names_);
   }
-  // Written beside the target and renamed, so a browser never shows a half-written plot.
-  const std::string tmp = temporary_path(png, ".png");
-  write_rgb(tmp, img);
-  std::error_code ec;
-  fs::rename(tmp, png, ec);
+  // Atomically, so a browser never shows a half-written plot.
+  write_rgb(png, img);
 }
 
 std::string html_escape(const std::string& s) {
@@ -182,6 +179,16 @@ std::string html_escape(const std::string& s) {
     }
   }
   return o;
+}
+
+std::string html_page(const std::string& title, const std::string& style, const std::string& body, int refresh_s) {
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">";
+  if (refresh_s > 0) h << "<meta http-equiv=\"refresh\" content=\"" << refresh_s << "\">";
+  h << "<title>" << html_escape(title) << "</title>\n<style>body{font-family:sans-serif} " << style
+    << "</style></head><body>\n<h1>" << html_escape(title) << "</h1>\n"
+    << body << "</body></html>\n";
+  return h.str();
 }
 
 void save_samples(const std::string& experiment_dir, int epoch, const Visuals& v) {
@@ -203,16 +210,7 @@ void save_samples(const std::string& experiment_dir, int epoch, const Visuals& v
     }
   }
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"60\">"
-       "<title>"
-    << html_escape(fs::path(experiment_dir).filename().string())
-    << "</title>\n"
-       "<style>body{font-family:sans-serif} td{text-align:center;font-size:small} "
-       "img{width:192px;image-rendering:pixelated}</style>"
-       "</head><body>\n<h1>"
-    << html_escape(fs::path(experiment_dir).filename().string())
-    << "</h1>\n"
-       "<p><img src=\"../loss_curve.png\" style=\"width:720px\"></p>\n";
+  h << "<p><img src=\"../loss_curve.png\" style=\"width:720px\"></p>\n";
   for (const auto& [e, _] : epochs) {
     char p[32];
     std::snprintf(p, sizeof p, "epoch%03d_", e);
@@ -223,9 +221,10 @@ void save_samples(const std::string& experiment_dir, int epoch, const Visuals& v
     }
     h << "</tr></table>\n";
   }
-  h << "</body></html>\n";
-  std::ofstream out(web / "index.html", std::ios::trunc);
-  out << h.str();
+  write_file_atomically((web / "index.html").string(),
+                        html_page(fs::path(experiment_dir).filename().string(),
+                                  "td{text-align:center;font-size:small} img{width:192px;image-rendering:pixelated}",
+                                  h.str(), /*refresh_s=*/60));
 }
 
 }  // namespace cg

@@ -49,4 +49,9 @@ void save_samples(const std::string& experiment_dir, int epoch, const Visuals& v
 // Minimal HTML escaping for file names shown in pages.
 std::string html_escape(const std::string& s);
 
+// One of our pages (the samples of a run, the results of `test`): `title` (text, escaped here) as
+// its title and heading, our style plus `style`, then `body` (HTML). `refresh_s` > 0 reloads it
+// that often, for a run still training.
+std::string html_page(const std::string& title, const std::string& style, const std::string& body, int refresh_s = 0);
+
 }  // namespace cg
