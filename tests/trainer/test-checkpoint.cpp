@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace cg {
 namespace {
@@ -67,7 +68,8 @@ TEST(Checkpoint, RoundTripContinuesBitwise) {
 // Rewrites checkpoint `from` into `to`. "cuda": every storage claims to live on cuda:0, as in a
 // checkpoint saved during CUDA training (data.pkl names each storage's location in its persistent
 // id; the one 'cpu' string is memoised and shared by all). "no-tensors": the tensor records are
-// left out.
+// left out. "cuda-rng": the metadata (a pickled string, 'X' and its 4-byte length before it)
+// gains the CUDA generator's state a GPU run records.
 void rewrite(const std::string& python, const std::string& from, const std::string& to, const std::string& how,
              const TempDir& d) {
   const std::string script = d / "rewrite.py";
@@ -80,6 +82,11 @@ void rewrite(const std::string& python, const std::string& from, const std::stri
                            "        if how == 'cuda' and info.filename.endswith('/data.pkl'):\n"
                            "            assert data.count(old) == 1, data.count(old)\n"
                            "            data = data.replace(old, new)\n"
+                           "        if how == 'cuda-rng' and info.filename.endswith('/data.pkl'):\n"
+                           "            i = data.index(b'{\"format\"')\n"
+                           "            n = int.from_bytes(data[i - 4:i], 'little')\n"
+                           "            meta = data[i:i + n - 1] + b',\"torch_cuda_rng\":\"' + b'00' * 16 + b'\"}'\n"
+                           "            data = data[:i - 4] + len(meta).to_bytes(4, 'little') + meta + data[i + n:]\n"
                            "        if how == 'no-tensors' and '/data/' in info.filename:\n"
                            "            continue\n"
                            "        zout.writestr(info.filename, data)\n";
@@ -124,6 +131,51 @@ TEST(Checkpoint, SavedOnCudaLoadsWithoutCuda) {
   // Optimizer state and pools came along: the next step is the same as from the CPU file.
   EXPECT_EQ(b.step(A, B).read().values, c.step(A, B).read().values);
   expect_same_parameters(*b.G_B, *c.G_B);
+}
+
+// LibTorch's generators continue where they were: the CPU one always, the CUDA one (pix2pix's
+// dropout) when the run is on CUDA.
+TEST(Checkpoint, RestoresLibTorchsGenerators) {
+  TempDir d;
+  const auto o = tiny();
+  std::vector<torch::Device> devices = {torch::kCPU};
+  if (torch::cuda::is_available()) devices.push_back(torch::Device(torch::kCUDA, 0));
+  for (const auto& device : devices) {
+    torch::manual_seed(1);
+    CycleGan a(o, device, 1);
+    save_checkpoint(d / "c.pt", a, TrainState{}, o);
+    const auto cpu = torch::rand({8}), here = torch::rand({8}, torch::TensorOptions(device));
+    torch::manual_seed(2);
+    if (device.is_cuda()) torch::cuda::manual_seed_all(2);
+    CycleGan b(o, device, 1);
+    load_checkpoint(d / "c.pt", b);
+    EXPECT_TRUE(torch::rand({8}).equal(cpu)) << device;
+    EXPECT_TRUE(torch::rand({8}, torch::TensorOptions(device)).equal(here)) << device;
+  }
+}
+
+// A checkpoint saved on a GPU records the CUDA generator too; without CUDA it is not read, and
+// the rest loads as from a CPU run.
+TEST(Checkpoint, CudaGeneratorStateLoadsWithoutCuda) {
+  const char* python = std::getenv("CG_PYTHON");
+  if (!python) GTEST_SKIP() << "CG_PYTHON not set (run through meson test)";
+  TempDir d;
+  const auto o = tiny();
+  torch::manual_seed(1);
+  CycleGan a(o, torch::kCPU, 1);
+  TrainState s;
+  s.total_iters = 3;
+  save_checkpoint(d / "cpu.pt", a, s, o);
+  rewrite(python, d / "cpu.pt", d / "gpu.pt", "cuda-rng", d);
+  std::stringstream bytes;
+  bytes << std::ifstream(d / "gpu.pt", std::ios::binary).rdbuf();
+  ASSERT_NE(bytes.str().find("\"torch_cuda_rng\":\""), std::string::npos);
+  EXPECT_EQ(read_checkpoint_info(d / "gpu.pt").state.total_iters, 3);
+  const auto after_save = torch::rand({8});
+  CycleGan b(o, torch::kCPU, 2);
+  EXPECT_EQ(load_checkpoint(d / "gpu.pt", b).state.total_iters, 3);
+  EXPECT_TRUE(torch::rand({8}).equal(after_save));
+  expect_same_parameters(*a.G_A, *b.G_A);
 }
 
 // --continue-train reads the options before building anything: from the metadata alone, not

@@ -8,6 +8,7 @@
 #include "model/state-dict-reader.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
@@ -37,10 +38,40 @@ double number_from(const nlohmann::json& j) {
   return j.is_string() ? std::stod(j.get<std::string>()) : j.get<double>();
 }
 
+// LibTorch's generator on the CUDA device a run uses: dropout (pix2pix's generators) draws there.
+// Kept as text in the metadata, per rank like the pools: a checkpoint saved on a GPU then loads
+// where there is none, which simply does not read it.
+constexpr const char* kCudaRngKey = "torch_cuda_rng";
+
+std::string cuda_rng_state(const torch::Device& d) {
+  at::Generator gen = at::globalContext().defaultGenerator(d);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  const at::Tensor state = gen.get_state().contiguous();
+  static const char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (int64_t i = 0; i < state.numel(); ++i) {
+    const uint8_t b = state.data_ptr<uint8_t>()[i];
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  return hex;
+}
+
+void set_cuda_rng_state(const torch::Device& d, const std::string& hex) {
+  if (hex.size() % 2 != 0) throw std::invalid_argument("bad CUDA generator state");
+  at::Tensor state = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
+  for (size_t i = 0; i < hex.size() / 2; ++i)
+    state.data_ptr<uint8_t>()[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  at::Generator gen = at::globalContext().defaultGenerator(d);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
 // What each rank has of its own: pools, random generators, the epoch's loss sums so far.
 void add_rank_json(nlohmann::ordered_json& j, TrainableModel& m, const TrainState& s) {
   for (const auto& [name, pool] : m.pools()) j[name] = {{"count", pool->images().size()}, {"rng", pool->rng_state()}};
   for (const auto& [name, rng] : m.rngs()) j["rngs"][name] = rng->state();
+  if (m.device.is_cuda()) j[kCudaRngKey] = cuda_rng_state(m.device);
   auto sums = nlohmann::ordered_json::array();
   for (double v : s.epoch_loss_sums) sums.push_back(number(v));
   j["epoch_losses"] = {{"sums", sums}, {"count", s.epoch_loss_count}};
@@ -182,7 +213,8 @@ std::string read_meta_text(torch::serialize::InputArchive& ar, const std::string
 }
 
 // The parts of a run that differ between the ranks of a distributed run: the image pools (whose
-// counts and random states are in the metadata `j`), the model's generators and LibTorch's CPU one.
+// counts and random states are in the metadata `j`), the model's generators and LibTorch's CPU and
+// CUDA ones (the CUDA one in `j`).
 void write_rank_parts(torch::serialize::OutputArchive& ar, TrainableModel& m) {
   for (const auto& [name, pool] : m.pools()) write_pool(ar, name, *pool);
   at::Generator gen = at::detail::getDefaultCPUGenerator();
@@ -200,9 +232,13 @@ void read_rank_parts(torch::serialize::InputArchive& ar, const nlohmann::json& j
       if (j["rngs"].contains(name)) rng->set_state(j["rngs"][name].get<std::string>());
   at::Tensor rng;
   ar.read("torch_cpu_rng", rng);
-  at::Generator gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(rng);
+  {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  }
+  // Absent from a checkpoint saved on the CPU: a resume on CUDA then draws from the seed.
+  if (m.device.is_cuda() && j.contains(kCudaRngKey)) set_cuda_rng_state(m.device, j[kCudaRngKey].get<std::string>());
 }
 
 std::string serialise(torch::serialize::OutputArchive& ar) {
