@@ -1,6 +1,7 @@
 #include "trainer/data/preprocess.h"
 
 #include "common/error.h"
+#include "trainer/train/options.h"
 
 #include <opencv2/imgproc.hpp>
 
@@ -52,12 +53,7 @@ const std::vector<std::string>& preprocess_mode_names() {
 const std::string& preprocess_mode_name(PreprocessMode m) { return preprocess_mode_names()[static_cast<size_t>(m)]; }
 
 PreprocessMode parse_preprocess_mode(const std::string& name) {
-  std::string list;
-  for (const auto& m : kModes) {
-    if (name == m.name) return m.mode;
-    list += (list.empty() ? "" : ", ") + std::string(m.name);
-  }
-  throw Error(ErrorKind::kUsage, "--preprocess " + name + " is not one of " + list);
+  return static_cast<PreprocessMode>(choice_index(preprocess_mode_names(), name, "--preprocess"));
 }
 
 bool crops(PreprocessMode m) { return facts(m).crops; }

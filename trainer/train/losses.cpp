@@ -1,5 +1,7 @@
 #include "trainer/train/losses.h"
 
+#include "trainer/train/options.h"
+
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 
@@ -13,13 +15,7 @@ const std::vector<std::string>& gan_mode_names() {
 }
 
 GanMode gan_mode_from(const std::string& name) {
-  const auto& names = gan_mode_names();
-  std::string list;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (name == names[i]) return static_cast<GanMode>(i);
-    list += (i ? ", " : "") + names[i];
-  }
-  throw std::invalid_argument("--gan-mode " + name + " is not one of " + list);
+  return static_cast<GanMode>(choice_index(gan_mode_names(), name, "--gan-mode"));
 }
 
 at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode mode) {

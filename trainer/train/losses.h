@@ -12,7 +12,7 @@ namespace cg {
 enum class GanMode { lsgan, vanilla, wgangp };
 // "lsgan", "vanilla", "wgangp", in the enum's order: the choices of --gan-mode.
 const std::vector<std::string>& gan_mode_names();
-GanMode gan_mode_from(const std::string& name);  // throws std::invalid_argument naming the choices
+GanMode gan_mode_from(const std::string& name);  // throws Error (usage) naming the choices
 
 // Adversarial loss of discriminator output `prediction` against an all-real or all-fake target:
 // lsgan = mean squared error to 1 or 0; vanilla = binary cross-entropy on logits; wgangp (the

@@ -103,6 +103,12 @@ struct OptionRow {
   }
 };
 
+std::string choice_list(const std::vector<std::string>& choices) {
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+  return list;
+}
+
 // "at least 1", "between 1 and 6", "above 0", "at least 0 and below 1".
 std::string bounds_text(const OptionRow& r) {
   std::string lo, hi;
@@ -119,8 +125,7 @@ std::string bounds_text(const OptionRow& r) {
 CLI::Validator value_check(const OptionRow& r) {
   if (!r.choices.empty()) {
     const CLI::Validator member = CLI::IsMember(r.choices);
-    std::string list;
-    for (const auto& c : r.choices) list += (list.empty() ? "" : ", ") + c;
+    const std::string list = choice_list(r.choices);
     return CLI::Validator(
         [member, list](std::string& v) { return member(v).empty() ? std::string() : v + " is not one of " + list; },
         member.get_description());
@@ -474,6 +479,13 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command) {
 bool is_fixed_by_checkpoint(const std::string& key) {
   const OptionRow* r = lookup(key);
   return r && r->resume == OnResume::kFixed;
+}
+
+size_t choice_index(const std::vector<std::string>& choices, const std::string& value, const std::string& flag) {
+  const auto it = std::find(choices.begin(), choices.end(), value);
+  if (it == choices.end())
+    throw Error(ErrorKind::kUsage, flag + " " + value + " is not one of " + choice_list(choices));
+  return static_cast<size_t>(it - choices.begin());
 }
 
 void set_option(TrainOptions& opt, const std::string& key, const std::string& value) { find_row(key).set(opt, value); }

@@ -10,6 +10,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace cg {
 
@@ -119,6 +120,11 @@ bool is_per_run(const std::string& key);
 // vanilla, pool_size 0, dataset_mode aligned) instead of cycle_gan's. Before a resume's merge, so
 // a checkpoint's values still win over these.
 void apply_model_defaults(TrainOptions& opt, const std::map<std::string, bool>& given);
+
+// The position of `value` among an option's named `choices`, for the parsers of --preprocess,
+// --gan-mode and --lr-policy (whose rows offer the same lists). Throws a usage Error
+// "FLAG VALUE is not one of A, B, C" for any other value.
+size_t choice_index(const std::vector<std::string>& choices, const std::string& value, const std::string& flag);
 
 // Assigns one option from its textual value (as to_map writes it).
 void set_option(TrainOptions& opt, const std::string& key, const std::string& value);

@@ -14,13 +14,7 @@ const std::vector<std::string>& lr_policy_names() {
 }
 
 LrPolicy lr_policy_from(const std::string& name) {
-  const auto& names = lr_policy_names();
-  std::string list;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (name == names[i]) return static_cast<LrPolicy>(i);
-    list += (i ? ", " : "") + names[i];
-  }
-  throw Error(ErrorKind::kUsage, "--lr-policy " + name + " is not one of " + list);
+  return static_cast<LrPolicy>(choice_index(lr_policy_names(), name, "--lr-policy"));
 }
 
 double lr_factor(int epoch, int n_epochs, int n_epochs_decay) {
