@@ -23,8 +23,7 @@ struct DataOptions {
   int64_t max_dataset_size = INT64_MAX;
   bool serial_batches = false;
   int64_t batch_size = 1;  // per rank
-  // A distributed run: this rank's shard of every epoch (DistributedSampler's rule: the epoch's
-  // order padded by wrapping to a multiple of `ranks`, item k of the shard at k * ranks + rank).
+  // A distributed run: this rank's shard of every epoch (batch_items).
   int rank = 0;
   int ranks = 1;
 };

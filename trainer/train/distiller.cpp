@@ -141,17 +141,17 @@ std::vector<GeneratorExport> Distiller::exports() {
 }
 
 std::string Distiller::describe() {
-  const auto macs = [](const GeneratorOptions& g) { return macs_per_frame(g); };
   std::string s = "student " + architecture_name(student->options()) + ", ngf " +
                   std::to_string(student->options().ngf) + ": " + std::to_string(count_parameters(*student)) +
-                  " parameters, " + std::to_string(macs(student->options()) / 1000000) + " M multiply-adds at " +
-                  std::to_string(kCostFrameSide) + "x" + std::to_string(kCostFrameSide);
+                  " parameters, " + std::to_string(macs_per_frame(student->options()) / 1000000) +
+                  " M multiply-adds at " + std::to_string(kCostFrameSide) + "x" + std::to_string(kCostFrameSide);
   if (teacher_) {
     char ratio[32];
     std::snprintf(ratio, sizeof ratio, "%.1f",
-                  static_cast<double>(macs(teacher_->options())) / static_cast<double>(macs(student->options())));
-    s += " (teacher: " + std::to_string(macs(teacher_->options()) / 1000000) + " M, " + ratio + "x the student's; " +
-         std::to_string(teacher_taps_.size()) + " feature maps distilled)";
+                  static_cast<double>(macs_per_frame(teacher_->options())) /
+                      static_cast<double>(macs_per_frame(student->options())));
+    s += " (teacher: " + std::to_string(macs_per_frame(teacher_->options()) / 1000000) + " M, " + ratio +
+         "x the student's; " + std::to_string(teacher_taps_.size()) + " feature maps distilled)";
   } else if (teacher_file_.has_metadata) {
     s += " (teacher " + teacher_file_.metadata.architecture() + ": outputs only, its features do not match a ResNet's)";
   } else {
