@@ -2,6 +2,7 @@
 // and the training library.
 #include "trainer/cli/eval-command.h"
 #include "trainer/cli/export-command.h"
+#include "trainer/cli/flicker-command.h"
 #include "trainer/cli/synth-command.h"
 #include "trainer/cli/test-command.h"
 #include "trainer/cli/train-command.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   cg::add_eval_command(app);
   cg::add_export_command(app);
   cg::add_info_command(app);
+  cg::add_flicker_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

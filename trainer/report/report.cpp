@@ -3,6 +3,7 @@
 #include "common/atomic-file.h"
 #include "common/error.h"
 #include "trainer/data/image-io.h"
+#include "trainer/report/plot.h"
 #include "trainer/train/options.h"
 
 #include <opencv2/imgproc.hpp>
@@ -18,82 +19,6 @@
 namespace cg {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-// The loss curve's layout, in pixels: the plot inside margins for the axis labels and legend.
-constexpr int kWidth = 960, kHeight = 540, kLeft = 70, kRight = 150, kTop = 40, kBottom = 50;
-constexpr int kPlotWidth = kWidth - kLeft - kRight, kPlotHeight = kHeight - kTop - kBottom;
-constexpr auto kFont = cv::FONT_HERSHEY_SIMPLEX;
-const cv::Scalar kAxis(0, 0, 0), kGrid(225, 225, 225);
-
-// Places iterations (x, linear) and losses (y, log scale over whole decades) in the plot.
-struct PlotScale {
-  double x0 = 0, x1 = 1;
-  double y0 = 0, y1 = 1;  // decades: log10 of the losses
-
-  int px(double x) const { return kLeft + static_cast<int>(std::lround((x - x0) / (x1 - x0) * kPlotWidth)); }
-  int py(double v) const {
-    const double l = std::log10(std::max(v, std::pow(10.0, y0)));
-    return kTop + static_cast<int>(std::lround((y1 - l) / (y1 - y0) * kPlotHeight));
-  }
-};
-
-// The decades that hold every positive loss, and the iterations up to the last row.
-PlotScale plot_scale(const std::vector<LossRow>& rows) {
-  double lo = 1e9, hi = -1e9;
-  for (const auto& r : rows)
-    for (double v : r.losses.values)
-      if (v > 0) {
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-      }
-  if (lo > hi) lo = 0.01, hi = 10;
-  PlotScale s;
-  s.y0 = std::floor(std::log10(lo));
-  s.y1 = std::max(s.y0 + 1, std::ceil(std::log10(hi)));
-  s.x1 = std::max<double>(1, static_cast<double>(rows.back().total_iters));
-  return s;
-}
-
-void draw_axes(cv::Mat& img, const PlotScale& s) {
-  for (double d = s.y0; d <= s.y1 + 1e-9; d += 1) {
-    for (int k = 1; k < 10 && d + std::log10(k) <= s.y1 + 1e-9; ++k)
-      cv::line(img, {kLeft, s.py(k * std::pow(10, d))}, {kLeft + kPlotWidth, s.py(k * std::pow(10, d))}, kGrid);
-    std::ostringstream l;
-    l << std::pow(10, d);
-    cv::putText(img, l.str(), {8, s.py(std::pow(10, d)) + 5}, kFont, 0.45, kAxis, 1, cv::LINE_AA);
-  }
-  for (int k = 0; k <= 5; ++k) {
-    const double x = s.x0 + (s.x1 - s.x0) * k / 5;
-    cv::line(img, {s.px(x), kTop}, {s.px(x), kTop + kPlotHeight}, kGrid);
-    std::ostringstream l;
-    l << static_cast<int64_t>(std::lround(x));
-    cv::putText(img, l.str(), {s.px(x) - 15, kTop + kPlotHeight + 20}, kFont, 0.45, kAxis, 1, cv::LINE_AA);
-  }
-  cv::putText(img, "iterations", {kLeft + kPlotWidth / 2 - 40, kHeight - 8}, kFont, 0.5, kAxis, 1, cv::LINE_AA);
-  cv::rectangle(img, {kLeft, kTop}, {kLeft + kPlotWidth, kTop + kPlotHeight}, kAxis);
-}
-
-// One line per loss, skipping the zeros a log scale cannot show, and the legend beside the plot.
-void draw_losses(cv::Mat& img, const PlotScale& s, const std::vector<LossRow>& rows,
-                 const std::vector<std::string>& names) {
-  static const cv::Scalar palette[8] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
-                                        {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127}};
-  for (size_t i = 0; i < names.size(); ++i) {
-    const cv::Scalar& colour = palette[i % 8];
-    std::vector<cv::Point> pts;
-    for (const auto& r : rows)
-      if (r.losses.values[i] > 0) pts.push_back({s.px(static_cast<double>(r.total_iters)), s.py(r.losses.values[i])});
-    if (pts.size() == 1) cv::circle(img, pts[0], 2, colour, cv::FILLED, cv::LINE_AA);
-    if (pts.size() > 1) cv::polylines(img, pts, false, colour, 1, cv::LINE_AA);
-    const int ly = kTop + 15 + 22 * static_cast<int>(i);
-    cv::line(img, {kLeft + kPlotWidth + 12, ly - 4}, {kLeft + kPlotWidth + 40, ly - 4}, colour, 2, cv::LINE_AA);
-    cv::putText(img, names[i], {kLeft + kPlotWidth + 46, ly}, kFont, 0.5, kAxis, 1, cv::LINE_AA);
-  }
-}
-
-}  // namespace
 
 std::string LossLog::header() const {
   std::string h = "epoch,iter,total_iters";
@@ -156,15 +81,13 @@ void LossLog::append(const LossRow& r) {
 }
 
 void LossLog::draw_curve(const std::string& png) const {
-  cv::Mat img(kHeight, kWidth, CV_8UC3, cv::Scalar(255, 255, 255));
-  cv::putText(img, title_ + " losses (log scale) vs iteration", {kLeft, 25}, kFont, 0.6, kAxis, 1, cv::LINE_AA);
-  if (!rows_.empty()) {
-    const PlotScale scale = plot_scale(rows_);
-    draw_axes(img, scale);
-    draw_losses(img, scale, rows_, names_);
+  std::vector<Series> series;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    Series s{names_[i], {}};
+    for (const auto& r : rows_) s.points.push_back({static_cast<double>(r.total_iters), r.losses.values[i]});
+    series.push_back(std::move(s));
   }
-  // Atomically, so a browser never shows a half-written plot.
-  write_rgb(png, img);
+  draw_log_plot(png, title_ + " losses (log scale) vs iteration", "iterations", series);
 }
 
 std::string html_escape(const std::string& s) {
