@@ -24,6 +24,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GeneratorOptions, family, input_
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelMetadata, batch_stats, direction, crop_size, epochs_trained,
                                                 source, teacher)
 
+// A new field of either struct stops the build here until it is in the lists above (or, for
+// ModelMetadata's generator and format_version, written by hand below).
+[[maybe_unused]] void every_field_is_listed(const GeneratorOptions& g, const ModelMetadata& m) {
+  [[maybe_unused]] const auto& [family, input_nc, output_nc, ngf, n_blocks, use_dropout, mobile, norm, antialias_down,
+                                antialias_up, upsample_conv, unet_downs] = g;
+  [[maybe_unused]] const auto& [generator, batch_stats, direction, crop_size, epochs_trained, source, teacher,
+                                format_version] = m;
+}
+
 namespace {
 
 // Format 1 named three fields otherwise; they are read under their new names.
