@@ -50,12 +50,14 @@ enum {
   PROP_BYPASS,
   PROP_BATCH_SIZE,
   PROP_MEMORY_FORMAT,
+  PROP_TEMPORAL,
+  PROP_TEMPORAL_STRENGTH,
   /* the statistics, read-only */
   PROP_FRAMES_PROCESSED,
   PROP_MEAN_INFERENCE_MS,
 };
 
-#define IS_SETTING(prop_id) ((prop_id) >= PROP_MODEL && (prop_id) <= PROP_MEMORY_FORMAT)
+#define IS_SETTING(prop_id) ((prop_id) >= PROP_MODEL && (prop_id) <= PROP_TEMPORAL_STRENGTH)
 
 #define VIDEO_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }"
 
@@ -82,6 +84,7 @@ struct _GstCycleGan {
 struct FrameSettings {
   bool bypass;
   guint batch_size;
+  cg::plugin::TemporalSettings temporal;
 };
 
 static void gst_cyclegan_set_property(GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec);
@@ -179,6 +182,19 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
                         "channels-last",
                         GST_TYPE_CYCLEGAN_MEMORY_FORMAT, (gint)defaults.memory_format, rw));
   g_object_class_install_property(
+      gobject_class, PROP_TEMPORAL,
+      g_param_spec_enum("temporal", "Temporal filter",
+                        "off: each frame translated alone; flow: each output pulled towards the previous output "
+                        "carried along the input's optical flow where the input shows the same surface (less flicker, "
+                        "no added latency)",
+                        GST_TYPE_CYCLEGAN_TEMPORAL, (gint)defaults.temporal.mode, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_TEMPORAL_STRENGTH,
+      g_param_spec_double("temporal-strength", "Temporal strength",
+                          "With temporal=flow: how far each output is pulled towards the previous one (0: not at all, "
+                          "1: as far as the input allows)",
+                          0.0, 1.0, defaults.temporal.strength, rw));
+  g_object_class_install_property(
       gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64("frames-processed", "Frames processed", "Frames translated since the element started", 0,
                           G_MAXUINT64, 0, ro));
@@ -207,6 +223,7 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
 
   gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_PRECISION, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_MEMORY_FORMAT, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_TEMPORAL, (GstPluginAPIFlags)0);
 }
 
 static void gst_cyclegan_init(GstCycleGan* self) {
@@ -255,6 +272,20 @@ GType gst_cyclegan_memory_format_get_type(void) {
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstCycleGanMemoryFormat", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_cyclegan_temporal_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {(gint)cg::plugin::TemporalMode::kOff, "Each frame alone", "off"},
+      {(gint)cg::plugin::TemporalMode::kFlow, "Blend along the input's optical flow", "flow"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstCycleGanTemporal", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -377,6 +408,10 @@ static gboolean gst_cyclegan_sink_event(GstBaseTransform* trans, GstEvent* event
       self->parts->batching.discard();
     else if (GST_EVENT_IS_SERIALIZED(event))
       self->parts->batching.flush();
+    /* after a seek, or in another stream, the last frame translated is not the one before */
+    if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP || GST_EVENT_TYPE(event) == GST_EVENT_STREAM_START ||
+        GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT)
+      self->parts->stream.reset_temporal();
   } catch (...) {
     CG_POST_EXCEPTION(self, GST_MESSAGE_ERROR, "Flushing held frames failed");
   }
@@ -392,6 +427,12 @@ static GstFlowReturn gst_cyclegan_submit_input_buffer(GstBaseTransform* trans, g
 
   gst_base_transform_set_passthrough(trans, settings.bypass);
   try {
+    /* what the filter carries must be the frame just before: not one before a gap or untranslated */
+    if (is_discont || GST_BUFFER_IS_DISCONT(input) || settings.bypass) {
+      self->parts->batching.flush(); /* the frames held before the gap are blended among themselves */
+      self->parts->stream.reset_temporal();
+    }
+    self->parts->stream.set_temporal(settings.temporal);
     return self->parts->batching.submit(is_discont, input, settings.batch_size);
   } catch (...) {
     CG_POST_EXCEPTION(self, GST_MESSAGE_ERROR, "Batching failed");
@@ -451,6 +492,8 @@ static gboolean gst_cyclegan_store_setting(GstCycleGan* self, guint prop_id, con
       case PROP_BYPASS: s.bypass = g_value_get_boolean(value); return TRUE;
       case PROP_BATCH_SIZE: s.batch_size = g_value_get_uint(value); return TRUE;
       case PROP_MEMORY_FORMAT: s.memory_format = (cg::MemoryFormat)g_value_get_enum(value); break;
+      case PROP_TEMPORAL: s.temporal.mode = (cg::plugin::TemporalMode)g_value_get_enum(value); return TRUE;
+      case PROP_TEMPORAL_STRENGTH: s.temporal.strength = g_value_get_double(value); return TRUE;
     }
     ++s.engine_version;
   }
@@ -465,7 +508,9 @@ bad_process_size:
 
 static void gst_cyclegan_apply_setting(GstCycleGan* self, guint prop_id) {
   switch (prop_id) {
-    case PROP_BYPASS: break; /* applied to the next frame, in submit_input_buffer */
+    case PROP_BYPASS:
+    case PROP_TEMPORAL:
+    case PROP_TEMPORAL_STRENGTH: break; /* applied to the next frame, in submit_input_buffer */
     case PROP_BATCH_SIZE:
       /* the frames held change the output buffers needed and the latency */
       gst_base_transform_reconfigure_src(GST_BASE_TRANSFORM(self));
@@ -487,6 +532,8 @@ static void gst_cyclegan_read_setting(GstCycleGan* self, guint prop_id, GValue* 
     case PROP_BYPASS: g_value_set_boolean(value, s.bypass); break;
     case PROP_BATCH_SIZE: g_value_set_uint(value, s.batch_size); break;
     case PROP_MEMORY_FORMAT: g_value_set_enum(value, (gint)s.memory_format); break;
+    case PROP_TEMPORAL: g_value_set_enum(value, (gint)s.temporal.mode); break;
+    case PROP_TEMPORAL_STRENGTH: g_value_set_double(value, s.temporal.strength); break;
   }
 }
 
@@ -506,7 +553,7 @@ static Settings gst_cyclegan_settings(GstCycleGan* self) {
 
 static FrameSettings gst_cyclegan_frame_settings(GstCycleGan* self) {
   ObjectLock lock(self);
-  return {self->parts->settings.bypass, self->parts->settings.batch_size};
+  return {self->parts->settings.bypass, self->parts->settings.batch_size, self->parts->settings.temporal};
 }
 
 /* A new stream on a freshly loaded engine; FALSE without a model. */

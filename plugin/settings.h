@@ -7,6 +7,7 @@
 #pragma once
 
 #include "engine/engine.h"
+#include "plugin/temporal.h"
 
 #include <glib.h>
 
@@ -32,6 +33,7 @@ struct Settings {
   bool bypass = false;
   guint batch_size = 1;
   cg::MemoryFormat memory_format = cg::EngineOptions().memory_format;
+  TemporalSettings temporal;
   // Counts the changes that need a new engine, so that start() can tell whether one came in
   // while it was loading the model.
   uint64_t engine_version = 0;

@@ -11,6 +11,7 @@ void Stream::start(std::shared_ptr<cg::Engine> engine) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::swap(engine_, engine);  // an old engine goes when `engine` does, after the unlock
   statistics_ = Statistics();
+  temporal_.request_reset();
 }
 
 void Stream::stop() {
@@ -35,7 +36,7 @@ bool Stream::replace_engine(std::shared_ptr<cg::Engine> engine) {
   engine->warm_up(shape.width, shape.height, shape.batch);  // on the reloader's thread: no frame waits
   std::lock_guard<std::mutex> lock(mutex_);
   if (!engine_) return false;
-  std::swap(engine_, engine);
+  std::swap(engine_, engine);  // the filter sees the new engine and starts afresh (plugin/temporal.h)
   return true;
 }
 
@@ -46,6 +47,7 @@ void Stream::warm_up(FrameShape shape) {
     shape_ = shape;
     engine = engine_;
   }
+  temporal_.request_reset();  // new caps
   if (engine) engine->warm_up(shape.width, shape.height, shape.batch);
 }
 
@@ -62,13 +64,17 @@ void Stream::expect_batch(guint batch) {
 
 void Stream::translate(const cg::FrameView* in, const cg::FrameView* out, size_t n) {
   std::shared_ptr<cg::Engine> engine;
+  TemporalSettings temporal;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     engine = engine_;
+    temporal = temporal_settings_;
   }
   if (!engine) throw cg::Error(cg::ErrorKind::kRuntime, "No model loaded");
   const auto t0 = std::chrono::steady_clock::now();
+  temporal_.before(in, n, temporal);  // before an in-place pass overwrites the inputs
   engine->process_batch(in, out, n);
+  temporal_.after(out, n, temporal, engine.get());
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -76,6 +82,11 @@ void Stream::translate(const cg::FrameView* in, const cg::FrameView* out, size_t
     statistics_.total_ms += ms;
   }
   GST_LOG_OBJECT(owner_, "%u frame(s) of %dx%d in %.2f ms", static_cast<guint>(n), in[0].width, in[0].height, ms);
+}
+
+void Stream::set_temporal(TemporalSettings settings) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  temporal_settings_ = settings;
 }
 
 void Stream::set_framerate(Framerate rate) {

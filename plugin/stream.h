@@ -11,6 +11,7 @@
 
 #include "engine/engine.h"
 #include "plugin/boundary.h"
+#include "plugin/temporal.h"
 
 #include <gst/gst.h>
 
@@ -63,6 +64,12 @@ class Stream {
   // may be swapped meanwhile: this pass finishes on the old one. Throws cg::Error.
   void translate(const cg::FrameView* in, const cg::FrameView* out, size_t n);
 
+  // temporal and temporal-strength, for the frames that follow (streaming thread).
+  void set_temporal(TemporalSettings settings);
+  // The next frame starts the temporal filter afresh: a seek, a flush, a discontinuity, bypass.
+  // Any thread; start, new caps and a model swap do it themselves.
+  void reset_temporal() { temporal_.request_reset(); }
+
   void set_framerate(Framerate rate);
   Framerate framerate() const;
   Statistics statistics() const;
@@ -83,6 +90,8 @@ class Stream {
   Framerate framerate_;
   FrameShape shape_;
   Statistics statistics_;
+  TemporalSettings temporal_settings_;
+  Temporal temporal_;  // the streaming thread's alone, outside mutex_: see plugin/temporal.h
 };
 
 }  // namespace cg::plugin

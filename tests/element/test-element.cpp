@@ -6,6 +6,7 @@
 #include "model/official-import.h"
 #include "tests/element/element-helpers.h"
 #include "tests/test-helpers.h"
+#include "tests/video/clips.h"
 
 #include <gmock/gmock.h>
 #include <gst/check/gstharness.h>
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 namespace cg {
@@ -523,6 +525,150 @@ TEST_F(Element, InspectAndLaunch) {
             0);
 }
 
+// A frame whose R, G, B are `rgb`'s and whose fourth byte (if any) is seeded noise.
+BufferPtr frame_of_image(const GstVideoInfo& info, const cv::Mat& rgb, unsigned seed) {
+  BufferPtr buf = random_frame(info, seed);
+  GstVideoFrame f;
+  GstVideoInfo copy = info;
+  gst_video_frame_map(&f, &copy, buf.get(), GST_MAP_WRITE);
+  auto* data = static_cast<guint8*>(GST_VIDEO_FRAME_PLANE_DATA(&f, 0));
+  const int ps = GST_VIDEO_FRAME_COMP_PSTRIDE(&f, 0), stride = GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0);
+  for (int y = 0; y < rgb.rows; ++y)
+    for (int x = 0; x < rgb.cols; ++x)
+      for (int c = 0; c < 3; ++c)
+        data[y * stride + x * ps + GST_VIDEO_FRAME_COMP_POFFSET(&f, c)] = rgb.at<cv::Vec3b>(y, x)[c];
+  gst_video_frame_unmap(&f);
+  return buf;
+}
+
+// Bytes of the output's R, G, B that differ from `expected` (packed RGB).
+int differing(const GstVideoInfo& info, GstBuffer* out, const std::vector<uint8_t>& expected) {
+  const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
+  Pixels po(info, out);
+  int n = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) n += po.at(x, y, c) != expected[(static_cast<size_t>(y) * w + x) * 3 + c];
+  return n;
+}
+
+// A slow pan: the filter follows it, so the second frame's output is blended.
+std::vector<cv::Mat> temporal_clip(int w, int h, int frames = 2) {
+  return test::panning_clip(w, h, frames, 1.0, 0.5, 17);
+}
+
+// temporal=off (the default) is today's per-frame output, byte for byte; flow leaves the first
+// frame alone, blends the next, and never touches the fourth byte.
+TEST_F(Element, TemporalOffIsPerFrameAndFlowBlends) {
+  const auto clip = temporal_clip(48, 32);
+  for (const char* temporal : {"", " temporal=off", " temporal=flow"}) {
+    SCOPED_TRACE(temporal);
+    Harness hn("cyclegan device=cpu model=" + model("A.pt") + temporal, "BGRA", 48, 32);
+    const auto& info = hn.info;
+    std::vector<BufferPtr> in;
+    for (size_t t = 0; t < clip.size(); ++t) in.push_back(frame_of_image(info, clip[t], 40 + t));
+    const bool flow = std::string(temporal) == " temporal=flow";
+    for (size_t t = 0; t < clip.size(); ++t) {
+      const auto expected = engine_rgb(model("A.pt"), info, in[t].get());
+      BufferPtr out = hn.push_and_pull(test::ref(in[t]));
+      ASSERT_NE(out, nullptr);
+      if (flow && t > 0)
+        EXPECT_GT(differing(info, out.get(), expected), 0);
+      else
+        EXPECT_EQ(differing(info, out.get(), expected), 0);
+      Pixels po(info, out.get()), pi(info, in[t].get());
+      int alpha_changed = 0;
+      for (int y = 0; y < 32; ++y)
+        for (int x = 0; x < 48; ++x) alpha_changed += po.at(x, y, 3) != pi.at(x, y, 3);
+      EXPECT_EQ(alpha_changed, 0);
+    }
+  }
+}
+
+// Whatever the filter carries is the frame just before, of this stream, size and model: after a
+// seek (flush), new caps of another size and a model swap, the next output is the per-frame one.
+TEST_F(Element, TemporalStartsAfreshAfterSeekCapsAndModelSwap) {
+  const auto clip = temporal_clip(48, 32);
+  Harness hn("cyclegan device=cpu temporal=flow temporal-strength=1 model=" + model("A.pt"), "RGB", 48, 32);
+  const auto& info = hn.info;
+  BufferPtr first = frame_of_image(info, clip[0], 1), second = frame_of_image(info, clip[1], 2);
+  const auto per_frame = engine_rgb(model("A.pt"), info, second.get());
+  ASSERT_NE(hn.push_and_pull(test::ref(first)), nullptr);
+  {
+    BufferPtr blended = hn.push_and_pull(test::ref(second));
+    ASSERT_GT(differing(info, blended.get(), per_frame), 0);  // the filter is at work
+  }
+  // A seek: flush, then a new segment.
+  ASSERT_NE(hn.push_and_pull(test::ref(first)), nullptr);
+  gst_harness_push_event(hn.h, gst_event_new_flush_start());
+  gst_harness_push_event(hn.h, gst_event_new_flush_stop(TRUE));
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  gst_harness_push_event(hn.h, gst_event_new_segment(&segment));
+  {
+    BufferPtr after_seek = hn.push_and_pull(test::ref(second));
+    EXPECT_EQ(differing(info, after_seek.get(), per_frame), 0);
+  }
+  // New caps of another size: the previous frame is never read.
+  ASSERT_NE(hn.push_and_pull(test::ref(first)), nullptr);
+  gst_harness_set_src_caps_str(hn.h, test::caps_of("RGB", 40, 30).c_str());
+  const GstVideoInfo small = test::info_of(test::caps_of("RGB", 40, 30));
+  const auto small_clip = temporal_clip(40, 30);
+  BufferPtr resized = frame_of_image(small, small_clip[1], 3);
+  {
+    BufferPtr out = hn.push_and_pull(test::ref(resized));
+    EXPECT_EQ(differing(small, out.get(), engine_rgb(model("A.pt"), small, resized.get())), 0);
+  }
+  // A model swap: every output is A's or B's per-frame translation, never a blend of the two (with
+  // strength 1 and a still input, a filter that kept A's last output would keep it for ever).
+  gst_harness_push_event(hn.h, gst_event_new_flush_start());
+  gst_harness_push_event(hn.h, gst_event_new_flush_stop(TRUE));
+  gst_harness_push_event(hn.h, gst_event_new_segment(&segment));
+  BufferPtr still = frame_of_image(small, small_clip[0], 4);
+  const auto out_a = engine_rgb(model("A.pt"), small, still.get()),
+             out_b = engine_rgb(model("B.pt"), small, still.get());
+  ASSERT_EQ(differing(small, hn.push_and_pull(test::ref(still)).get(), out_a), 0);
+  g_object_set(hn.element().get(), "model", model("B.pt").c_str(), nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool swapped = false;
+  while (!swapped && std::chrono::steady_clock::now() < deadline) {
+    BufferPtr out = hn.push_and_pull(test::ref(still));
+    ASSERT_NE(out, nullptr);
+    swapped = differing(small, out.get(), out_b) == 0;
+    if (!swapped) {
+      ASSERT_EQ(differing(small, out.get(), out_a), 0) << "a frame mixed the two models";
+    }
+  }
+  EXPECT_TRUE(swapped);
+}
+
+// Batches blend their frames in order after the pass: batch-size 3 gives batch-size 1's frames.
+TEST_F(Element, TemporalWithBatchesBlendsInOrder) {
+  const auto clip = temporal_clip(48, 32, 6);
+  std::vector<std::vector<uint8_t>> single;
+  for (guint batch : {1u, 3u}) {
+    SCOPED_TRACE(batch);
+    Harness hn("cyclegan device=cpu temporal=flow batch-size=" + std::to_string(batch) + " model=" + model("A.pt"),
+               "RGB", 48, 32);
+    const auto& info = hn.info;
+    for (size_t t = 0; t < clip.size(); ++t)
+      ASSERT_EQ(gst_harness_push(hn.h, frame_of_image(info, clip[t], 60 + t).release()), GST_FLOW_OK);
+    for (size_t t = 0; t < clip.size(); ++t) {
+      BufferPtr out = hn.pull();
+      ASSERT_NE(out, nullptr);
+      Pixels po(info, out.get());
+      std::vector<uint8_t> rgb;
+      for (int y = 0; y < 32; ++y)
+        for (int x = 0; x < 48; ++x)
+          for (int c = 0; c < 3; ++c) rgb.push_back(po.at(x, y, c));
+      if (batch == 1)
+        single.push_back(rgb);
+      else
+        EXPECT_EQ(rgb, single[t]) << "frame " << t;
+    }
+  }
+}
+
 // The README's property table is the one copy of the defaults outside the code: it must say what
 // the ParamSpecs announce (their defaults come from plugin/settings.h).
 TEST(ElementProperties, ReadmeTableStatesTheDefaultsAndRanges) {
@@ -546,6 +692,15 @@ TEST(ElementProperties, ReadmeTableStatesTheDefaultsAndRanges) {
       actual = g_value_get_string(d) ? g_value_get_string(d) : "none";
     } else if (G_VALUE_HOLDS_ENUM(d)) {
       actual = g_enum_get_value(G_PARAM_SPEC_ENUM(spec)->enum_class, g_value_get_enum(d))->value_nick;
+    } else if (G_VALUE_HOLDS_DOUBLE(d)) {
+      const GParamSpecDouble* r = G_PARAM_SPEC_DOUBLE(spec);
+      const auto text = [](double v) {
+        std::ostringstream o;
+        o << v;
+        return o.str();
+      };
+      actual = text(g_value_get_double(d));
+      EXPECT_THAT(m[2].str(), HasSubstr(text(r->minimum) + "–" + text(r->maximum))) << "range of " << m[1];
     } else if (G_VALUE_HOLDS_BOOLEAN(d)) {
       actual = g_value_get_boolean(d) ? "true" : "false";
     } else if (G_VALUE_HOLDS_UINT(d)) {
@@ -557,7 +712,14 @@ TEST(ElementProperties, ReadmeTableStatesTheDefaultsAndRanges) {
     EXPECT_EQ(stated, actual) << "default of " << m[1];
     ++checked;
   }
-  EXPECT_EQ(checked, 8) << "the README's table lists the eight settable properties";
+  // Every property a user can set has its row: a new one fails here until the README has it.
+  guint n = 0;
+  GParamSpec** specs = g_object_class_list_properties(G_OBJECT_GET_CLASS(element.get()), &n);
+  int settable = 0;
+  for (guint i = 0; i < n; ++i)
+    settable += (specs[i]->flags & G_PARAM_WRITABLE) && specs[i]->owner_type == G_OBJECT_TYPE(element.get());
+  g_free(specs);
+  EXPECT_EQ(checked, settable) << "the README's property table lists every settable property";
 }
 
 }  // namespace
