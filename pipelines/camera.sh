@@ -12,6 +12,8 @@ Options (defaults in brackets):
   -d, --device DEV         auto, cpu, cuda or cuda:N [auto]
   -p, --precision P        fp32, fp16 or bf16 [fp32]
   -s, --process-size S     native, model or WxH [model: the training crop, fast enough for live video]
+      --no-temporal        translate each frame alone (temporal=off) [temporal=flow: less flicker, about 5 % of a
+                           frame's time]
       --size WxH           ask the camera for this size [640x480]
       --frames N           stop after N frames and print the element's timing [run until closed]
       --test-source        use a live test pattern instead of a camera
@@ -19,7 +21,7 @@ Options (defaults in brackets):
 USAGE
 }
 
-camera=/dev/video0 model="$CG_DEMO_MODEL" device=auto precision=fp32 size=model cam_size=640x480 frames=-1 test=0
+camera=/dev/video0 model="$CG_DEMO_MODEL" device=auto precision=fp32 size=model cam_size=640x480 frames=-1 test=0 temporal=flow
 while [ $# -gt 0 ]; do
   case "$1" in
     -c|--camera) camera="$2"; shift 2 ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     -p|--precision) precision="$2"; shift 2 ;;
     -s|--process-size) size="$2"; shift 2 ;;
     --size) cam_size="$2"; shift 2 ;;
+    --no-temporal) temporal=off; shift ;;
     --frames) frames="$2"; shift 2 ;;
     --test-source) test=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -49,4 +52,4 @@ sink=autovideosink
 # A leaky queue drops frames rather than building latency when translation is slower than the camera.
 run_pipeline "${src[@]}" ! video/x-raw,width="$w",height="$h" ! videoconvert \
   ! queue max-size-buffers=1 leaky=downstream ! cyclegan model="$model" device="$device" precision="$precision" \
-  process-size="$size" ! videoconvert ! $sink
+  process-size="$size" temporal="$temporal" ! videoconvert ! $sink

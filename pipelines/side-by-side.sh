@@ -12,17 +12,19 @@ Options (defaults in brackets):
   -m, --model FILE         G.pt generator [$CG_DEMO_MODEL]
   -d, --device DEV         auto, cpu, cuda or cuda:N [auto]
   -s, --process-size S     native, model or WxH [native]
+  -t, --temporal           blend each frame with the last along the motion (temporal=flow): less flicker [off]
   -h, --help               this text
 USAGE
 }
 
-model="$CG_DEMO_MODEL" device=auto size=native
+model="$CG_DEMO_MODEL" device=auto size=native temporal=off
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -m|--model) model="$2"; shift 2 ;;
     -d|--device) device="$2"; shift 2 ;;
     -s|--process-size) size="$2"; shift 2 ;;
+    -t|--temporal) temporal=flow; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) usage >&2; die "unknown option $1" ;;
     *) args+=("$1"); shift ;;
@@ -51,7 +53,7 @@ fi
 run_pipeline filesrc location="$in" ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! tee name=t \
   compositor name=comp background=black sink_1::xpos="$width" ! "${sink[@]}" \
   t. ! queue ! comp.sink_0 \
-  t. ! queue ! cyclegan model="$model" device="$device" process-size="$size" ! comp.sink_1
+  t. ! queue ! cyclegan model="$model" device="$device" process-size="$size" temporal="$temporal" ! comp.sink_1
 if [ -n "$out" ]; then
   mv -f "$out.part" "$out"
   trap - EXIT

@@ -14,13 +14,14 @@ Options (defaults in brackets):
   -d, --device DEV         auto, cpu, cuda or cuda:N [auto]
   -p, --precision P        fp32, fp16 or bf16 [fp32]
   -s, --process-size S     native, model or WxH [native]
+  -t, --temporal           blend each frame with the last along the motion (temporal=flow): less flicker [off]
   -b, --bitrate KBPS       H.264 bitrate [4000]
       --no-audio           drop the audio track
   -h, --help               this text
 USAGE
 }
 
-model="$CG_DEMO_MODEL" device=auto precision=fp32 size=native bitrate=4000 audio=1
+model="$CG_DEMO_MODEL" device=auto precision=fp32 size=native bitrate=4000 audio=1 temporal=off
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
     -p|--precision) precision="$2"; shift 2 ;;
     -s|--process-size) size="$2"; shift 2 ;;
     -b|--bitrate) bitrate="$2"; shift 2 ;;
+    -t|--temporal) temporal=flow; shift ;;
     --no-audio) audio=0; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) usage >&2; die "unknown option $1" ;;
@@ -58,7 +60,7 @@ part="$out.part"
 trap 'rm -f "$part"' EXIT
 pipeline=(filesrc location="$in" ! decodebin name=dec
   dec. ! queue ! progressreport update-freq=2 ! videoconvert ! cyclegan model="$model" device="$device"
-  precision="$precision" process-size="$size" ! videoconvert ! video/x-raw,format=I420
+  precision="$precision" process-size="$size" temporal="$temporal" ! videoconvert ! video/x-raw,format=I420
   ! x264enc bitrate="$bitrate" speed-preset=medium ! h264parse ! queue ! mp4mux name=mux ! filesink location="$part")
 if [ "$has_audio" = 1 ]; then
   pipeline+=(dec. ! queue ! audioconvert ! audioresample ! avenc_aac ! aacparse ! queue ! mux.)

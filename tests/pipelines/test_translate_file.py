@@ -2,6 +2,7 @@
 decodes, has the input's frame count and resolution, and keeps the audio track when the input
 had one; bad inputs fail with a message and leave no output behind."""
 
+import json
 import os
 import subprocess
 import tempfile
@@ -74,6 +75,26 @@ class TranslateFile(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertEqual(decoded_frames(dst, 50, 38), 7)
         self.assertNotRegex(streams(dst), r"audio #")
+
+    def test_temporal_switch_lowers_flicker(self):
+        """--temporal sets temporal=flow: every frame still comes out, and the output's warping error
+        along the input's motion (cg-trainer flicker) is lower than the per-frame output's."""
+        src = os.path.join(self.tmp.name, "moving.mp4")
+        gst(*(f"videotestsrc num-buffers=24 pattern=smpte horizontal-speed=1 ! "
+              "video/x-raw,width=96,height=64,framerate=10/1 ! videoconvert ! video/x-raw,format=I420 ! x264enc ! "
+              f"h264parse ! mp4mux ! filesink location={src}").split(" "))
+        errors = {}
+        for name, extra in (("off", ()), ("flow", ("--temporal",))):
+            dst = os.path.join(self.tmp.name, name + ".mp4")
+            run = self.translate(src, dst, *extra)
+            self.assertEqual(run.returncode, 0, run.stderr)
+            self.assertEqual(decoded_frames(dst, 96, 64), 24)
+            trainer = os.path.join(os.environ["CG_BUILD_DIR"], "trainer", "cg-trainer")
+            out = subprocess.run([trainer, "flicker", "--input", src, "--output", dst, "--json"], capture_output=True,
+                                 text=True, timeout=300)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            errors[name] = json.loads(out.stdout)["output_warping_error"]
+        self.assertLess(errors["flow"], 0.8 * errors["off"], errors)
 
     def test_bad_inputs_fail_cleanly(self):
         dst = os.path.join(self.tmp.name, "out.mp4")
