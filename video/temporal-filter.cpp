@@ -1,9 +1,30 @@
 #include "video/temporal-filter.h"
 
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 namespace cg::video {
+
+cv::Mat TemporalFilter::flow(const cv::Mat& from, const cv::Mat& to) {
+  const int side = std::max(from.cols, from.rows);
+  if (side <= kFlowSide) return flow_(from, to);
+  const double scale = static_cast<double>(kFlowSide) / side;
+  const cv::Size small(std::max(1, static_cast<int>(std::lround(from.cols * scale))),
+                       std::max(1, static_cast<int>(std::lround(from.rows * scale))));
+  cv::Mat a, b, f;
+  cv::resize(from, a, small, 0, 0, cv::INTER_AREA);
+  cv::resize(to, b, small, 0, 0, cv::INTER_AREA);
+  cv::resize(flow_(a, b), f, from.size(), 0, 0, cv::INTER_LINEAR);
+  // Displacements in pixels of the full frame.
+  f.forEach<cv::Vec2f>([&](cv::Vec2f& v, const int*) {
+    v[0] *= static_cast<float>(from.cols) / small.width;
+    v[1] *= static_cast<float>(from.rows) / small.height;
+  });
+  return f;
+}
 
 void TemporalFilter::reset() {
   previous_input_.release();
@@ -18,7 +39,7 @@ bool TemporalFilter::apply(const cv::Mat& input, cv::Mat& output, double strengt
   bool blended = false;
   if (follows) {
     // The flow from this frame back to the previous one samples the previous frames on this grid.
-    const cv::Mat back = flow_(input, previous_input_), ahead = flow_(previous_input_, input);
+    const cv::Mat back = flow(input, previous_input_), ahead = flow(previous_input_, input);
     const cv::Mat visible = visible_mask(back, ahead);
     if (cv::countNonZero(visible) >= (1.0 - kSceneCut) * static_cast<double>(visible.total())) {
       const cv::Mat carried_input = warp(previous_input_, back), carried_output = warp(previous_output_, back);

@@ -5,7 +5,9 @@
 // with P_t the generator's output, W the backward warp along the flow from frame t to frame t-1
 // of the INPUT, and m_t = visible * exp(-50 |I_t - W(I_{t-1})|^2) (RGB in [0, 1]): 0 where the
 // pixel is occluded or changed its appearance, 1 where the input is unchanged. Causal: it needs
-// only the previous frame, so it adds no latency. Runs on the CPU at the frame's size.
+// only the previous frame, so it adds no latency. Runs on the CPU: the blend at the frame's size,
+// the flow at most kFlowSide pixels on the longer side (scaled back up), so that big frames cost
+// little more than small ones.
 #pragma once
 
 #include "video/flow.h"
@@ -18,6 +20,9 @@ class TemporalFilter {
  public:
   // More than this share of occluded pixels is a scene cut: the frame starts afresh.
   static constexpr double kSceneCut = 0.5;
+  // The longer side of the frames the flow is computed on: DIS at its fast preset takes a few
+  // milliseconds there, and the motion of a video rarely needs finer detail to follow.
+  static constexpr int kFlowSide = 320;
 
   explicit TemporalFilter(FlowPreset preset = FlowPreset::kFast) : flow_(preset) {}
 
@@ -29,6 +34,9 @@ class TemporalFilter {
   void reset();
 
  private:
+  // The flow from `from` to `to`, computed at most kFlowSide on the longer side.
+  cv::Mat flow(const cv::Mat& from, const cv::Mat& to);
+
   FlowEstimator flow_;
   cv::Mat previous_input_, previous_output_;
 };

@@ -157,7 +157,7 @@ TEST(ModelFile, ForeignTorchScriptGeneratorLoadsWithoutMetadata) {
   EXPECT_FALSE(loaded.has_metadata);
 }
 
-// A small generator with official init plus noise, so that every weight and bias matters.
+// Official init plus noise (save_generator_of), so that every weight and bias matters.
 TEST(ModelFile, MobileGeneratorRoundTrips) {
   torch::manual_seed(21);
   test::TempDir dir;

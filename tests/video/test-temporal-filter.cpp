@@ -50,6 +50,22 @@ TEST(TemporalFilter, LowersInjectedFlickerAlongTheMotion) {
   EXPECT_LT(mse_after, 0.8 * mse_before);
 }
 
+// Frames larger than the flow's working size: the flow is found on a smaller copy and scaled
+// back, and still follows the motion.
+TEST(TemporalFilter, FollowsTheMotionOfFramesLargerThanItsFlowSize) {
+  ASSERT_GT(640, TemporalFilter::kFlowSide);
+  const auto input = test::panning_clip(640, 200, 6, 3.0, 1.0);
+  const auto flickering = test::with_noise(input, 0.04, 8);
+  TemporalFilter filter;
+  std::vector<cv::Mat> filtered;
+  for (size_t t = 0; t < input.size(); ++t) {
+    cv::Mat out = flickering[t].clone();
+    filter.apply(input[t], out, 0.5);
+    filtered.push_back(out);
+  }
+  EXPECT_LT(mean_warping_error(input, filtered), 0.6 * mean_warping_error(input, flickering));
+}
+
 TEST(TemporalFilter, StrengthZeroChangesNothing) {
   const auto input = test::panning_clip(64, 48, 3, 1.0, 0.0);
   const auto flickering = test::with_noise(input, 0.04, 4);
