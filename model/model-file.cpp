@@ -118,6 +118,16 @@ LoadedModel load_generator(const std::string& path, const c10::Device& device) {
   return r;
 }
 
+GeneratorOptions LoadedModel::generator_options() const {
+  if (has_metadata) return metadata.generator;
+  GeneratorOptions g;
+  if (size_rule.multiple > kSizeMultiple) {
+    g.family = Family::kUnet;
+    for (g.unet_downs = 0; (int64_t{1} << g.unet_downs) < size_rule.multiple;) ++g.unet_downs;
+  }
+  return g;
+}
+
 Generator trainable_generator(const LoadedModel& model, const std::string& path) {
   if (!model.has_metadata)
     throw Error(ErrorKind::kModel,

@@ -29,9 +29,10 @@ struct LoadedModel {
   // What frame sides the generator takes: its metadata's, or found by probing a generator written
   // elsewhere.
   SizeRule size_rule;
-  // The generator's layers: from the metadata, or for a file without it the default generator's,
-  // the largest usual one (what sizes passes and cost estimates).
-  GeneratorOptions generator_options() const { return has_metadata ? metadata.generator : GeneratorOptions{}; }
+  // The generator's layers: from the metadata; for a file without it, what the probe suggests at
+  // the official width (ngf 64): a U-Net of the depth its size rule shows, else the default
+  // ResNet, the largest usual one. What sizes passes and cost estimates.
+  GeneratorOptions generator_options() const;
 };
 
 // Loads, moves to `device` and checks that forward maps a 1x3xSxS frame to the same shape (S the

@@ -195,6 +195,10 @@ TEST(GeneratorZoo, ForeignUnetIsProbedForItsSize) {
   EXPECT_FALSE(m.has_metadata);
   EXPECT_EQ(m.size_rule.multiple, 128);
   EXPECT_EQ(m.size_rule.min, 128);
+  // Passes are sized for a U-Net of that depth, not for the default ResNet.
+  EXPECT_EQ(m.generator_options().family, Family::kUnet);
+  EXPECT_EQ(m.generator_options().unet_downs, 7);
+  EXPECT_EQ(architecture_name(m.generator_options()), "unet_128");
 }
 
 }  // namespace
