@@ -24,17 +24,6 @@ void to_gray(const cv::Mat& in, cv::Mat& out) {
     cv::cvtColor(in, out, cv::COLOR_RGB2GRAY);
 }
 
-// The sampling map x + flow(x) for cv::remap.
-cv::Mat sampling_map(const cv::Mat& flow) {
-  cv::Mat map(flow.size(), CV_32FC2);
-  for (int y = 0; y < flow.rows; ++y) {
-    const auto* f = flow.ptr<cv::Vec2f>(y);
-    auto* m = map.ptr<cv::Vec2f>(y);
-    for (int x = 0; x < flow.cols; ++x) m[x] = {x + f[x][0], y + f[x][1]};
-  }
-  return map;
-}
-
 // Squared gradient magnitude of each flow component, summed: central differences inside, one-sided
 // at the border.
 cv::Mat flow_gradient_energy(const cv::Mat& flow) {
@@ -65,14 +54,26 @@ cv::Mat FlowEstimator::operator()(const cv::Mat& from, const cv::Mat& to) {
   return flow;
 }
 
-cv::Mat warp(const cv::Mat& image, const cv::Mat& flow) {
+Warp::Warp(const cv::Mat& flow) : map_(flow.size(), CV_32FC2) {
+  for (int y = 0; y < flow.rows; ++y) {
+    const auto* f = flow.ptr<cv::Vec2f>(y);
+    auto* m = map_.ptr<cv::Vec2f>(y);
+    for (int x = 0; x < flow.cols; ++x) m[x] = {x + f[x][0], y + f[x][1]};
+  }
+}
+
+cv::Mat Warp::operator()(const cv::Mat& image) const {
   cv::Mat out;
-  cv::remap(image, out, sampling_map(flow), cv::noArray(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  cv::remap(image, out, map_, cv::noArray(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
   return out;
 }
 
 cv::Mat visible_mask(const cv::Mat& forward, const cv::Mat& backward) {
-  const cv::Mat back_at_target = warp(backward, forward);  // B(x + F(x))
+  return visible_mask(forward, Warp(forward), backward);
+}
+
+cv::Mat visible_mask(const cv::Mat& forward, const Warp& along_forward, const cv::Mat& backward) {
+  const cv::Mat back_at_target = along_forward(backward);  // B(x + F(x))
   const cv::Mat boundary = flow_gradient_energy(forward);
   cv::Mat mask(forward.size(), CV_8U);
   for (int y = 0; y < forward.rows; ++y) {
@@ -117,15 +118,14 @@ double masked_squared_error(const cv::Mat& a, const cv::Mat& b, const cv::Mat& m
 }
 
 double FramePair::warping_error(const cv::Mat& a, const cv::Mat& b) const {
-  return masked_squared_error(a, warp(b, forward), visible);
+  return masked_squared_error(a, along_forward(b), visible);
 }
 
 FramePair frame_pair(FlowEstimator& flow, const cv::Mat& input_t, const cv::Mat& input_t1) {
-  FramePair p;
-  p.forward = flow(input_t, input_t1);
-  p.backward = flow(input_t1, input_t);
-  p.visible = visible_mask(p.forward, p.backward);
-  return p;
+  const cv::Mat forward = flow(input_t, input_t1), backward = flow(input_t1, input_t);
+  const Warp along_forward(forward);
+  const cv::Mat visible = visible_mask(forward, along_forward, backward);
+  return {forward, backward, along_forward, visible};
 }
 
 }  // namespace cg::video

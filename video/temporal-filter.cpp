@@ -40,9 +40,10 @@ bool TemporalFilter::apply(const cv::Mat& input, cv::Mat& output, double strengt
   if (follows) {
     // The flow from this frame back to the previous one samples the previous frames on this grid.
     const cv::Mat back = flow(input, previous_input_), ahead = flow(previous_input_, input);
-    const cv::Mat visible = visible_mask(back, ahead);
+    const Warp carry(back);
+    const cv::Mat visible = visible_mask(back, carry, ahead);
     if (cv::countNonZero(visible) >= (1.0 - kSceneCut) * static_cast<double>(visible.total())) {
-      const cv::Mat carried_input = warp(previous_input_, back), carried_output = warp(previous_output_, back);
+      const cv::Mat carried_input = carry(previous_input_), carried_output = carry(previous_output_);
       const float beta = static_cast<float>(strength);
       for (int y = 0; y < input.rows; ++y) {
         const auto* in = input.ptr<cv::Vec3b>(y);
