@@ -45,11 +45,12 @@ void upgrade_from_version_1(nlohmann::json& j) {
 // The rule a file records must be its generator's: anything else is a damaged or hand-edited file
 // whose frames would be padded wrongly.
 template <typename Bad>
-void check_size_rule(const nlohmann::json& j, const SizeRule& rule, const Bad& bad) {
+void check_size_rule(const nlohmann::json& j, const ModelMetadata& m, const Bad& bad) {
+  const SizeRule rule = m.size_rule();
   const int64_t multiple = j.value("size_multiple", rule.multiple), min = j.value("min_size", rule.min);
   if (multiple != rule.multiple || min != rule.min)
     throw bad("it records frames in multiples of " + std::to_string(multiple) + ", at least " + std::to_string(min) +
-              ", but its generator " + architecture_name(j.get<GeneratorOptions>()) + " needs " + rule.describe());
+              ", but its generator " + m.architecture() + " needs " + rule.describe());
 }
 
 }  // namespace
@@ -87,7 +88,7 @@ ModelMetadata ModelMetadata::from_json(const std::string& text, const std::strin
     m = j.get<ModelMetadata>();
     m.format_version = version;
     m.generator = j.get<GeneratorOptions>();
-    check_size_rule(j, m.size_rule(), bad);
+    check_size_rule(j, m, bad);
   } catch (const nlohmann::json::exception& e) {
     throw bad(e.what());
   } catch (const std::invalid_argument& e) {
