@@ -47,7 +47,6 @@ void Stream::warm_up(FrameShape shape) {
     shape_ = shape;
     engine = engine_;
   }
-  temporal_.request_reset();  // new caps
   if (engine) engine->warm_up(shape.width, shape.height, shape.batch);
 }
 

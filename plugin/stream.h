@@ -67,7 +67,7 @@ class Stream {
   // temporal and temporal-strength, for the frames that follow (streaming thread).
   void set_temporal(TemporalSettings settings);
   // The next frame starts the temporal filter afresh: a seek, a flush, a discontinuity, bypass.
-  // Any thread; start, new caps and a model swap do it themselves.
+  // Any thread; start and a model swap do it themselves.
   void reset_temporal() { temporal_.request_reset(); }
 
   void set_framerate(Framerate rate);
