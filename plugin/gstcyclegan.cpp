@@ -246,6 +246,15 @@ static void gst_cyclegan_finalize(GObject* object) {
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
+/* The element's enums are registered once, whichever thread asks first. */
+static GType register_enum_once(GType* type, const char* name, const GEnumValue* values) {
+  if (g_once_init_enter(type)) {
+    GType t = g_enum_register_static(name, values);
+    g_once_init_leave(type, t);
+  }
+  return *type;
+}
+
 GType gst_cyclegan_precision_get_type(void) {
   static GType type = 0;
   static const GEnumValue values[] = {
@@ -255,11 +264,7 @@ GType gst_cyclegan_precision_get_type(void) {
       {(gint)cg::Precision::kTF32, "32-bit float, TF32 convolutions on CUDA", "tf32"},
       {0, NULL, NULL},
   };
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstCycleGanPrecision", values);
-    g_once_init_leave(&type, t);
-  }
-  return type;
+  return register_enum_once(&type, "GstCycleGanPrecision", values);
 }
 
 GType gst_cyclegan_memory_format_get_type(void) {
@@ -270,11 +275,7 @@ GType gst_cyclegan_memory_format_get_type(void) {
       {(gint)cg::MemoryFormat::kChannelsLast, "NHWC", "channels-last"},
       {0, NULL, NULL},
   };
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstCycleGanMemoryFormat", values);
-    g_once_init_leave(&type, t);
-  }
-  return type;
+  return register_enum_once(&type, "GstCycleGanMemoryFormat", values);
 }
 
 GType gst_cyclegan_temporal_get_type(void) {
@@ -284,11 +285,7 @@ GType gst_cyclegan_temporal_get_type(void) {
       {(gint)cg::plugin::TemporalMode::kFlow, "Blend along the input's optical flow", "flow"},
       {0, NULL, NULL},
   };
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstCycleGanTemporal", values);
-    g_once_init_leave(&type, t);
-  }
-  return type;
+  return register_enum_once(&type, "GstCycleGanTemporal", values);
 }
 
 /* Stores the value, then hands it to whoever acts on it, as gstgamma.c does: nothing waits here. */
@@ -359,6 +356,7 @@ static gboolean gst_cyclegan_set_info(GstVideoFilter* filter, GstCaps*, GstVideo
   try {
     const guint batch_size = gst_cyclegan_frame_settings(self).batch_size;
     self->parts->stream.set_framerate({GST_VIDEO_INFO_FPS_N(in_info), GST_VIDEO_INFO_FPS_D(in_info)});
+    self->parts->stream.reset_temporal(); /* new caps */
     /* the batch that will run: 1 where batching is not possible, or each frame would be padded */
     self->parts->stream.warm_up({GST_VIDEO_INFO_WIDTH(in_info), GST_VIDEO_INFO_HEIGHT(in_info),
                                  self->parts->batching.effective_batch(batch_size)});
