@@ -1,5 +1,7 @@
 #include "model/official-import.h"
 
+#include "model/safetensors.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -370,10 +372,14 @@ GeneratorOptions infer_generator_options(const NamedTensors& state, const std::s
   return recognise_generator(state, name, arch).options;
 }
 
-Generator import_official_generator(const std::string& pth_path, const std::string& arch) {
-  const auto r = recognise_generator(read_state_dict(pth_path), pth_path, arch);
+NamedTensors read_weights(const std::string& path) {
+  return is_safetensors_file(path) ? read_safetensors(path).tensors : read_state_dict(path);
+}
+
+Generator import_official_generator(const std::string& weights_path, const std::string& arch) {
+  const auto r = recognise_generator(read_weights(weights_path), weights_path, arch);
   Generator g(r.options);
-  load_recognised(g, r, pth_path);
+  load_recognised(g, r, weights_path);
   g->eval();
   return g;
 }

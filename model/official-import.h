@@ -35,12 +35,16 @@ struct RecognisedGenerator {
 RecognisedGenerator recognise_generator(const NamedTensors& state, const std::string& name,
                                         const std::string& arch = "");
 
+// The tensors of a weights file: a torch.save zip (.pth, the Hub's pytorch_model.bin) or a
+// safetensors file (is_safetensors_file()), in the order recognition by tensor order needs.
+NamedTensors read_weights(const std::string& path);
+
 // Copies the recognised tensors into `g`, built from r.options.
 void load_recognised(Generator& g, const RecognisedGenerator& r, const std::string& name);
 
 // The options alone, and a generator holding the weights, in eval mode.
 GeneratorOptions infer_generator_options(const NamedTensors& state, const std::string& name,
                                          const std::string& arch = "");
-Generator import_official_generator(const std::string& pth_path, const std::string& arch = "");
+Generator import_official_generator(const std::string& weights_path, const std::string& arch = "");
 
 }  // namespace cg

@@ -3,6 +3,7 @@
 #include "common/defaults.h"
 #include "model/model-file.h"
 #include "model/official-import.h"
+#include "model/safetensors.h"
 #include "model/state-dict-reader.h"
 
 #include <filesystem>
@@ -22,14 +23,40 @@ struct ExportOptions {
   std::string bn_mode = "eval";  // eval: running statistics; train: each frame's own statistics
 };
 
-// A G.pt given as --from keeps its weights and gets the metadata options that were given.
-void run_reexport(const ExportOptions& opt, const CLI::App& cmd) {
-  auto meta = load_generator(opt.from).metadata;
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A model file of ours given as --from keeps its weights and metadata, but for the metadata
+// options that were given.
+void override_metadata(ModelMetadata& meta, const ExportOptions& opt, const CLI::App& cmd) {
   if (cmd.count("--direction")) meta.direction = opt.direction;
   if (cmd.count("--crop-size")) meta.crop_size = opt.crop_size;
-  save_with_metadata(opt.from, meta, opt.to);
-  std::cout << "wrote " << opt.to << ": " << meta.architecture() << ", ngf " << meta.generator.ngf << ", "
-            << meta.direction << ", crop " << meta.crop_size << "\n";
+}
+
+void report(const std::string& to, const ModelMetadata& meta) {
+  std::cout << "wrote " << to << ": " << meta.architecture() << ", ngf " << meta.generator.ngf << ", " << meta.direction
+            << ", crop " << meta.crop_size << "\n";
+}
+
+// A G.pt to a G.pt copies its TorchScript as it is; to a G.safetensors, its weights go back to the
+// trainable form, under the official state_dict names.
+void run_reexport(const ExportOptions& opt, const CLI::App& cmd) {
+  const auto loaded = load_generator(opt.from);
+  auto meta = loaded.metadata;
+  override_metadata(meta, opt, cmd);
+  if (ends_with(opt.to, ".safetensors"))
+    save_generator_safetensors(*trainable_generator(loaded, opt.from), meta, opt.to);
+  else
+    save_with_metadata(opt.from, meta, opt.to);
+  report(opt.to, meta);
+}
+
+void save(Generator& g, const ModelMetadata& meta, const std::string& to) {
+  if (ends_with(to, ".safetensors"))
+    save_generator_safetensors(*g, meta, to);
+  else
+    save_generator(g, meta, to);
 }
 
 bool is_torchscript(const std::string& path) {
@@ -41,8 +68,8 @@ bool is_torchscript(const std::string& path) {
   }
 }
 
-void run_export(const ExportOptions& opt) {
-  const auto r = recognise_generator(read_state_dict(opt.from), opt.from, opt.arch);
+void run_import(const ExportOptions& opt, const NamedTensors& tensors) {
+  const auto r = recognise_generator(tensors, opt.from, opt.arch);
   Generator g(r.options);
   load_recognised(g, r, opt.from);
   g->eval();
@@ -50,9 +77,10 @@ void run_export(const ExportOptions& opt) {
   meta.direction = opt.direction;
   meta.crop_size = opt.crop_size;
   meta.batch_stats = opt.bn_mode == "train" && r.options.norm == Norm::kBatch;
-  meta.source = "state_dict " + std::filesystem::path(opt.from).filename().string() +
+  meta.source = (is_safetensors_file(opt.from) ? "safetensors " : "state_dict ") +
+                std::filesystem::path(opt.from).filename().string() +
                 (r.by_name ? "" : " (matched by tensor order and shape)");
-  save_generator(g, meta, opt.to);
+  save(g, meta, opt.to);
   std::cout << "wrote " << opt.to << ": " << meta.architecture() << " (" << r.arch << ", " << norm_name(r.options.norm)
             << " norm" << (r.options.use_dropout ? ", dropout" : "")
             << (r.options.antialias_down || r.options.antialias_up ? ", anti-aliased" : "")
@@ -61,15 +89,31 @@ void run_export(const ExportOptions& opt) {
             << size_multiple(r.options) << (r.by_name ? "" : "; matched by tensor order and shape") << "\n";
 }
 
+// A safetensors file of ours carries its metadata and is copied as a G.pt from the trainer would
+// be; one from elsewhere is recognised by its tensors, as a .pth is.
+void run_safetensors(const ExportOptions& opt, const CLI::App& cmd) {
+  auto file = read_safetensors(opt.from);
+  if (!has_generator_metadata(file)) return run_import(opt, file.tensors);
+  auto [g, meta] = generator_from_safetensors(file, opt.from);
+  override_metadata(meta, opt, cmd);
+  save(g, meta, opt.to);
+  report(opt.to, meta);
+}
+
 }  // namespace
 
 void add_export_command(CLI::App& app) {
   auto opt = std::make_shared<ExportOptions>();
   auto* cmd = app.add_subcommand("export",
-                                 "Convert an official generator state_dict (.pth) into a G.pt model file, or copy a "
-                                 "G.pt with corrected --direction/--crop-size metadata");
-  cmd->add_option("--from", opt->from, "official generator weights (e.g. latest_net_G_A.pth) or a G.pt")->required();
-  cmd->add_option("--to", opt->to, "model file to write")->required();
+                                 "Convert generator weights (a .pth or pytorch_model.bin state_dict, a .safetensors "
+                                 "file) into a G.pt or G.safetensors model file, or copy a model file of ours with "
+                                 "corrected --direction/--crop-size metadata");
+  cmd->add_option("--from", opt->from,
+                  "generator weights (e.g. latest_net_G_A.pth, pytorch_model.bin, X.safetensors) or a G.pt or "
+                  "G.safetensors of ours")
+      ->required();
+  cmd->add_option("--to", opt->to, "model file to write: G.safetensors (weights and metadata), else a G.pt")
+      ->required();
   cmd->add_option("--direction", opt->direction, "translation recorded in the metadata")
       ->check(CLI::IsMember({"AtoB", "BtoA"}))
       ->capture_default_str();
@@ -87,42 +131,63 @@ void add_export_command(CLI::App& app) {
       ->capture_default_str();
   cmd->callback([opt, cmd] {
     // A .pth is a pickle zip without TorchScript code; try the G.pt route only for TorchScript.
-    if (is_torchscript(opt->from))
+    if (is_safetensors_file(opt->from))
+      run_safetensors(*opt, *cmd);
+    else if (is_torchscript(opt->from))
       run_reexport(*opt, *cmd);
     else
-      run_export(*opt);
+      run_import(*opt, read_state_dict(opt->from));
   });
 }
 
+namespace {
+
+// What `info` prints of a model file of ours: the metadata, the parameters, the size rule, a
+// summary line and the cost.
+void print_ours(const ModelMetadata& d, int64_t parameters) {
+  std::cout << d.to_json() << "\n";
+  std::cout << "parameters: " << parameters << "\n";
+  std::cout << "frames padded to " << d.size_rule().describe() << "\n";
+  const GeneratorOptions& g = d.generator;
+  std::cout << "generator: " << d.architecture() << ", " << norm_name(g.norm) << " norm"
+            << (g.norm == Norm::kBatch ? (d.batch_stats ? " (statistics of each frame)" : " (running statistics)") : "")
+            << (g.use_dropout ? ", dropout" : "") << (g.antialias_down || g.antialias_up ? ", antialias" : "")
+            << (g.upsample_conv ? ", upsample + conv" : "") << "\n";
+  std::cout << "multiply-adds per " << kCostFrameSide << "x" << kCostFrameSide
+            << " frame: " << static_cast<double>(macs_per_frame(g)) / 1e9 << " G\n";
+}
+
+void print_safetensors(const std::string& path) {
+  const auto file = read_safetensors(path);
+  if (has_generator_metadata(file)) {
+    const auto m = generator_from_safetensors(file, path);
+    print_ours(m.metadata, count_parameters(*m.generator));
+    return;
+  }
+  // Weights from elsewhere: what `export` would make of them.
+  const auto r = recognise_generator(file.tensors, path);
+  std::cout << "(no metadata: safetensors weights from elsewhere; `export --from` reads them as below)\n";
+  auto meta = ModelMetadata::for_generator(r.options);
+  meta.source = "safetensors " + std::filesystem::path(path).filename().string();
+  print_ours(meta, count_parameters(*Generator(r.options)));
+}
+
+}  // namespace
+
 void add_info_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("info", "Print a G.pt model file's metadata after loading and checking it");
+  auto* cmd =
+      app.add_subcommand("info", "Print a model file's metadata (G.pt, G.safetensors) after loading and checking it");
   cmd->add_option("model", *path, "model file")->required();
   cmd->callback([path] {
+    if (is_safetensors_file(*path)) return print_safetensors(*path);
     auto m = load_generator(*path);
-    std::cout << (m.has_metadata ? m.metadata.to_json()
-                                 : std::string("(no metadata: a TorchScript generator from elsewhere)"))
-              << "\n";
-    // Ours store transposed convs in their larger sub-pixel form: counted as trained.
+    if (m.has_metadata) return print_ours(m.metadata, count_parameters(*trainable_generator(m, *path)));
+    std::cout << "(no metadata: a TorchScript generator from elsewhere)\n";
     int64_t parameters = 0;
-    if (m.has_metadata) {
-      parameters = count_parameters(*trainable_generator(m, *path));
-    } else {
-      for (const auto& p : m.module.parameters()) parameters += p.numel();
-    }
+    for (const auto& p : m.module.parameters()) parameters += p.numel();
     std::cout << "parameters: " << parameters << "\n";
     std::cout << "frames padded to " << m.size_rule.describe() << "\n";
-    if (m.has_metadata) {
-      const auto& d = m.metadata;
-      const GeneratorOptions& g = d.generator;
-      std::cout << "generator: " << d.architecture() << ", " << norm_name(g.norm) << " norm"
-                << (g.norm == Norm::kBatch ? (d.batch_stats ? " (statistics of each frame)" : " (running statistics)")
-                                           : "")
-                << (g.use_dropout ? ", dropout" : "") << (g.antialias_down || g.antialias_up ? ", antialias" : "")
-                << (g.upsample_conv ? ", upsample + conv" : "") << "\n";
-      std::cout << "multiply-adds per " << kCostFrameSide << "x" << kCostFrameSide
-                << " frame: " << static_cast<double>(macs_per_frame(g)) / 1e9 << " G\n";
-    }
   });
 }
 
