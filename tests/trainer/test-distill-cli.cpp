@@ -141,9 +141,10 @@ TEST_F(DistillCli, StudentLearnsTheTeacher) {
 // N + M iterations in one run == N, stop, resume, M: bitwise, across an epoch boundary, with a
 // mid-epoch resume point.
 TEST_F(DistillCli, ResumeIsExact) {
-  const auto whole = run_trainer(args("whole", 9));
+  const Args temporal = {"--lambda-temporal", "10"};  // its random motions resume too
+  const auto whole = run_trainer(args("whole", 9) + temporal);
   ASSERT_EQ(whole.status, 0) << whole.output;
-  const auto first = run_trainer(args("split", 4));
+  const auto first = run_trainer(args("split", 4) + temporal);
   ASSERT_EQ(first.status, 0) << first.output;
   const auto second = run_trainer(args("split", 9) + Args{"--continue-train"});
   ASSERT_EQ(second.status, 0) << second.output;
@@ -164,7 +165,9 @@ TEST_F(DistillCli, ResumeIsExact) {
   // The exported students agree, and the logs loss for loss.
   const auto [ga, gb] = translate_both(exp("whole") + "/G.pt", exp("split") + "/G.pt", data_ + "/testA");
   EXPECT_TRUE(ga.equal(gb));
-  const auto rw = log_rows(exp("whole"), kDistillLosses), rs = log_rows(exp("split"), kDistillLosses);
+  auto names = kDistillLosses;
+  names.emplace_back("G_temporal");
+  const auto rw = log_rows(exp("whole"), names), rs = log_rows(exp("split"), names);
   ASSERT_EQ(rw.size(), 9u);
   ASSERT_EQ(rs.size(), 9u);
   for (size_t i = 0; i < rw.size(); ++i) {

@@ -175,11 +175,13 @@ TEST_F(Pix2PixCli, Pix2PixDefaultsAndItsOneGenerator) {
 }
 
 // N + M iterations in one run == N, stop, resume, M: bitwise, with dropout and batch norm on, an
-// epoch boundary, a mid-epoch resume point and samples written in between.
+// epoch boundary, a mid-epoch resume point and samples written in between, and the random motions
+// of --lambda-temporal.
 TEST_F(Pix2PixCli, ResumeIsExact) {
-  const auto whole = run_trainer(args("whole", 9));
+  const Args temporal = {"--lambda-temporal", "10"};
+  const auto whole = run_trainer(args("whole", 9) + temporal);
   ASSERT_EQ(whole.status, 0) << whole.output;
-  const auto first = run_trainer(args("split", 4));
+  const auto first = run_trainer(args("split", 4) + temporal);
   ASSERT_EQ(first.status, 0) << first.output;
   // Resumed with nothing but what finds the run: the checkpoint supplies the model and the rest.
   const auto second =
@@ -198,7 +200,10 @@ TEST_F(Pix2PixCli, ResumeIsExact) {
   EXPECT_EQ(is.options.at("model"), "pix2pix");
   expect_identical(*a->G, *b->G, "G");
   expect_identical(*a->D, *b->D, "D");
-  const auto rw = log_rows(exp("whole"), kPix2PixLosses), rs = log_rows(exp("split"), kPix2PixLosses);
+  EXPECT_EQ(is.options.at("lambda_temporal"), "10");  // taken from the checkpoint
+  auto names = kPix2PixLosses;
+  names.emplace_back("G_temporal");
+  const auto rw = log_rows(exp("whole"), names), rs = log_rows(exp("split"), names);
   ASSERT_EQ(rw.size(), 9u);
   ASSERT_EQ(rs.size(), 9u);
   for (size_t i = 0; i < rw.size(); ++i) EXPECT_EQ(rw[i].losses.values, rs[i].losses.values) << "iteration " << i + 1;

@@ -308,19 +308,34 @@ TEST_F(TrainCli, StepPolicyAndDropout) {
 
 // Exact resume with the options that keep state or draw numbers of their own: the plateau
 // policy's best, bad-epoch count and factor, and the epoch's loss sums so far (resumed mid-epoch);
-// the wgangp gradient penalty's random mixing weights; batch-norm running statistics. Two image
+// the wgangp gradient penalty's random mixing weights; the random motions of --lambda-temporal;
+// batch-norm running statistics. Two image
 // pairs in a fixed order at a tiny lr make the epoch's generator loss all but constant, so the
 // plateau policy cuts the lr after epoch 7 (6 epochs without a 1% gain).
 TEST(TrainResume, PlateauWganPixelBatchNormIsExact) {
   TempDir d;
   const std::string data = test::make_synth(d, 2, 32);
   auto args = [&](const std::string& name) {
-    return tiny_train_args(data, d / "ck", name) +
-           std::vector<std::string>{"--preprocess", "none",   "--no-flip",        "--serial-batches",
-                                    "--lr",         "1e-6",   "--lr-policy",      "plateau",
-                                    "--n-epochs",   "5",      "--n-epochs-decay", "4",
-                                    "--gan-mode",   "wgangp", "--netD",           "pixel",
-                                    "--norm",       "batch"};
+    return tiny_train_args(data, d / "ck", name) + std::vector<std::string>{"--preprocess",
+                                                                            "none",
+                                                                            "--no-flip",
+                                                                            "--serial-batches",
+                                                                            "--lr",
+                                                                            "1e-6",
+                                                                            "--lr-policy",
+                                                                            "plateau",
+                                                                            "--n-epochs",
+                                                                            "5",
+                                                                            "--n-epochs-decay",
+                                                                            "4",
+                                                                            "--gan-mode",
+                                                                            "wgangp",
+                                                                            "--netD",
+                                                                            "pixel",
+                                                                            "--norm",
+                                                                            "batch",
+                                                                            "--lambda-temporal",
+                                                                            "10"};
   };
   auto whole = run_trainer(args("whole"));
   ASSERT_EQ(whole.status, 0) << whole.output;
@@ -330,7 +345,7 @@ TEST(TrainResume, PlateauWganPixelBatchNormIsExact) {
   EXPECT_EQ(mid.epoch, 4);
   EXPECT_EQ(mid.epoch_iter, 1);
   EXPECT_EQ(mid.epoch_loss_count, 1);
-  EXPECT_EQ(mid.epoch_loss_sums.size(), 8u);
+  EXPECT_EQ(mid.epoch_loss_sums.size(), 10u);
   EXPECT_EQ(mid.plateau.factor, 1.0);
   EXPECT_EQ(mid.plateau.bad_epochs, 2);
   auto second = run_trainer(args("split") + std::vector<std::string>{"--continue-train"});
@@ -351,7 +366,9 @@ TEST(TrainResume, PlateauWganPixelBatchNormIsExact) {
   EXPECT_EQ(is.state.plateau.factor, 0.2);
   EXPECT_EQ(is.state.plateau.bad_epochs, 2);
   EXPECT_EQ(is.state.plateau.best, iw.state.plateau.best);
-  const auto rw = log_rows(d / "ck/whole", kCycleGanLosses), rs = log_rows(d / "ck/split", kCycleGanLosses);
+  auto names = kCycleGanLosses;
+  names.insert(names.end(), {"temporal_A", "temporal_B"});
+  const auto rw = log_rows(d / "ck/whole", names), rs = log_rows(d / "ck/split", names);
   ASSERT_EQ(rw.size(), 18u);
   ASSERT_EQ(rs.size(), 18u);
   for (size_t i = 0; i < rw.size(); ++i) {

@@ -41,7 +41,8 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
       pool_B(o.pool_size, derive_seed(seed, 102, static_cast<uint64_t>(rank))),
       o_(o),
       gan_mode_(gan_mode_from(o.gan_mode)),
-      penalty_rng_(derive_seed(seed, 103, static_cast<uint64_t>(rank))) {
+      penalty_rng_(derive_seed(seed, 103, static_cast<uint64_t>(rank))),
+      temporal_rng_(derive_seed(seed, 104, static_cast<uint64_t>(rank))) {
   const GeneratorOptions go = generator_options(o);
   const DiscriminatorOptions dopt = discriminator_options(o);
   // The official creation order: G_A, G_B, D_A, D_B, each initialised as it is made.
@@ -62,7 +63,9 @@ CycleGan::CycleGan(const TrainOptions& o, const torch::Device& dev, uint64_t see
 }
 
 std::vector<std::string> CycleGan::loss_names() const {
-  return {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"};
+  std::vector<std::string> names = {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"};
+  if (o_.lambda_temporal > 0) names.insert(names.end(), {"temporal_A", "temporal_B"});
+  return names;
 }
 
 Named<torch::nn::Module> CycleGan::networks() {
@@ -75,7 +78,11 @@ Named<torch::optim::Optimizer> CycleGan::optimizers() {
 
 Named<ImagePool> CycleGan::pools() { return {{"pool_A", &pool_A}, {"pool_B", &pool_B}}; }
 
-Named<Rng> CycleGan::rngs() { return {{"penalty_rng", &penalty_rng_}}; }
+Named<Rng> CycleGan::rngs() {
+  Named<Rng> r = {{"penalty_rng", &penalty_rng_}};
+  if (o_.lambda_temporal > 0) r.emplace_back("temporal_rng", &temporal_rng_);
+  return r;
+}
 
 std::vector<GeneratorExport> CycleGan::exports() {
   auto meta = [&](Generator& g, bool a_to_b) {
@@ -96,15 +103,19 @@ struct CycleGan::StepTensors {
   at::Tensor real_A, real_B;
   at::Tensor fake_B, fake_A, same_B, same_A, rec_A, rec_B;  // same_B = G_A(B), same_A = G_B(A)
   at::Tensor d_A, g_A, c_A, idt_A, d_B, g_B, c_B, idt_B;    // losses, in the official order
+  // --lambda-temporal: each input's second frame, the generator's output for it, and the loss.
+  RandomMotion motion_A, motion_B;
+  at::Tensor second_fake_B, second_fake_A;  // G_A(second frame of A), G_B(second frame of B)
+  at::Tensor tc_A, tc_B;
 
   DeviceLosses losses() const {
     auto value = [&](const at::Tensor& t) {
       return t.defined() ? t.detach().to(at::kFloat) : at::zeros({}, real_A.options());
     };
-    return {
-        at::stack({value(d_A), value(g_A), value(c_A), value(idt_A), value(d_B), value(g_B), value(c_B), value(idt_B)})
-            .to(at::kDouble),
-        names};
+    std::vector<at::Tensor> v = {value(d_A), value(g_A), value(c_A), value(idt_A),
+                                 value(d_B), value(g_B), value(c_B), value(idt_B)};
+    if (names.size() > v.size()) v.insert(v.end(), {value(tc_A), value(tc_B)});
+    return {at::stack(v).to(at::kDouble), names};
   }
   std::vector<std::string> names;
 };
@@ -121,12 +132,26 @@ DeviceLosses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   return t.losses();
 }
 
+// The official passes, then with --lambda-temporal each generator on its input's second frame:
+// after the official ones, so batch norm's running statistics take those first.
+void CycleGan::forward(StepTensors& t) {
+  AutocastScope amp(device.type(), mode.amp);
+  if (o_.lambda_temporal > 0) {
+    t.motion_A = draw_motion(temporal_rng_, t.real_A);
+    t.motion_B = draw_motion(temporal_rng_, t.real_B);
+  }
+  forward_official(t);
+  if (o_.lambda_temporal > 0) {
+    t.second_fake_B = G_A->forward_training(t.motion_A.second_frame(t.real_A));
+    t.second_fake_A = G_B->forward_training(t.motion_B.second_frame(t.real_B));
+  }
+}
+
 // Both cycles, with the identity mappings. Each generator's two independent passes (G_A on A and
 // on B, G_B on B and on A) run as one batch: InstanceNorm works per image, so the results are
 // those of separate passes, and larger batches use the cores better. Batch norm's statistics
 // would mix the two, so it makes the official passes in the official order.
-void CycleGan::forward(StepTensors& t) {
-  AutocastScope amp(device.type(), mode.amp);
+void CycleGan::forward_official(StepTensors& t) {
   const bool identity = o_.lambda_identity > 0;
   const int64_t n = t.real_A.size(0);
   if (identity && t.real_A.sizes() == t.real_B.sizes() && o_.norm != "batch") {
@@ -172,7 +197,15 @@ at::Tensor CycleGan::generator_loss(StepTensors& t) {
   t.g_B = gan_loss(fp32(D_B->forward(t.fake_A)), true, gan_mode_);
   t.c_A = cycle_loss(fp32(t.rec_A), t.real_A, o_.lambda_A);
   t.c_B = cycle_loss(fp32(t.rec_B), t.real_B, o_.lambda_B);
-  return loss_G + t.g_A + t.g_B + t.c_A + t.c_B;
+  loss_G = loss_G + t.g_A + t.g_B + t.c_A + t.c_B;
+  if (o_.lambda_temporal > 0) {
+    t.tc_A =
+        temporal_loss(fp32(t.second_fake_B), t.motion_A.move(fp32(t.fake_B)), t.motion_A.valid, o_.lambda_temporal);
+    t.tc_B =
+        temporal_loss(fp32(t.second_fake_A), t.motion_B.move(fp32(t.fake_A)), t.motion_B.valid, o_.lambda_temporal);
+    loss_G = loss_G + t.tc_A + t.tc_B;
+  }
+  return loss_G;
 }
 
 // On the pools' mix of new and older fakes.

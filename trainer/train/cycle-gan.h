@@ -7,6 +7,7 @@
 #include "trainer/data/image-pool.h"
 #include "trainer/train/losses.h"
 #include "trainer/train/options.h"
+#include "trainer/train/temporal-consistency.h"
 #include "trainer/train/trainable.h"
 
 #include <torch/optim/adam.h>
@@ -46,6 +47,7 @@ class CycleGan : public TrainableModel {
   // One step in the official order: forward, then backward_G, then backward_D_A and _B.
   struct StepTensors;
   void forward(StepTensors& t);
+  void forward_official(StepTensors& t);
   void update_generators(StepTensors& t);
   void update_discriminators(StepTensors& t);
   // Under autocast when mode.amp says so; the backward passes run outside it, as torch.autocast
@@ -58,6 +60,8 @@ class CycleGan : public TrainableModel {
   // The mixing weights of the wgangp gradient penalty: seeded per rank and saved with the pools, so
   // a resumed run draws what an uninterrupted one would.
   Rng penalty_rng_;
+  // The motions of --lambda-temporal, kept the same way.
+  Rng temporal_rng_;
 };
 
 }  // namespace cg

@@ -87,8 +87,11 @@ std::vector<int64_t> feature_taps(const Layers& layers, int64_t count) {
 
 Distiller::Distiller(const TrainOptions& o, const torch::Device& dev) : Distiller(o, dev, load_teacher(o.teacher)) {}
 
-Distiller::Distiller(const TrainOptions& o, const torch::Device& dev, LoadedModel teacher)
-    : TrainableModel(dev, decide_run_mode(o, dev.is_cuda())), o_(o), teacher_file_(std::move(teacher)) {
+Distiller::Distiller(const TrainOptions& o, const torch::Device& dev, LoadedModel teacher, uint64_t seed, int rank)
+    : TrainableModel(dev, decide_run_mode(o, dev.is_cuda())),
+      o_(o),
+      teacher_file_(std::move(teacher)),
+      temporal_rng_(derive_seed(seed, 121, static_cast<uint64_t>(rank))) {
   const GeneratorOptions so = student_options(o);
   student = Generator(so);
   initialise(*student, o.init_type, o.init_gain);
@@ -120,7 +123,16 @@ Distiller::Distiller(const TrainOptions& o, const torch::Device& dev, LoadedMode
   optimizer_D = make_adam(D->parameters(), o.lr, o.beta1, mode);
 }
 
-std::vector<std::string> Distiller::loss_names() const { return {"G_recon", "G_feat", "G_gan", "D"}; }
+std::vector<std::string> Distiller::loss_names() const {
+  std::vector<std::string> names = {"G_recon", "G_feat", "G_gan", "D"};
+  if (o_.lambda_temporal > 0) names.emplace_back("G_temporal");
+  return names;
+}
+
+Named<Rng> Distiller::rngs() {
+  if (o_.lambda_temporal > 0) return {{"temporal_rng", &temporal_rng_}};
+  return {};
+}
 
 Named<torch::nn::Module> Distiller::networks() {
   return {{"student", student.get()}, {"mappings", mappings.get()}, {"D", D.get()}};
@@ -170,7 +182,7 @@ DeviceLosses Distiller::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   const at::Tensor real_A = A_in.to(device, /*non_blocking=*/true), real_B = B_in.to(device, /*non_blocking=*/true);
   std::vector<at::Tensor> teacher_features, student_features;
   const at::Tensor target = teach(real_A, teacher_features);
-  at::Tensor fake, recon, feat, gan, d;
+  at::Tensor fake, recon, feat, gan, d, temporal;
   {
     AutocastScope amp(device.type(), mode.amp);
     fake = student->forward_with_features(real_A, Upsampling::kTransposed, student_taps_, student_features);
@@ -181,9 +193,14 @@ DeviceLosses Distiller::step(const at::Tensor& A_in, const at::Tensor& B_in) {
     recon = reconstruction_loss(fp32(fake), target, o_.lambda_recon);
     feat = feature_loss(mapped, teacher_features, o_.lambda_feat);
     gan = gan_loss(fp32(D->forward(fake)), true, GanMode::lsgan) * o_.lambda_gan;
+    if (o_.lambda_temporal > 0) {
+      const RandomMotion motion = draw_motion(temporal_rng_, real_A);
+      const at::Tensor second = student->forward_training(motion.second_frame(real_A));
+      temporal = temporal_loss(fp32(second), motion.move(fp32(fake)), motion.valid, o_.lambda_temporal);
+    }
   }
   optimizer_G->zero_grad();
-  scaler.scale(recon + feat + gan).backward();
+  scaler.scale(temporal.defined() ? recon + feat + gan + temporal : recon + feat + gan).backward();
   if (sync_gradients) sync_gradients(optimizer_G->param_groups()[0].params());
   scaler.step(*optimizer_G);
 
@@ -198,9 +215,9 @@ DeviceLosses Distiller::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   scaler.step(*optimizer_D);
   scaler.update();
   // Without features the feature loss is a CPU zero.
-  return {at::stack({recon.detach(), feat.detach().to(recon.device(), at::kFloat), gan.detach(), d.detach()})
-              .to(at::kDouble),
-          loss_names()};
+  std::vector<at::Tensor> v = {recon.detach(), feat.detach().to(recon.device(), at::kFloat), gan.detach(), d.detach()};
+  if (temporal.defined()) v.push_back(temporal.detach());
+  return {at::stack(v).to(at::kDouble), loss_names()};
 }
 
 Visuals Distiller::translate(const at::Tensor& A_in, const at::Tensor& B_in) {

@@ -9,6 +9,7 @@
 #include "model/networks.h"
 #include "trainer/train/losses.h"
 #include "trainer/train/options.h"
+#include "trainer/train/temporal-consistency.h"
 #include "trainer/train/trainable.h"
 
 #include <torch/nn/modules/container/modulelist.h>
@@ -49,15 +50,18 @@ class Distiller : public TrainableModel {
   // Loads the teacher (frozen) and builds the student, the feature mappings and the
   // discriminator, initialised from LibTorch's generator, which the caller seeds.
   Distiller(const TrainOptions& o, const torch::Device& device);
-  // The same with the teacher settle_distill_options loaded.
-  Distiller(const TrainOptions& o, const torch::Device& device, LoadedModel teacher);
+  // The same with the teacher settle_distill_options loaded; `seed` and `rank` (of a distributed
+  // run) seed the motions of --lambda-temporal.
+  Distiller(const TrainOptions& o, const torch::Device& device, LoadedModel teacher, uint64_t seed = 0, int rank = 0);
 
+  // G_recon, G_feat, G_gan, D; then G_temporal with --lambda-temporal.
   std::vector<std::string> loss_names() const override;
   DeviceLosses step(const at::Tensor& real_A, const at::Tensor& real_B) override;
   // real_A, teacher(A), student(A), real_B.
   Visuals translate(const at::Tensor& real_A, const at::Tensor& real_B) override;
   Named<torch::nn::Module> networks() override;
   Named<torch::optim::Optimizer> optimizers() override;
+  Named<Rng> rngs() override;
   std::vector<GeneratorExport> exports() override;
   std::string describe() override;
 
@@ -74,6 +78,7 @@ class Distiller : public TrainableModel {
   LoadedModel teacher_file_;
   Generator teacher_{nullptr};  // null for a TorchScript teacher without our metadata
   std::vector<int64_t> teacher_taps_, student_taps_;
+  Rng temporal_rng_;
 };
 
 }  // namespace cg

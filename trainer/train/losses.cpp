@@ -43,6 +43,12 @@ at::Tensor cycle_loss(const at::Tensor& reconstructed, const at::Tensor& real, d
   return at::l1_loss(reconstructed, real) * lambda;
 }
 
+at::Tensor temporal_loss(const at::Tensor& second, const at::Tensor& moved, const at::Tensor& valid, double lambda) {
+  const at::Tensor weight = valid.expand_as(second);
+  // clamp: a motion that moves every pixel out of a small image leaves nothing to compare.
+  return (at::abs(second - moved) * weight).sum() / weight.sum().clamp_min(1.0) * lambda;
+}
+
 at::Tensor identity_loss(const at::Tensor& same, const at::Tensor& real, double lambda, double lambda_identity) {
   return at::l1_loss(same, real) * (lambda * lambda_identity);
 }

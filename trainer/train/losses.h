@@ -33,6 +33,11 @@ at::Tensor cycle_loss(const at::Tensor& reconstructed, const at::Tensor& real, d
 // lambda * lambda_identity * mean |G(real of the target domain) - real|.
 at::Tensor identity_loss(const at::Tensor& same, const at::Tensor& real, double lambda, double lambda_identity);
 
+// The temporal consistency term (temporal-consistency.h): lambda * mean |second - moved| over the
+// pixels `valid` (N x 1 x H x W) marks, where `second` is G's output for the second frame and
+// `moved` its output for the first, moved as the input was. Gradients reach both.
+at::Tensor temporal_loss(const at::Tensor& second, const at::Tensor& moved, const at::Tensor& valid, double lambda);
+
 // 0.5 * (gan(D(real), real) + gan(D(fake), fake)): halved to slow D relative to G.
 at::Tensor discriminator_loss(const at::Tensor& prediction_real, const at::Tensor& prediction_fake, GanMode mode);
 

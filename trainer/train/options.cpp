@@ -257,6 +257,12 @@ const std::vector<OptionRow>& table() {
       row("lambda_L1", &O::lambda_L1, "pix2pix: weight of the L1 loss between G(A) and the true B", kTrainOnly)
           .fixed()
           .at_least(0),
+      row("lambda_temporal", &O::lambda_temporal,
+          "weight of the temporal consistency loss (not in the official code; 0: off): each generator's output "
+          "for a randomly, smoothly moved and slightly noisy copy of its input is pulled towards its output moved "
+          "the same way, mean |G(W(x) + n) - W(G(x))| (ReReVST, Wang et al. 2020), which lowers flicker on video")
+          .fixed()
+          .at_least(0),
       row("pool_size", &O::pool_size, "size of the buffers of generated images the discriminators see", kTrainOnly)
           .fixed()
           .at_least(0),

@@ -47,7 +47,8 @@ Pix2Pix::Pix2Pix(const TrainOptions& o, const torch::Device& dev, uint64_t seed,
     : TrainableModel(dev, decide_run_mode(o, dev.is_cuda())),
       pool(o.pool_size, derive_seed(seed, 111, static_cast<uint64_t>(rank))),
       o_(o),
-      gan_mode_(gan_mode_from(o.gan_mode)) {
+      gan_mode_(gan_mode_from(o.gan_mode)),
+      temporal_rng_(derive_seed(seed, 112, static_cast<uint64_t>(rank))) {
   // The official pix2pix never calls its gradient penalty, which leaves a WGAN critic
   // unconstrained; rather than train that silently, it is refused.
   if (gan_mode_ == GanMode::wgangp)
@@ -68,7 +69,11 @@ Pix2Pix::Pix2Pix(const TrainOptions& o, const torch::Device& dev, uint64_t seed,
   optimizer_D = make_adam(D->parameters(), o.lr, o.beta1, mode);
 }
 
-std::vector<std::string> Pix2Pix::loss_names() const { return {"G_GAN", "G_L1", "D_real", "D_fake"}; }
+std::vector<std::string> Pix2Pix::loss_names() const {
+  std::vector<std::string> names = {"G_GAN", "G_L1", "D_real", "D_fake"};
+  if (o_.lambda_temporal > 0) names.emplace_back("G_temporal");
+  return names;
+}
 
 Named<torch::nn::Module> Pix2Pix::networks() { return {{"G", G.get()}, {"D", D.get()}}; }
 
@@ -77,6 +82,11 @@ Named<torch::optim::Optimizer> Pix2Pix::optimizers() {
 }
 
 Named<ImagePool> Pix2Pix::pools() { return {{"fake_AB_pool", &pool}}; }
+
+Named<Rng> Pix2Pix::rngs() {
+  if (o_.lambda_temporal > 0) return {{"temporal_rng", &temporal_rng_}};
+  return {};
+}
 
 std::vector<GeneratorExport> Pix2Pix::exports() {
   auto m = ModelMetadata::for_generator(G->options());
@@ -93,6 +103,9 @@ std::string Pix2Pix::describe() {
 struct Pix2Pix::StepTensors {
   at::Tensor real_A, real_B, fake_B;
   at::Tensor g_gan, g_l1, d_real, d_fake;  // in the official order
+  // --lambda-temporal: the motion of A, G's output for A's second frame, and the loss.
+  RandomMotion motion;
+  at::Tensor second_fake_B, g_temporal;
 };
 
 DeviceLosses Pix2Pix::step(const at::Tensor& A_in, const at::Tensor& B_in) {
@@ -108,12 +121,18 @@ DeviceLosses Pix2Pix::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   {
     AutocastScope amp(device.type(), mode.amp);
     t.fake_B = G->forward_training(t.real_A);
+    if (o_.lambda_temporal > 0) {
+      t.motion = draw_motion(temporal_rng_, t.real_A);
+      t.second_fake_B = G->forward_training(t.motion.second_frame(t.real_A));
+    }
   }
   update_discriminator(t);
   update_generator(t);
   scaler.update();
   auto value = [](const at::Tensor& x) { return x.detach().to(at::kFloat); };
-  return {at::stack({value(t.g_gan), value(t.g_l1), value(t.d_real), value(t.d_fake)}).to(at::kDouble), loss_names()};
+  std::vector<at::Tensor> v = {value(t.g_gan), value(t.g_l1), value(t.d_real), value(t.d_fake)};
+  if (t.g_temporal.defined()) v.push_back(value(t.g_temporal));
+  return {at::stack(v).to(at::kDouble), loss_names()};
 }
 
 void Pix2Pix::update_discriminator(StepTensors& t) {
@@ -142,6 +161,11 @@ void Pix2Pix::update_generator(StepTensors& t) {
     t.g_gan = gan_loss(fp32(D->forward(torch::cat({t.real_A, t.fake_B}, 1))), true, gan_mode_);
     t.g_l1 = pix2pix_l1(fp32(t.fake_B), t.real_B, o_.lambda_L1);
     loss = t.g_gan + t.g_l1;
+    if (o_.lambda_temporal > 0) {
+      t.g_temporal =
+          temporal_loss(fp32(t.second_fake_B), t.motion.move(fp32(t.fake_B)), t.motion.valid, o_.lambda_temporal);
+      loss = loss + t.g_temporal;
+    }
   }
   scaler.scale(loss).backward();
   if (sync_gradients) sync_gradients(optimizer_G->param_groups()[0].params());

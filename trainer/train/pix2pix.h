@@ -9,6 +9,7 @@
 #include "trainer/data/image-pool.h"
 #include "trainer/train/losses.h"
 #include "trainer/train/options.h"
+#include "trainer/train/temporal-consistency.h"
 #include "trainer/train/trainable.h"
 
 #include <torch/optim/adam.h>
@@ -27,7 +28,8 @@ class Pix2Pix : public TrainableModel {
   // `seed` and `rank`.
   Pix2Pix(const TrainOptions& o, const torch::Device& device, uint64_t seed, int rank = 0);
 
-  // The official names and order: G_GAN, G_L1, D_real, D_fake.
+  // The official names and order: G_GAN, G_L1, D_real, D_fake; then G_temporal with
+  // --lambda-temporal.
   std::vector<std::string> loss_names() const override;
   // One iteration in the official order: fake_B = G(A); D on (D_real + D_fake) / 2 with
   // D_real = gan(D(cat(A, B)), real) and D_fake = gan(D(cat(A, fake_B)), fake); then, D frozen, G on
@@ -39,6 +41,7 @@ class Pix2Pix : public TrainableModel {
   Named<torch::nn::Module> networks() override;  // G, D
   Named<torch::optim::Optimizer> optimizers() override;
   Named<ImagePool> pools() override;
+  Named<Rng> rngs() override;
   // G.pt: the A -> B generator (B -> A with --direction BtoA). Its batch norms normalise each frame
   // by its own statistics, as the official test.py does without --eval (the way pix2pix results
   // are made); `batch_stats` false uses the running statistics instead (test.py --eval).
@@ -58,6 +61,7 @@ class Pix2Pix : public TrainableModel {
 
   TrainOptions o_;
   GanMode gan_mode_;
+  Rng temporal_rng_;  // the motions of --lambda-temporal, per rank, saved with the pool
 };
 
 }  // namespace cg

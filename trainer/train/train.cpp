@@ -204,7 +204,7 @@ void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& di
 
 std::unique_ptr<TrainableModel> make_model(const TrainOptions& opt, const c10::Device& device, uint64_t seed, int rank,
                                            std::optional<LoadedModel> teacher) {
-  if (opt.model == "distill") return std::make_unique<Distiller>(opt, device, std::move(*teacher));
+  if (opt.model == "distill") return std::make_unique<Distiller>(opt, device, std::move(*teacher), seed, rank);
   if (opt.model == "pix2pix") return std::make_unique<Pix2Pix>(opt, device, seed, rank);
   return std::make_unique<CycleGan>(opt, device, seed, rank);
 }
