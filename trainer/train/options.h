@@ -46,7 +46,8 @@ struct TrainOptions {
   double lambda_identity = 0.5;
   int64_t pool_size = 50;
   double lambda_L1 = 100.0;  // pix2pix: weight of the L1 loss between G(A) and B
-  double lambda_temporal = 0.0;  // every model: see temporal-consistency.h; 0 = the official objective
+  // Every model's temporal consistency term (temporal-consistency.h); 0 = the official objective.
+  double lambda_temporal = 0.0;
   // optimisation and schedule
   double lr = 0.0002;
   double beta1 = 0.5;
