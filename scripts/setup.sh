@@ -35,4 +35,12 @@ if ! "$VENV/bin/python" -c "import torch, numpy; assert torch.__version__.split(
   python3 -m venv "$VENV" >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" numpy >&2
 fi
+# Python packages only the tests use, pinned so a fresh machine tests against what was tested here:
+# safetensors reads the G.safetensors files `cg-trainer export` writes, as model hubs' users would.
+TEST_PACKAGES=(safetensors==0.8.0)
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys
+sys.exit(any(m.version(n) != v for n, v in (p.split('==') for p in sys.argv[1:])))" "${TEST_PACKAGES[@]}" 2>/dev/null; then
+  echo "setup: installing ${TEST_PACKAGES[*]} into $VENV" >&2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${TEST_PACKAGES[@]}" >&2
+fi
 echo "$VENV/bin/python"

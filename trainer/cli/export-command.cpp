@@ -68,8 +68,23 @@ bool is_torchscript(const std::string& path) {
   }
 }
 
+// Recognition by tensor order needs the module's order, which a safetensors file does not keep
+// (Python's writer sorts the names): its tensors come in the order of their names, which is the
+// module's for nn.Sequential numbering but not for named submodules. Say so when that failed.
+RecognisedGenerator recognise(const ExportOptions& opt, const NamedTensors& tensors) {
+  try {
+    return recognise_generator(tensors, opt.from, opt.arch);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (!is_safetensors_file(opt.from) || what.find("by tensor order") == std::string::npos) throw;
+    throw Error(e.kind(), what +
+                              "; a safetensors file keeps no module order, so tensors not named as the official "
+                              "code names them were taken in the order of their names");
+  }
+}
+
 void run_import(const ExportOptions& opt, const NamedTensors& tensors) {
-  const auto r = recognise_generator(tensors, opt.from, opt.arch);
+  const auto r = recognise(opt, tensors);
   Generator g(r.options);
   load_recognised(g, r, opt.from);
   g->eval();
