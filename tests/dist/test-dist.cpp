@@ -1,5 +1,6 @@
 // torchrun's environment and the c10d process group, with two ranks as two threads on loopback.
 #include "common/error.h"
+#include "trainer/dist/backends.h"
 #include "trainer/dist/group.h"
 #include "trainer/dist/world.h"
 
@@ -192,6 +193,35 @@ TEST(Group, PortInUseIsAClearError) {
     EXPECT_THAT(e.what(), HasSubstr("the port is in use"));
   }
   ::close(fd);
+}
+
+// Each rank's Gloo device listens on its own machine's address, never on MASTER_ADDR's (which
+// is not local on any machine but the master): tests/dist/test_two_hosts.py runs it across two
+// network namespaces.
+TEST(GlooEndpoints, TheLocalAddressThatReachesTheMaster) {
+  const GlooEndpoints e = gloo_endpoints(rank_of(1, 2, 29400), environment({}));
+  EXPECT_TRUE(e.interfaces.empty());
+  EXPECT_EQ(e.address, "127.0.0.1");
+}
+
+TEST(GlooEndpoints, GlooSocketIfnameNamesTheInterfaces) {
+  const GlooEndpoints e = gloo_endpoints(rank_of(1, 2, 29400), environment({{"GLOO_SOCKET_IFNAME", "lo,lo"}}));
+  EXPECT_THAT(e.interfaces, ::testing::ElementsAre("lo", "lo"));
+  EXPECT_TRUE(e.address.empty());
+  try {
+    gloo_endpoints(rank_of(1, 2, 29400), environment({{"GLOO_SOCKET_IFNAME", "lo,cgnosuch0"}}));
+    ADD_FAILURE() << "a missing interface was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("GLOO_SOCKET_IFNAME=lo,cgnosuch0: this machine has no network interface "
+                                    "cgnosuch0 (it has: lo"));
+  }
+}
+
+TEST(GlooEndpoints, AGroupOnANamedInterfaceWorks) {
+  ASSERT_EQ(setenv("GLOO_SOCKET_IFNAME", "lo", 1), 0);
+  on_two_ranks([](Group& g) { EXPECT_THAT(g.gather(g.rank() + 5), ::testing::ElementsAre(5, 6)); });
+  unsetenv("GLOO_SOCKET_IFNAME");
 }
 
 // Rank 1 never comes: rank 0 gives up within the timeout instead of waiting for ever.

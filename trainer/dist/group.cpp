@@ -8,6 +8,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <algorithm>
+#include <map>
 
 namespace cg {
 
@@ -78,9 +79,8 @@ Group::Group(const World& world, const c10::Device& device, const GroupOptions& 
   s.device = device;
   s.store = rendezvous(world, options.timeout);
   try {
-    s.backend = device.is_cuda()
-                    ? make_nccl_backend(s.store, world.rank, world.world_size, options.timeout)
-                    : make_gloo_backend(s.store, world.rank, world.world_size, world.master_addr, options.timeout);
+    s.backend = device.is_cuda() ? make_nccl_backend(s.store, world.rank, world.world_size, options.timeout)
+                                 : make_gloo_backend(s.store, world, options.timeout);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -157,6 +157,24 @@ std::vector<int64_t> Group::gather(int64_t value) {
   return values;
 }
 
+std::vector<std::string> Group::gather(const std::string& text) {
+  auto& s = *impl_;
+  const auto sizes = gather(static_cast<int64_t>(text.size()));
+  const int64_t longest = std::max<int64_t>(1, *std::max_element(sizes.begin(), sizes.end()));
+  at::Tensor mine = at::zeros({longest}, at::kByte);
+  std::copy(text.begin(), text.end(), mine.data_ptr<uint8_t>());
+  std::vector<at::Tensor> in{mine.to(s.device)};
+  std::vector<std::vector<at::Tensor>> out(1);
+  for (int r = 0; r < s.world.world_size; ++r) out[0].push_back(at::empty({longest}, in[0].options()));
+  s.run("comparing a text", [&] { return s.backend->allgather(out, in); });
+  std::vector<std::string> texts;
+  for (size_t r = 0; r < out[0].size(); ++r) {
+    const auto bytes = out[0][r].cpu();
+    texts.emplace_back(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(sizes[r]));
+  }
+  return texts;
+}
+
 uint64_t fnv1a(const void* data, size_t size, uint64_t h) {
   const auto* bytes = static_cast<const unsigned char*>(data);
   for (size_t i = 0; i < size; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
@@ -179,6 +197,72 @@ void require_same_on_every_rank(Group& group, int64_t value, const std::string& 
     if (values[r] != values[0]) differ += (differ.empty() ? "" : ", ") + std::to_string(r);
   if (!differ.empty())
     throw Error(ErrorKind::kRuntime, what + " differ between ranks: rank(s) " + differ + " disagree with rank 0");
+}
+
+namespace {
+
+// Unit and record separators keep any printable name or value apart.
+constexpr char kFieldEnd = '\x1f';
+constexpr char kFactEnd = '\x1e';
+
+std::string facts_text(const Facts& facts) {
+  std::string text;
+  for (const auto& [name, value] : facts) text += name + kFieldEnd + value + kFactEnd;
+  return text;
+}
+
+Facts facts_from(const std::string& text) {
+  Facts facts;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t field = text.find(kFieldEnd, at), end = text.find(kFactEnd, at);
+    if (field == std::string::npos || end == std::string::npos || field > end) break;
+    facts.emplace_back(text.substr(at, field - at), text.substr(field + 1, end - field - 1));
+    at = end + 1;
+  }
+  return facts;
+}
+
+std::string rank_list(const std::vector<int>& ranks) {
+  std::string list = ranks.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < ranks.size(); ++i) list += (i ? ", " : "") + std::to_string(ranks[i]);
+  return list;
+}
+
+}  // namespace
+
+void require_same_facts(Group& group, const Facts& facts, const std::string& what) {
+  const std::string text = facts_text(facts);
+  const auto digests = group.gather(static_cast<int64_t>(fnv1a(text.data(), text.size()) >> 1));
+  if (std::all_of(digests.begin(), digests.end(), [&](int64_t d) { return d == digests[0]; })) return;
+  const auto texts = group.gather(text);
+  // Each fact's value on every rank, in the order rank 0 (then any other rank) names them.
+  std::vector<std::string> names;
+  std::map<std::string, std::vector<std::string>> values;
+  for (size_t r = 0; r < texts.size(); ++r)
+    for (auto& [name, value] : facts_from(texts[r])) {
+      auto& v = values[name];
+      if (v.empty()) {
+        names.push_back(name);
+        v.assign(texts.size(), "(not known)");
+      }
+      v[r] = value;
+    }
+  std::string lines;
+  for (const auto& name : names) {
+    const auto& v = values[name];
+    if (std::all_of(v.begin(), v.end(), [&](const std::string& x) { return x == v[0]; })) continue;
+    std::vector<std::pair<std::string, std::vector<int>>> by_value;  // in order of the lowest rank
+    for (size_t r = 0; r < v.size(); ++r) {
+      auto it = std::find_if(by_value.begin(), by_value.end(), [&](const auto& b) { return b.first == v[r]; });
+      if (it == by_value.end()) it = by_value.insert(by_value.end(), {v[r], {}});
+      it->second.push_back(static_cast<int>(r));
+    }
+    lines += "\n  " + name + ":";
+    for (size_t i = 0; i < by_value.size(); ++i)
+      lines += (i ? ";" : "") + std::string(" ") + by_value[i].first + " on " + rank_list(by_value[i].second);
+  }
+  throw Error(ErrorKind::kUsage, what + lines);
 }
 
 }  // namespace cg

@@ -49,6 +49,8 @@ class Group {
   std::vector<double> mean(const std::vector<double>& values);
   // Every rank's `value`, in rank order.
   std::vector<int64_t> gather(int64_t value);
+  // Every rank's `text`, in rank order (its length first, then the padded bytes).
+  std::vector<std::string> gather(const std::string& text);
 
   const CommunicationStats& stats() const;
 
@@ -66,5 +68,13 @@ uint64_t weights_checksum(const std::vector<at::Tensor>& params);
 
 // Throws Error(kRuntime) naming the ranks whose `value` differs from rank 0's, and `what` it is.
 void require_same_on_every_rank(Group& group, int64_t value, const std::string& what);
+
+// Named values, as a user reads them ("--max-iters" = "40"), that every rank must share.
+using Facts = std::vector<std::pair<std::string, std::string>>;
+
+// One collective compares a digest of every rank's `facts`; only when they differ do the ranks
+// exchange the values themselves, so that every rank throws the same Error(kUsage): `what`, then
+// each fact that differs with its values and the ranks that hold them.
+void require_same_facts(Group& group, const Facts& facts, const std::string& what);
 
 }  // namespace cg
