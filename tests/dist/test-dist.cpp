@@ -168,6 +168,29 @@ TEST(Group, DifferingValuesNameTheRank) {
   });
 }
 
+TEST(Group, DifferingFactsNameTheValuesAndTheRanks) {
+  on_two_ranks([](Group& g) {
+    require_same_facts(g, {{"--ngf", "4"}, {"images in A", "8"}}, "agree");
+    const std::string iters = g.rank() == 0 ? "2" : "3";
+    try {
+      require_same_facts(g, {{"--ngf", "4"}, {"--max-iters", iters}, {"images in A", "8"}}, "ranks differ:");
+      ADD_FAILURE() << "differing facts passed";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+      EXPECT_EQ(std::string(e.what()), "ranks differ:\n  --max-iters: 2 on rank 0; 3 on rank 1");
+    }
+    // A fact only some ranks know is named too.
+    Facts facts = {{"--ngf", "4"}};
+    if (g.rank() == 1) facts.emplace_back("starting epoch", "3");
+    try {
+      require_same_facts(g, facts, "ranks differ:");
+      ADD_FAILURE() << "a fact of one rank passed";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), "ranks differ:\n  starting epoch: (not known) on rank 0; 3 on rank 1");
+    }
+  });
+}
+
 TEST(Group, ChecksumSeesOneBit) {
   auto a = at::randn({100});
   auto b = a.clone();

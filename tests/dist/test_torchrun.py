@@ -178,22 +178,54 @@ class Torchrun(unittest.TestCase):
         self.assertNotEqual(rc, 0, out)
         self.assertLess(seconds, 60)
 
-    def run_ranks_by_hand(self, name, extra_by_rank, port=None):
+    def run_ranks_by_hand(self, name, extra_by_rank, port=None, env_by_rank=None):
         port = port or free_port()
         procs = []
         for rank, extra in enumerate(extra_by_rank):
             env = dict(os.environ, WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
-                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), **(env_by_rank or [{}, {}])[rank])
             procs.append(subprocess.Popen([TRAINER, *self.train_args(name, "--max-iters", "1", "--dist-timeout", "10",
                                                                      *extra)],
                                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         return [(p.communicate(timeout=60)[0], p.returncode) for p in procs]
 
-    def test_ranks_with_different_options_refuse_to_train(self):
-        results = self.run_ranks_by_hand("mismatch", [["--ngf", "4"], ["--ngf", "8"]])
+    def assert_ranks_refuse(self, name, extra_by_rank, *differences, env_by_rank=None):
+        results = self.run_ranks_by_hand(name, extra_by_rank, env_by_rank=env_by_rank)
         for out, rc in results:
             self.assertNotEqual(rc, 0, out)
-            self.assertIn("the training options (all but the per-run ones) differ between ranks", out)
+            self.assertIn("the ranks differ in what they were given", out)
+            for d in differences:
+                self.assertIn(d, out)
+        return results
+
+    def test_ranks_with_different_options_refuse_to_train(self):
+        self.assert_ranks_refuse("mismatch", [["--ngf", "4"], ["--ngf", "8"]], "\n  --ngf: 4 on rank 0; 8 on rank 1")
+
+    def test_ranks_must_agree_on_the_options_that_decide_the_collectives_too(self):
+        # A rank with a smaller --max-iters would leave the others waiting; one with another
+        # --check-sync would gather while they all-reduce.
+        self.assert_ranks_refuse("iters", [["--max-iters", "2"], ["--max-iters", "3"]],
+                                 "--max-iters: 2 on rank 0; 3 on rank 1")
+        self.assert_ranks_refuse("sync", [["--check-sync", "1"], []], "--check-sync: 1 on rank 0; 0 on rank 1")
+
+    def test_ranks_with_different_copies_of_the_data_refuse_to_train(self):
+        other = os.path.join(self.dir, "data7")
+        subprocess.run([TRAINER, "synth", "--out", other, "--count", "7", "--test-count", "1", "--size", "32"],
+                       check=True, stdout=subprocess.DEVNULL, timeout=60)
+        out, _ = self.assert_ranks_refuse("data", [[], ["--dataroot", other]],
+                                          "images in A: 8 on rank 0; 7 on rank 1")[1]
+        self.assertNotIn("--dataroot", out)  # a path of its machine: the ranks may differ in it
+
+    def test_a_rank_that_found_no_checkpoint_refuses_to_start_elsewhere(self):
+        # After a torchrun restart each rank looks for the checkpoint in its own folder: rank 0's
+        # has one, rank 1's (on another disk) does not.
+        rc, out = self.torchrun("found", "--max-iters", "2")
+        self.assertEqual(rc, 0, out)
+        restart = {"TORCHELASTIC_RESTART_COUNT": "1"}
+        self.assert_ranks_refuse("found", [[], ["--checkpoints-dir", os.path.join(self.dir, "empty")]],
+                                 "--continue-train: true on rank 0; false on rank 1",
+                                 "iterations already done: 2 on rank 0; 0 on rank 1",
+                                 env_by_rank=[restart, restart])
 
     def test_bad_set_ups_say_what_is_wrong(self):
         env = dict(os.environ, WORLD_SIZE="2", RANK="0")

@@ -4,6 +4,7 @@
 
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <functional>
 
 namespace cg {
@@ -19,18 +20,18 @@ std::vector<at::Tensor> state_of(TrainableModel& m) {
   return all;
 }
 
-// The options every rank must share, as one number.
-int64_t options_hash(const TrainOptions& opt) {
-  uint64_t h = kFnvOffset;
-  for (const auto& [key, value] : opt.to_map()) {
-    if (is_per_run(key)) continue;
-    const std::string entry = key + "=" + value + ";";
-    h = fnv1a(entry.data(), entry.size(), h);
-  }
-  return static_cast<int64_t>(h >> 1);
-}
-
 }  // namespace
+
+Facts option_facts(const TrainOptions& opt) {
+  Facts facts;
+  for (const auto& [key, value] : opt.to_map()) {
+    if (is_per_machine(key)) continue;
+    std::string flag = "--" + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    facts.emplace_back(flag, value);
+  }
+  return facts;
+}
 
 c10::Device TrainingGroup::device_for(const c10::Device& asked) const {
   if (!distributed() || !asked.is_cuda()) return asked;
@@ -49,7 +50,14 @@ void TrainingGroup::join(TrainOptions& opt, const c10::Device& device) {
   o.timeout = std::chrono::seconds(opt.dist_timeout);
   group_ = std::make_unique<Group>(world_, device, o);
   opt.seed = group_->gather(opt.seed)[0];
-  require_same_on_every_rank(*group_, options_hash(opt), "the training options (all but the per-run ones)");
+}
+
+void TrainingGroup::agree(const Facts& facts) {
+  if (!group_) return;
+  require_same_facts(*group_, facts,
+                     "rank " + std::to_string(world_.rank) +
+                         ": the ranks differ in what they were given, so they would train different models or wait "
+                         "on different collectives; every rank stops (launch all with the same options and data):");
 }
 
 void TrainingGroup::attach(TrainableModel& model) {

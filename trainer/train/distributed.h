@@ -12,6 +12,10 @@
 
 namespace cg {
 
+// Every option but the machine-local ones (is_per_machine), as --kebab-name = value: those that
+// decide what the ranks compute and which collectives they run, --max-iters and --check-sync too.
+Facts option_facts(const TrainOptions& opt);
+
 class TrainingGroup {
  public:
   explicit TrainingGroup(const World& world) : world_(world) {}
@@ -24,10 +28,14 @@ class TrainingGroup {
   // has fewer GPUs than ranks on it.
   c10::Device device_for(const c10::Device& asked) const;
 
-  // Joins the group (when distributed). Every rank then takes rank 0's seed, and all options but
-  // the per-run ones must be the same everywhere: a rank launched with others fails at once,
-  // naming the ranks, rather than training a different model.
+  // Joins the group (when distributed). Every rank then takes rank 0's seed.
   void join(TrainOptions& opt, const c10::Device& device);
+
+  // Before the first step of every start (torchrun's restarts included): every rank must hold the
+  // same `facts` (option_facts, the data's sizes, the starting position...), or all ranks stop at
+  // once with one message naming the facts, values and ranks that differ, rather than train
+  // different models or wait on different collectives.
+  void agree(const Facts& facts);
 
   // Rank 0's weights on every rank, and the gradients averaged over the ranks from now on.
   void attach(TrainableModel& model);

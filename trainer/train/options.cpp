@@ -59,6 +59,10 @@ struct OptionRow {
   std::function<CLI::Option*(CLI::App&, TrainOptions&, const std::string&)> add;
   Scope scope = kBoth;
   OnResume resume = OnResume::kTaken;
+  // A fact of one machine (a path, its threads, its device): the ranks of a distributed run may
+  // differ in it. Every other option decides what the ranks compute or which collectives they
+  // run, so they must all agree on it.
+  bool per_machine = false;
   // The values it takes: one of `choices`, or a number within the bounds (excluded where said).
   std::vector<std::string> choices;
   double min = -kInf, max = kInf;
@@ -76,6 +80,10 @@ struct OptionRow {
   }
   OptionRow per_run() && {
     resume = OnResume::kPerRun;
+    return std::move(*this);
+  }
+  OptionRow machine_local() && {
+    per_machine = true;
     return std::move(*this);
   }
   OptionRow one_of(std::vector<std::string> values) && {
@@ -191,9 +199,9 @@ OptionRow row(const char* key, T TrainOptions::*member, const char* help, Scope 
 const std::vector<OptionRow>& table() {
   using O = TrainOptions;
   static const std::vector<OptionRow> rows = {
-      row("dataroot", &O::dataroot, "dataset folder with trainA, trainB (and testA, testB)"),
+      row("dataroot", &O::dataroot, "dataset folder with trainA, trainB (and testA, testB)").machine_local(),
       row("name", &O::name, "experiment name: checkpoints and logs go to CHECKPOINTS_DIR/NAME"),
-      row("checkpoints_dir", &O::checkpoints_dir, "where experiments are saved"),
+      row("checkpoints_dir", &O::checkpoints_dir, "where experiments are saved").machine_local(),
       row("direction", &O::direction, "AtoB or BtoA (BtoA swaps the domains)").fixed().one_of({"AtoB", "BtoA"}),
       row("batch_size", &O::batch_size, "input batch size").fixed().at_least(1),
       row("load_size", &O::load_size, "scale images to this size").fixed().at_least(8),
@@ -217,7 +225,10 @@ const std::vector<OptionRow>& table() {
       row("serial_batches", &O::serial_batches,
           "take images in order and pair A[i] with B[i], instead of shuffling and drawing B at random")
           .fixed(),
-      row("num_threads", &O::num_threads, "threads decoding and augmenting images").per_run().between(1, 64),
+      row("num_threads", &O::num_threads, "threads decoding and augmenting images")
+          .per_run()
+          .machine_local()
+          .between(1, 64),
       row("netG", &O::netG, "generator: resnet_9blocks | resnet_6blocks (any resnet_Nblocks) | unet_256 | unet_128",
           kTrainOnly)
           .fixed(),
@@ -290,8 +301,8 @@ const std::vector<OptionRow>& table() {
       row("display_freq", &O::display_freq, "refresh the sample images every this many iterations").at_least(1),
       row("continue_train", &O::continue_train, "resume exactly from the latest checkpoint").per_run(),
       row("seed", &O::seed, "random seed; -1 draws one (recorded in the checkpoint)").fixed().at_least(-1),
-      row("device", &O::device, "cpu | cuda | cuda:N | auto").per_run(),
-      row("threads", &O::threads, "compute threads (0: LibTorch's default)").per_run().at_least(0),
+      row("device", &O::device, "cpu | cuda | cuda:N | auto").per_run().machine_local(),
+      row("threads", &O::threads, "compute threads (0: LibTorch's default)").per_run().machine_local().at_least(0),
       row("max_iters", &O::max_iters, "stop after this many iterations in total, saving latest (0: no limit)")
           .per_run()
           .at_least(0),
@@ -519,6 +530,11 @@ std::map<std::string, bool> given_options(const CLI::App& cmd, Command command) 
 bool is_per_run(const std::string& key) {
   const OptionRow* r = lookup(key);
   return r && r->resume == OnResume::kPerRun;
+}
+
+bool is_per_machine(const std::string& key) {
+  const OptionRow* r = lookup(key);
+  return r && r->per_machine;
 }
 
 }  // namespace cg

@@ -113,9 +113,13 @@ void add_train_options(CLI::App& cmd, TrainOptions& opt, Command command = Comma
 // value other than the checkpoint's is refused. (Any option not given takes the checkpoint's
 // value; others, like --dataroot for a moved dataset or --n-epochs, may be changed.)
 bool is_fixed_by_checkpoint(const std::string& key);
-// Settings of the machine or of this run only (the device, threads, --max-iters...): a resume
-// does not take them from the checkpoint, and the ranks of a distributed run may differ in them.
+// Settings of this run only (the device, threads, --max-iters...): a resume does not take them
+// from the checkpoint.
 bool is_per_run(const std::string& key);
+// Facts of one machine (--dataroot, --checkpoints-dir, --device, --threads, --num-threads): the
+// only options in which the ranks of a distributed run may differ. The rest, --max-iters and
+// --check-sync included, decide which collectives run and must be the same on every rank.
+bool is_per_machine(const std::string& key);
 
 // The official per-model defaults: with --model pix2pix on the command line, every option the
 // command line leaves out takes pix2pix's default (netG unet_256, norm batch, dropout, gan_mode

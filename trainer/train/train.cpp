@@ -144,13 +144,15 @@ DataOptions data_options(const TrainOptions& opt, const SizeRule& rule) {
 }
 
 // The checkpoint folder, rid of the temporary files of saves that a killed run never finished,
-// with this run's train_opt.txt.
-void prepare_folder(const fs::path& dir, const TrainOptions& opt) {
+// with this run's train_opt.txt. The other ranks only need the folder for their own state: on
+// another machine it is not rank 0's, and may not exist yet.
+void prepare_folder(const fs::path& dir, const TrainOptions& opt, bool leader) {
   try {
     fs::create_directories(dir);
   } catch (const fs::filesystem_error& e) {
     throw Error(ErrorKind::kIo, dir.string() + ": cannot create the checkpoint folder (" + e.code().message() + ")");
   }
+  if (!leader) return;
   remove_leftover_temporaries(dir.string());
   write_file_atomically((dir / "train_opt.txt").string(), opt.to_text());
 }
@@ -184,6 +186,38 @@ TrainState starting_state(const TrainOptions& opt, const fs::path& dir, Trainabl
     state.epoch_iter = 0;
   }
   return state;
+}
+
+// What the ranks must agree on before their first step besides the options: the kind of device
+// (the backend), the data each rank found, and where each starts (a rank that found no
+// checkpoint, or another one, would start elsewhere).
+Facts run_facts(const TrainOptions& opt, const c10::Device& device, const TrainingData& data, const TrainState& state) {
+  Facts facts = option_facts(opt);
+  facts.emplace_back("device kind", device.is_cuda() ? "cuda" : "cpu");
+  // Rank 0's copy of the data and another one of the same size differ in their names.
+  auto names = [](const std::vector<std::string>& files) {
+    uint64_t h = kFnvOffset;
+    for (const auto& f : files) {
+      const std::string name = fs::path(f).filename().string() + "/";
+      h = fnv1a(name.data(), name.size(), h);
+    }
+    std::ostringstream s;
+    s << std::hex << h;
+    return s.str();
+  };
+  if (const auto* u = dynamic_cast<const UnalignedDataset*>(&data)) {
+    facts.emplace_back("images in A", std::to_string(u->files_A().size()));
+    facts.emplace_back("images in B", std::to_string(u->files_B().size()));
+    facts.emplace_back("digest of the image names", names(u->files_A()) + "/" + names(u->files_B()));
+  } else if (const auto* a = dynamic_cast<const AlignedDataset*>(&data)) {
+    facts.emplace_back("aligned images", std::to_string(a->files().size()));
+    facts.emplace_back("digest of the image names", names(a->files()));
+  }
+  facts.emplace_back("iterations per epoch", std::to_string(data.batches_per_epoch()));
+  facts.emplace_back("starting epoch", std::to_string(state.epoch));
+  facts.emplace_back("starting iteration of that epoch", std::to_string(state.epoch_iter));
+  facts.emplace_back("iterations already done", std::to_string(state.total_iters));
+  return facts;
 }
 
 void print_banner(std::ostream& out, const TrainOptions& opt, const fs::path& dir, const TrainingData& data,
@@ -566,12 +600,13 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   else
     data_owner = std::make_unique<const UnalignedDataset>(data_opt);
   const TrainingData& data = *data_owner;
-  if (group.leader()) prepare_folder(dir, opt);
+  prepare_folder(dir, opt, group.leader());
   const uint64_t seed = static_cast<uint64_t>(opt.seed);
   torch::manual_seed(seed);
   if (device.is_cuda()) torch::cuda::manual_seed_all(seed);
   const auto model = make_model(opt, device, seed, group.world().rank, std::move(teacher));
   const TrainState state = starting_state(opt, dir, *model, data.batches_per_epoch(), group.world(), shown);
+  group.agree(run_facts(opt, device, data, state));
   group.attach(*model);
   print_banner(shown, opt, dir, data, device, *model, state);
   TrainingRun(opt, dir, data, *model, state, group, shown).run();
