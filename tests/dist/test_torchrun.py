@@ -227,6 +227,21 @@ class Torchrun(unittest.TestCase):
                                  "iterations already done: 2 on rank 0; 0 on rank 1",
                                  env_by_rank=[restart, restart])
 
+    def test_a_rank_state_of_another_iteration_is_refused_and_the_resume_goes_on(self):
+        rc, out = self.torchrun("stale", "--max-iters", "2", "--pool-size", "2")
+        self.assertEqual(rc, 0, out)
+        state = os.path.join(self.experiment("stale"), "latest_checkpoint.pt.rank1")
+        shutil.copy(state, state + ".old")
+        rc, out = self.torchrun("stale", "--max-iters", "3", "--continue-train")
+        self.assertEqual(rc, 0, out)
+        os.replace(state + ".old", state)  # as if killed between rank 0's save and rank 1's
+        rc, out = self.torchrun("stale", "--max-iters", "4", "--continue-train")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("latest_checkpoint.pt.rank1: belongs to iteration 2 (epoch 1, iteration 2), but the "
+                      "checkpoint to iteration 3 (epoch 1, iteration 3)", out)
+        self.assertIn("continues from the checkpoint, but not bitwise", out)
+        self.assertIn("reached --max-iters 4", out)
+
     def test_bad_set_ups_say_what_is_wrong(self):
         env = dict(os.environ, WORLD_SIZE="2", RANK="0")
         env.pop("MASTER_ADDR", None)

@@ -337,6 +337,11 @@ void save_rank_state(const std::string& path, TrainableModel& m, const TrainStat
   try {
     nlohmann::ordered_json j;
     j["format"] = kRankStateFormat;
+    // The checkpoint it goes with: rank 0 renames its file before this rank renames its own, so
+    // a kill between the two leaves a pair of different iterations.
+    j["epoch"] = state.epoch;
+    j["epoch_iter"] = state.epoch_iter;
+    j["total_iters"] = state.total_iters;
     add_rank_json(j, m, state);
     torch::serialize::OutputArchive ar;
     ar.write("meta", c10::IValue(j.dump()));
@@ -348,13 +353,24 @@ void save_rank_state(const std::string& path, TrainableModel& m, const TrainStat
   write_file_atomically(path, bytes);
 }
 
-void load_rank_state(const std::string& path, TrainableModel& m, TrainState& state) {
+std::optional<std::string> load_rank_state(const std::string& path, TrainableModel& m, TrainState& state) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return path + ": missing (this rank never saved beside this checkpoint)";
   torch::serialize::InputArchive ar;
   open_archive(ar, path);
   try {
     const auto j = nlohmann::json::parse(read_meta_text(ar, path));
     if (j.value("format", "") != kRankStateFormat)
       throw Error(ErrorKind::kCheckpoint, path + ": not a cg-trainer rank state");
+    const auto at = [&](const char* key) { return j.contains(key) ? j[key].get<int64_t>() : int64_t{-1}; };
+    if (at("total_iters") != state.total_iters || at("epoch") != state.epoch || at("epoch_iter") != state.epoch_iter)
+      return path + ": belongs to iteration " +
+             (j.contains("total_iters") ? std::to_string(at("total_iters")) + " (epoch " + std::to_string(at("epoch")) +
+                                              ", iteration " + std::to_string(at("epoch_iter")) + ")"
+                                        : std::string("(not recorded: an older cg-trainer wrote it)")) +
+             ", but the checkpoint to iteration " + std::to_string(state.total_iters) + " (epoch " +
+             std::to_string(state.epoch) + ", iteration " + std::to_string(state.epoch_iter) +
+             "), as when a run stops between rank 0's save and this rank's";
     read_rank_parts(ar, j, m);
     read_epoch_losses(j, state);
   } catch (const Error&) {
@@ -362,6 +378,7 @@ void load_rank_state(const std::string& path, TrainableModel& m, TrainState& sta
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kCheckpoint, path + ": damaged rank state (" + std::string(e.what()) + ")");
   }
+  return std::nullopt;
 }
 
 }  // namespace cg

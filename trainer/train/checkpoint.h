@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,8 +55,11 @@ CheckpointInfo load_checkpoint(const std::string& path, TrainableModel& model);
 // What differs between the ranks of a distributed run, whose checkpoint rank 0 writes: each other
 // rank's image pools, random generators and epoch loss sums (of `state`), in a file of its own
 // beside the checkpoint.
+// A rank state records the iteration it was saved at; loading one refuses (loading nothing and
+// returning why) a file that is missing or of another iteration than `state`, the checkpoint's,
+// and throws Error for a damaged one.
 std::string rank_state_path(const std::string& checkpoint, int rank);
 void save_rank_state(const std::string& path, TrainableModel& model, const TrainState& state);
-void load_rank_state(const std::string& path, TrainableModel& model, TrainState& state);
+std::optional<std::string> load_rank_state(const std::string& path, TrainableModel& model, TrainState& state);
 
 }  // namespace cg

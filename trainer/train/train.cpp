@@ -169,7 +169,13 @@ TrainState starting_state(const TrainOptions& opt, const fs::path& dir, Trainabl
   const std::string latest = (dir / kLatestCheckpoint).string();
   state = load_checkpoint(latest, model).state;
   if (state.ranks == world.world_size) {
-    if (!world.leader()) load_rank_state(rank_state_path(latest, world.rank), model, state);
+    if (!world.leader())
+      if (const auto refused = load_rank_state(rank_state_path(latest, world.rank), model, state))
+        // Pools and random state of another iteration would make the resume look exact without
+        // being so; this rank's fresh ones make it plainly not bitwise.
+        std::cerr << "cg-trainer: rank " << world.rank << ": warning: " << *refused
+                  << "; this rank resumes with fresh image pools and random state, so the run continues from the "
+                     "checkpoint, but not bitwise\n";
   } else {
     // The position is kept in items, so the epoch goes on where it was; the shards differ.
     out << "cg-trainer: resuming a run of " << state.ranks << " rank(s) with " << world.world_size
