@@ -242,6 +242,26 @@ class Torchrun(unittest.TestCase):
         self.assertIn("continues from the checkpoint, but not bitwise", out)
         self.assertIn("reached --max-iters 4", out)
 
+    def test_a_failed_save_on_one_rank_stops_every_rank_with_its_error(self):
+        # Rank 1's checkpoint folder, on its own machine, is a full disk.
+        disk = os.path.join(self.dir, "full")
+        os.makedirs(disk)
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", disk],
+                                               capture_output=True).returncode != 0:
+            self.skipTest("a full disk is a small tmpfs, which needs root")
+        try:
+            start = time.time()
+            common = ["--max-iters", "4", "--save-latest-freq", "2", "--dist-timeout", "40"]
+            results = self.run_ranks_by_hand("full", [common, [*common, "--checkpoints-dir", disk]])
+            seconds = time.time() - start
+        finally:
+            subprocess.run(["umount", disk], timeout=30)
+        for out, rc in results:
+            self.assertNotEqual(rc, 0, out)
+            self.assertRegex(out, r"rank 1: .*latest_checkpoint.pt.rank1.*No space left on device")
+        self.assertIn("so rank 0 stops too", results[0][0])
+        self.assertLess(seconds, 20)  # not --dist-timeout
+
     def test_bad_set_ups_say_what_is_wrong(self):
         env = dict(os.environ, WORLD_SIZE="2", RANK="0")
         env.pop("MASTER_ADDR", None)

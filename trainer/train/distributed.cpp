@@ -77,6 +77,20 @@ bool TrainingGroup::any(bool flag) {
   return group_->mean({flag ? 1.0 : 0.0})[0] > 0;
 }
 
+void TrainingGroup::all_succeeded(const std::optional<Error>& failure) {
+  if (!group_) {
+    if (failure) throw *failure;
+    return;
+  }
+  if (!any(failure.has_value())) return;
+  const auto errors = group_->gather(failure ? std::string(failure->what()) : std::string());
+  std::string text;
+  for (size_t r = 0; r < errors.size(); ++r)
+    if (!errors[r].empty()) text += (text.empty() ? "" : "\n") + ("rank " + std::to_string(r) + ": " + errors[r]);
+  throw Error(failure ? failure->kind() : ErrorKind::kIo,
+              text + (failure ? "" : "\n(so rank " + std::to_string(world_.rank) + " stops too)"));
+}
+
 void TrainingGroup::check_weights(TrainableModel& model) {
   if (!group_) return;
   const auto sum = static_cast<int64_t>(weights_checksum(state_of(model)) >> 1);

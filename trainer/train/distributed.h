@@ -4,11 +4,13 @@
 // of this does anything.
 #pragma once
 
+#include "common/error.h"
 #include "trainer/dist/group.h"
 #include "trainer/train/options.h"
 #include "trainer/train/trainable.h"
 
 #include <memory>
+#include <optional>
 
 namespace cg {
 
@@ -45,6 +47,10 @@ class TrainingGroup {
 
   // True on every rank when any rank asks to stop (a signal reached some ranks only).
   bool any(bool flag);
+
+  // Returns on every rank when no rank has a `failure`; otherwise every rank throws one Error
+  // that gives each failing rank's own message. Alone, throws the failure itself.
+  void all_succeeded(const std::optional<Error>& failure);
 
   // Stops with an Error naming the ranks whose weights differ from rank 0's.
   void check_weights(TrainableModel& model);

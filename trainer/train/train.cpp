@@ -303,7 +303,8 @@ class TrainingRun {
   void finish_epoch(int epoch, double seconds);
   void step_plateau(const Losses& epoch_mean);
   Stop stop_requested() const;
-  void save(const std::string& file);
+  void save(const std::string& file, const std::string& snapshot = "");
+  void save_here(const std::string& file);
   void export_generator(GeneratorExport& g);
   void write_samples(int epoch);
   void report_problems();
@@ -428,11 +429,9 @@ void TrainingRun::finish_epoch(int epoch, double seconds) {
   epoch_losses_ = {};
   progress_.end_epoch(mean, seconds);
   if (lr_policy_from(opt_.lr_policy) == LrPolicy::kPlateau) step_plateau(mean);
-  save(kLatestCheckpoint);
-  if (epoch % opt_.save_epoch_freq == 0 && group_.leader()) {
-    save(snapshot_name(epoch));
-    progress_.message("saved snapshot " + (dir_ / snapshot_name(epoch)).string());
-  }
+  const bool snapshot = epoch % opt_.save_epoch_freq == 0;
+  save(kLatestCheckpoint, snapshot ? snapshot_name(epoch) : "");
+  if (snapshot && group_.leader()) progress_.message("saved snapshot " + (dir_ / snapshot_name(epoch)).string());
   write_samples(epoch);
   if (log_) log_->draw_curve((dir_ / "loss_curve.png").string());
 }
@@ -461,8 +460,23 @@ Stop TrainingRun::stop_requested() const {
   return Stop::kNo;
 }
 
-// The checkpoint `file`, and both generators exported beside it.
-void TrainingRun::save(const std::string& file) {
+// Every rank's part of the checkpoint `file` (and rank 0's `snapshot`, if named). A save that
+// fails on one rank stops every rank here, each with that rank's own error, rather than leaving
+// the others to wait out --dist-timeout in their next collective.
+void TrainingRun::save(const std::string& file, const std::string& snapshot) {
+  std::optional<Error> failure;
+  try {
+    save_here(file);
+    if (!snapshot.empty() && group_.leader()) save_here(snapshot);
+  } catch (const Error& e) {
+    failure = e;
+  }
+  group_.all_succeeded(failure);
+}
+
+// This rank's part: rank 0's checkpoint `file` with both generators exported beside it, or
+// another rank's own state.
+void TrainingRun::save_here(const std::string& file) {
   TrainState s = state_;
   s.elapsed_s = elapsed_s();
   s.epoch_loss_sums = epoch_losses_.count > 0 ? epoch_losses_.sum.read().values : std::vector<double>{};
