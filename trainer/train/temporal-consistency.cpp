@@ -52,7 +52,7 @@ RandomMotion draw_motion(Rng& rng, const at::Tensor& images) {
 }
 
 at::Tensor RandomMotion::move(const at::Tensor& images) const {
-  return at::grid_sampler(images, grid.to(images.scalar_type()), /*bilinear*/ 0, /*zeros*/ 0, /*align_corners=*/false);
+  return at::grid_sampler(images, grid.to(images.scalar_type()), /*bilinear*/ 0, /*border*/ 1, /*align_corners=*/false);
 }
 
 }  // namespace cg

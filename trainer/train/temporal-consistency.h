@@ -29,7 +29,9 @@ struct RandomMotion {
   at::Tensor valid;  // N x 1 x H x W: 1 where that source lies inside the image, else 0
   at::Tensor noise;  // N x C x H x W
 
-  // Images moved by the motion (bilinear, differentiable); pixels read from outside are 0.
+  // Images moved by the motion (bilinear, differentiable). Pixels read from outside take the
+  // nearest edge pixel: a plain fill would be an object the first frame does not have, and would
+  // shift the instance-norm statistics of the whole second frame with it.
   at::Tensor move(const at::Tensor& images) const;
   // The second frame of `images`: moved, plus the noise.
   at::Tensor second_frame(const at::Tensor& images) const { return move(images) + noise; }
