@@ -18,8 +18,8 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 fi
 # Only what runs sanitized below: the trainer, its tests and the benchmarks would double the build.
 ninja -C "$BUILD" -j"${CG_JOBS:-$(nproc)}" tests/fixtures tests/model-tests tests/engine/engine-tests \
-  tests/element-tests plugin/libgstcyclegan.so tests/fuzz/fuzz-state-dict tests/fuzz/fuzz-model-file \
-  tests/fuzz/fuzz-frames
+  tests/element-tests plugin/libgstcyclegan.so tests/fuzz/fuzz-state-dict tests/fuzz/fuzz-safetensors \
+  tests/fuzz/fuzz-model-file tests/fuzz/fuzz-frames
 
 # LibTorch and GStreamer are not instrumented and keep allocations alive until exit; leaks that
 # grow with the work done are checked by the soak test instead.
@@ -53,16 +53,18 @@ else
 fi
 
 crashes="$BUILD/fuzz-crashes"
-# Inputs per second measured here: the reader ~6,500, G.pt loading ~1,000-1,600, frames ~30.
+# Inputs per second measured here: the reader ~6,500, safetensors ~940, G.pt loading ~1,000-1,600,
+# frames ~30.
 runs_of() {
   case "$1" in
     state-dict) echo $((SECONDS_PER_FUZZER * 5000)) ;;
+    safetensors) echo $((SECONDS_PER_FUZZER * 800)) ;;
     model-file) echo $((SECONDS_PER_FUZZER * 800)) ;;
     frames) echo $((SECONDS_PER_FUZZER * 25)) ;;
   esac
 }
 mkdir -p "$crashes"
-for target in state-dict model-file frames; do
+for target in state-dict safetensors model-file frames; do
   bin="$BUILD/tests/fuzz/fuzz-$target"
   [ -x "$bin" ] || continue
   work=$(mktemp -d)
