@@ -10,6 +10,8 @@ its own sensor noise (2 levels), written as PNG sequences.
 
   tests/bench/bench-temporal.py --build build --model demo=pipelines/models/facades-labels2photo.pt \\
       --model tiny=pipelines/models/facades-labels2photo-tiny.pt --out /tmp/temporal
+Real clips: --video NAME=PATH (any number; --only-video leaves the synthetic ones out), for example
+the camera clips of Debian's opencv-doc package (examples/data/vtest.avi, tree.avi).
 Needs numpy and opencv-python(-headless) in the Python that runs it.
 """
 import argparse
@@ -60,6 +62,24 @@ def make_clips(trainer, out, frames, side):
             "photo-zoom": write_clip(zoom, os.path.join(out, "clip-zoom"))}
 
 
+def video_clip(path, out, frames, side, start):
+    """Frames start .. start + frames of a real video, scaled so the longer side is `side` (even)."""
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        sys.exit(f"{path}: cannot be read as a video")
+    picked = []
+    for i in range(start + frames):
+        ok, frame = cap.read()
+        if not ok:
+            sys.exit(f"{path}: has {i} frames, {start + frames} needed")
+        if i >= start:
+            h, w = frame.shape[:2]
+            scale = side / max(h, w)
+            size = (2 * round(w * scale / 2), 2 * round(h * scale / 2))
+            picked.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    return write_clip(picked, out)
+
+
 def translate(build, clip, model, out_dir, props):
     """Runs the element over a PNG sequence; returns the output pattern and the element's median ms per frame."""
     os.makedirs(out_dir, exist_ok=True)
@@ -91,11 +111,17 @@ def main():
     ap.add_argument("--side", type=int, default=256)
     ap.add_argument("--strengths", default="0.3,0.5,0.7,0.9")
     ap.add_argument("--rounds", type=int, default=2, help="timing rounds, interleaved")
+    ap.add_argument("--video", action="append", default=[],
+                    help="NAME=PATH: also a real video's frames (from --start), longer side scaled to --side")
+    ap.add_argument("--start", type=int, default=0, help="the first frame taken from each --video")
+    ap.add_argument("--only-video", action="store_true", help="leave out the synthetic clips")
     a = ap.parse_args()
     trainer = os.path.join(a.build, "trainer", "cg-trainer")
-    clips = make_clips(trainer, a.out, a.frames, a.side)
+    clips = {} if a.only_video else make_clips(trainer, a.out, a.frames, a.side)
+    for name, path in (v.split("=", 1) for v in a.video):
+        clips[name] = video_clip(path, os.path.join(a.out, f"clip-{name}"), a.frames, a.side, a.start)
     strengths = [float(s) for s in a.strengths.split(",")]
-    print(f"{a.frames} frames of {a.side}x{a.side}; warping error (x the input's own), PSNR to the per-frame output")
+    print(f"{a.frames} frames, longer side {a.side}; warping error (x the input's own), PSNR to the per-frame output")
     for name, path in (m.split("=", 1) for m in a.model):
         for clip_name, clip in clips.items():
             base = os.path.join(a.out, f"{name}-{clip_name}")
@@ -109,11 +135,13 @@ def main():
                 row.append(f"  {s}: {f['output_warping_error'] / f_off['output_warping_error']:.2f} of off, "
                            f"{f['psnr_output_to_reference_db']:.1f} dB")
             print("".join(row), flush=True)
+        if a.rounds == 0:
+            continue
         # Time: the element's own per-frame figure, off and flow interleaved.
         times = {"off": [], "flow": []}
         for _ in range(a.rounds):
             for mode in ("off", "flow"):
-                _, ms = translate(a.build, clips["facade-pan"], path, os.path.join(a.out, f"time-{name}-{mode}"),
+                _, ms = translate(a.build, next(iter(clips.values())), path, os.path.join(a.out, f"time-{name}-{mode}"),
                                   [f"temporal={mode}"])
                 times[mode].append(ms)
         off_ms, flow_ms = float(np.median(times["off"])), float(np.median(times["flow"]))
