@@ -36,8 +36,9 @@ if ! "$VENV/bin/python" -c "import torch, numpy; assert torch.__version__.split(
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" numpy >&2
 fi
 # Python packages only the tests use, pinned so a fresh machine tests against what was tested here:
-# safetensors reads the G.safetensors files `cg-trainer export` writes, as model hubs' users would.
-TEST_PACKAGES=(safetensors==0.8.0)
+# safetensors reads the G.safetensors files `cg-trainer export` writes, as model hubs' users would;
+# onnx checks the G.onnx files and onnxruntime runs them against the G.pt.
+TEST_PACKAGES=(safetensors==0.8.0 onnx==1.23.2 onnxruntime==1.32.0)
 if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys
 sys.exit(any(m.version(n) != v for n, v in (p.split('==') for p in sys.argv[1:])))" "${TEST_PACKAGES[@]}" 2>/dev/null; then
   echo "setup: installing ${TEST_PACKAGES[*]} into $VENV" >&2

@@ -3,6 +3,7 @@
 #include "common/defaults.h"
 #include "model/model-file.h"
 #include "model/official-import.h"
+#include "model/onnx-export.h"
 #include "model/safetensors.h"
 #include "model/state-dict-reader.h"
 
@@ -39,14 +40,16 @@ void report(const std::string& to, const ModelMetadata& meta) {
             << ", crop " << meta.crop_size << "\n";
 }
 
-// A G.pt to a G.pt copies its TorchScript as it is; to a G.safetensors, its weights go back to the
-// trainable form, under the official state_dict names.
+// A G.pt to a G.pt copies its TorchScript as it is; to a G.safetensors or G.onnx, its weights go
+// back to the trainable form, under the official state_dict names.
 void run_reexport(const ExportOptions& opt, const CLI::App& cmd) {
   const auto loaded = load_generator(opt.from);
   auto meta = loaded.metadata;
   override_metadata(meta, opt, cmd);
   if (ends_with(opt.to, ".safetensors"))
     save_generator_safetensors(*trainable_generator(loaded, opt.from), meta, opt.to);
+  else if (is_onnx_file(opt.to))
+    save_generator_onnx(*trainable_generator(loaded, opt.from), meta, opt.to);
   else
     save_with_metadata(opt.from, meta, opt.to);
   report(opt.to, meta);
@@ -55,6 +58,8 @@ void run_reexport(const ExportOptions& opt, const CLI::App& cmd) {
 void save(Generator& g, const ModelMetadata& meta, const std::string& to) {
   if (ends_with(to, ".safetensors"))
     save_generator_safetensors(*g, meta, to);
+  else if (is_onnx_file(to))
+    save_generator_onnx(*g, meta, to);
   else
     save_generator(g, meta, to);
 }
@@ -121,13 +126,15 @@ void add_export_command(CLI::App& app) {
   auto opt = std::make_shared<ExportOptions>();
   auto* cmd = app.add_subcommand("export",
                                  "Convert generator weights (a .pth or pytorch_model.bin state_dict, a .safetensors "
-                                 "file) into a G.pt or G.safetensors model file, or copy a model file of ours with "
-                                 "corrected --direction/--crop-size metadata");
+                                 "file) into a G.pt, G.safetensors or G.onnx model file, or copy a model file of ours "
+                                 "with corrected --direction/--crop-size metadata");
   cmd->add_option("--from", opt->from,
                   "generator weights (e.g. latest_net_G_A.pth, pytorch_model.bin, X.safetensors) or a G.pt or "
                   "G.safetensors of ours")
       ->required();
-  cmd->add_option("--to", opt->to, "model file to write: G.safetensors (weights and metadata), else a G.pt")
+  cmd->add_option("--to", opt->to,
+                  "model file to write: G.safetensors (weights and metadata), G.onnx (ONNX opset 17, float32, "
+                  "for ONNX Runtime and TensorRT), else a G.pt")
       ->required();
   cmd->add_option("--direction", opt->direction, "translation recorded in the metadata")
       ->check(CLI::IsMember({"AtoB", "BtoA"}))
@@ -145,6 +152,10 @@ void add_export_command(CLI::App& app) {
       ->check(CLI::IsMember({"eval", "train"}))
       ->capture_default_str();
   cmd->callback([opt, cmd] {
+    if (is_onnx_file(opt->from))
+      throw Error(ErrorKind::kUsage, opt->from +
+                                         ": ONNX files are written, not read; export from the G.pt, .pth or "
+                                         ".safetensors it was made from");
     // A .pth is a pickle zip without TorchScript code; try the G.pt route only for TorchScript.
     if (is_safetensors_file(opt->from))
       run_safetensors(*opt, *cmd);
@@ -187,15 +198,30 @@ void print_safetensors(const std::string& path) {
   print_ours(meta, count_parameters(*Generator(r.options)));
 }
 
+// A G.onnx keeps the metadata of the model it was exported from; its weights are not read back.
+void print_onnx(const std::string& path) {
+  const auto s = read_onnx_summary(path);
+  std::cout << "ONNX model: IR version " << s.ir_version << ", opset " << s.opset << ", " << s.nodes << " nodes, "
+            << s.initializers << " initializers" << (s.producer.empty() ? "" : ", written by " + s.producer) << "\n";
+  const auto it = s.metadata.find(kOnnxMetadataKey);
+  if (it == s.metadata.end()) {
+    std::cout << "(no cyclegan-gst metadata: an ONNX model from elsewhere)\n";
+    return;
+  }
+  const auto meta = ModelMetadata::from_json(it->second, path);
+  print_ours(meta, count_parameters(*Generator(meta.generator)));
+}
+
 }  // namespace
 
 void add_info_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
-  auto* cmd =
-      app.add_subcommand("info", "Print a model file's metadata (G.pt, G.safetensors) after loading and checking it");
+  auto* cmd = app.add_subcommand(
+      "info", "Print a model file's metadata (G.pt, G.safetensors, G.onnx) after loading and checking it");
   cmd->add_option("model", *path, "model file")->required();
   cmd->callback([path] {
     if (is_safetensors_file(*path)) return print_safetensors(*path);
+    if (is_onnx_file(*path)) return print_onnx(*path);
     auto m = load_generator(*path);
     if (m.has_metadata) return print_ours(m.metadata, count_parameters(*trainable_generator(m, *path)));
     std::cout << "(no metadata: a TorchScript generator from elsewhere)\n";
