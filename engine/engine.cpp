@@ -2,7 +2,9 @@
 
 #include "engine/device.h"
 #include "model/generator-layout.h"
+#include "model/generator-script.h"
 #include "model/model-file.h"
+#include "model/safetensors.h"
 #include "model/torch-error.h"
 
 #include <ATen/ATen.h>
@@ -60,6 +62,21 @@ Precision parse_precision(const std::string& name) {
   throw Error(ErrorKind::kSettings, "invalid precision '" + name + "' (use fp32, tf32, fp16 or bf16)");
 }
 
+const char* runtime_name(Runtime r) {
+  switch (r) {
+    case Runtime::kAuto: return "auto";
+    case Runtime::kNative: return "native";
+    case Runtime::kTorchScript: return "torchscript";
+  }
+  return "?";
+}
+
+Runtime parse_runtime(const std::string& name) {
+  for (Runtime r : {Runtime::kAuto, Runtime::kNative, Runtime::kTorchScript})
+    if (name == runtime_name(r)) return r;
+  throw Error(ErrorKind::kSettings, "invalid runtime '" + name + "' (use auto, native or torchscript)");
+}
+
 const char* memory_format_name(MemoryFormat f) {
   switch (f) {
     case MemoryFormat::kAuto: return "auto";
@@ -112,8 +129,9 @@ constexpr int kCudaHostThreads = 2;
 struct Engine::Impl {
   EngineOptions options;
   EngineInfo info;
-  torch::jit::Module module;
-  Layers layers;  // the generator's, from its metadata (the default one without): sizes passes
+  torch::jit::Module module;  // runs the generator under the TorchScript runtime
+  Generator native{nullptr};  // runs it under the native one
+  Layers layers;              // the generator's, from its metadata (the default one without): sizes passes
   int64_t input_nc = 3;
   SizeRule size_rule;  // the model's
   c10::Device device{c10::kCPU};
@@ -208,19 +226,62 @@ void Engine::Impl::choose_memory_format() {
 
 void Engine::Impl::load_model() {
   apply_threads();
-  auto loaded = load_generator(options.model_path, device);
-  module = loaded.module;
-  info.architecture = loaded.has_metadata ? loaded.metadata.architecture() : "unknown";
-  info.crop_size = loaded.has_metadata ? loaded.metadata.crop_size : kDefaultCropSize;
-  const GeneratorOptions g = loaded.generator_options();
+  const std::string& path = options.model_path;
+  ModelMetadata metadata;
+  bool has_metadata = false;
+  GeneratorOptions g;  // the generator's layers: what sizes passes
+  if (is_safetensors_file(path)) {
+    const SafetensorsFile file = read_safetensors(path);
+    if (!has_generator_metadata(file))
+      throw Error(ErrorKind::kModel, path +
+                                         ": a safetensors file without cyclegan-gst metadata, so its generator is "
+                                         "unknown; convert it with `cg-trainer export --from " +
+                                         path + " --to G.safetensors` (or --to G.pt)");
+    auto read = generator_from_safetensors(file, path);
+    native = read.generator;
+    metadata = read.metadata;
+    has_metadata = true;
+    g = metadata.generator;
+    size_rule = metadata.size_rule();
+    if (options.runtime == Runtime::kTorchScript) {
+      module = generator_script(*native, metadata.batch_stats);
+      module.to(device);
+      native = nullptr;
+    }
+  } else {
+    auto loaded = load_generator(path, device);
+    metadata = loaded.metadata;
+    has_metadata = loaded.has_metadata;
+    size_rule = loaded.size_rule;
+    g = loaded.generator_options();
+    if (has_metadata && options.runtime != Runtime::kTorchScript) {
+      native = trainable_generator(loaded, path);
+    } else if (options.runtime == Runtime::kNative) {
+      throw Error(ErrorKind::kModel, path +
+                                         ": runtime=native needs a model with cyclegan-gst metadata, and this "
+                                         "TorchScript file has none (use runtime=auto or torchscript)");
+    } else {
+      module = loaded.module;
+    }
+  }
+  info.runtime = native ? "native" : "torchscript";
+  info.architecture = has_metadata ? metadata.architecture() : "unknown";
+  info.crop_size = has_metadata ? metadata.crop_size : kDefaultCropSize;
   layers = generator_layers(g);
   input_nc = g.input_nc;
-  size_rule = loaded.size_rule;
   info.size_rule = size_rule;
+  torch::NoGradGuard no_grad;
+  if (native) {
+    native->to(device, dtype);
+    // The weights in the activations' layout, as for TorchScript below.
+    for (auto p : native->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(memory_format));
+    native->prepare_inference(metadata.batch_stats);
+    return;
+  }
   if (dtype != at::kFloat) module.to(dtype);
   // The weights in the activations' layout, so convolutions need no reorder: on the CPU NHWC
   // is about 15-20% faster here. Same results up to float rounding.
-  torch::NoGradGuard no_grad;
   for (auto p : module.parameters())
     if (p.dim() == 4) p.set_data(p.contiguous(memory_format));
 }
@@ -316,7 +377,8 @@ at::Tensor Engine::Impl::forward(const at::Tensor& x) {
   auto in = x.to(dtype).contiguous(memory_format);
   std::optional<CudaConvPrecision> mode;
   if (device.is_cuda()) mode.emplace(tf32);
-  return module.forward({in}).toTensor().to(at::kFloat);
+  auto y = native ? native->forward_inference(in) : module.forward({in}).toTensor();
+  return y.to(at::kFloat);
 }
 
 // rgb_nhwc: uint8 [N, H, W, 3] on the CPU. Returns uint8 [N, H, W, 3] on the CPU.

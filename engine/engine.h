@@ -1,6 +1,7 @@
-// The GStreamer-free inference engine behind the cyclegan element: loads a G.pt, picks the device,
-// precision and threads, and translates packed 8-bit RGB frames. Deliberately free of LibTorch
-// types, so the element's translation unit compiles without LibTorch headers.
+// The GStreamer-free inference engine behind the cyclegan element: loads a G.pt or a G.safetensors
+// of ours, picks the device, precision and threads, and translates packed 8-bit RGB frames.
+// Deliberately free of LibTorch types, so the element's translation unit compiles without
+// LibTorch headers.
 #pragma once
 
 #include "common/defaults.h"
@@ -23,6 +24,13 @@ enum class Precision { kFP32, kFP16, kBF16, kTF32 };
 // NHWC there costs two copies per layer).
 enum class MemoryFormat { kAuto, kContiguous, kChannelsLast };
 
+// How the generator runs. native: the C++ forward built from the layer list and the weights,
+// for files with our metadata (a G.pt of ours, a G.safetensors); torchscript: the G.pt's
+// TorchScript through LibTorch's interpreter (a G.safetensors' generator is scripted on loading);
+// auto: native where the file allows it, else TorchScript. The values are the element's enum
+// values: new ones go at the end.
+enum class Runtime { kAuto, kNative, kTorchScript };
+
 struct EngineOptions {
   std::string model_path;
   std::string device = kDefaultDevice;  // auto | cpu | cuda | cuda:N
@@ -34,6 +42,7 @@ struct EngineOptions {
   int process_height = 0;
   bool process_at_model_crop = false;  // use the training crop recorded in the model
   MemoryFormat memory_format = MemoryFormat::kAuto;
+  Runtime runtime = Runtime::kAuto;
   // The most elements the generator's largest tensor may hold in one forward pass; batches are
   // split to stay under it. 0: the device's own limit (CUDA kernels index with 32 bits, so
   // 2^31 - 1 there; none on the CPU). Tests set a small one.
@@ -58,6 +67,7 @@ struct EngineInfo {
   int64_t crop_size = 0;
   SizeRule size_rule;         // the model's: what each frame is padded to
   std::string memory_format;  // "channels-last" or "contiguous"
+  std::string runtime;        // "native" or "torchscript": what runs the generator
   std::string fallback_note;  // set when device=auto fell back to the CPU
   std::string warning;        // a setting that works but runs badly here (bf16 on most CPUs)
 };
@@ -98,6 +108,9 @@ class Engine {
 const char* precision_name(Precision p);
 // "fp32", "tf32", "fp16" or "bf16"; throws Error(kSettings) otherwise.
 Precision parse_precision(const std::string& name);
+const char* runtime_name(Runtime r);
+// "auto", "native" or "torchscript"; throws Error(kSettings) otherwise.
+Runtime parse_runtime(const std::string& name);
 const char* memory_format_name(MemoryFormat f);
 // "auto", "contiguous" or "channels-last"; throws Error(kSettings) otherwise.
 MemoryFormat parse_memory_format(const std::string& name);

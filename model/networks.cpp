@@ -80,7 +80,17 @@ at::Tensor pad(const at::Tensor& x, int64_t p) {
   return at::reflection_pad2d(x, {p, p, p, p});
 }
 
-at::Tensor norm(const Layer& l, const std::shared_ptr<nn::Module>& m, const at::Tensor& x, bool training) {
+// How run() computes: the upsampling's form, training or eval, and for inference the choices of
+// GeneratorImpl::prepare_inference().
+struct Mode {
+  Upsampling up;
+  bool training;
+  bool frame_statistics = false;
+  const std::map<const nn::Module*, std::pair<at::Tensor, at::Tensor>>* subpixel = nullptr;
+};
+
+at::Tensor norm(const Layer& l, const std::shared_ptr<nn::Module>& m, const at::Tensor& x, const Mode& mode) {
+  const bool training = mode.training;
   switch (l.norm) {
     case Norm::kInstance: return instance_norm(x);
     case Norm::kInstanceAffine: {
@@ -89,6 +99,10 @@ at::Tensor norm(const Layer& l, const std::shared_ptr<nn::Module>& m, const at::
     }
     case Norm::kBatch: {
       auto* n = m->as<nn::BatchNorm2dImpl>();
+      // Each frame's own statistics: the instance norm with affine parameters that the G.pt's
+      // TorchScript writes for it, operation for operation (generator-script.cpp).
+      if (!training && mode.frame_statistics)
+        return instance_norm(x) * n->weight.view({-1, 1, 1}) + n->bias.view({-1, 1, 1});
       // As the official module: batch statistics (and running-statistics updates) in training.
       if (training && n->num_batches_tracked.defined()) n->num_batches_tracked.add_(1);
       return at::batch_norm(x, n->weight, n->bias, n->running_mean, n->running_var, training, 0.1, 1e-5,
@@ -106,8 +120,8 @@ struct Taps {
 };
 
 // The layers' mathematics as functional calls on the module's weights (see forward()).
-at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsampling up, bool training,
-               Taps* taps = nullptr) {
+at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, const Mode& mode, Taps* taps = nullptr) {
+  const bool training = mode.training;
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& l = layers[i];
     switch (l.kind) {
@@ -117,24 +131,29 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, Upsamplin
         x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding, /*dilation=*/1, l.groups);
         break;
       }
-      case LayerKind::kNorm: x = norm(l, seq->ptr(i), x, training); break;
+      case LayerKind::kNorm: x = norm(l, seq->ptr(i), x, mode); break;
       case LayerKind::kRelu: x = at::relu(x); break;
       case LayerKind::kLeakyRelu: x = at::leaky_relu(x, 0.2); break;
       case LayerKind::kDropout: x = at::dropout(x, 0.5, training); break;
       case LayerKind::kResidual:
       case LayerKind::kMobileResidual: {
         const auto* b = seq[i]->as<ResnetBlockImpl>();
-        x = x + run(b->layers(), b->conv_block, x, up, training);
+        x = x + run(b->layers(), b->conv_block, x, mode);
         break;
       }
       case LayerKind::kSkip: {
         const auto* b = seq[i]->as<UnetBlockImpl>();
-        x = at::cat({x, run(b->layers(), b->model, x, up, training)}, 1);
+        x = at::cat({x, run(b->layers(), b->model, x, mode)}, 1);
         break;
       }
       case LayerKind::kUpConv: {
         const auto* t = seq[i]->as<nn::ConvTranspose2dImpl>();
-        x = up == Upsampling::kSubpixel && l.kernel == 3
+        if (mode.subpixel && l.kernel == 3) {
+          const auto& [w, b] = mode.subpixel->at(t);
+          x = subpixel_upsample(x, w, b);
+          break;
+        }
+        x = mode.up == Upsampling::kSubpixel && l.kernel == 3
                 ? subpixel_upsample(x, subpixel_weight(t->weight),
                                     t->bias.defined() ? subpixel_bias(t->bias) : at::Tensor())
                 : at::conv_transpose2d(x, t->weight, t->bias, l.stride, l.padding, output_padding(l));
@@ -208,18 +227,38 @@ GeneratorImpl::GeneratorImpl(const GeneratorOptions& o) : options_(o) {
 std::string GeneratorImpl::body_key() const { return state_dict_prefix(options_); }
 
 torch::Tensor GeneratorImpl::forward(torch::Tensor x) {
-  return run(layers_, body, std::move(x), Upsampling::kSubpixel, is_training());
+  return run(layers_, body, std::move(x), {Upsampling::kSubpixel, is_training()});
 }
 
 torch::Tensor GeneratorImpl::forward_training(const torch::Tensor& x) {
-  return run(layers_, body, x, Upsampling::kTransposed, is_training());
+  return run(layers_, body, x, {Upsampling::kTransposed, is_training()});
+}
+
+void GeneratorImpl::prepare_inference(bool frame_statistics) {
+  eval();
+  torch::NoGradGuard no_grad;
+  subpixel_.clear();
+  for (const auto& m : modules(/*include_self=*/false)) {
+    const auto* t = m->as<nn::ConvTranspose2dImpl>();
+    if (!t || t->weight.size(2) != 3) continue;
+    const auto layout = t->weight.suggest_memory_format();
+    subpixel_[t] = {subpixel_weight(t->weight).contiguous(layout),
+                    t->bias.defined() ? subpixel_bias(t->bias) : at::Tensor()};
+  }
+  frame_statistics_ = frame_statistics;
+  prepared_ = true;
+}
+
+torch::Tensor GeneratorImpl::forward_inference(const torch::Tensor& x) {
+  TORCH_CHECK(prepared_, "forward_inference() before prepare_inference()");
+  return run(layers_, body, x, {Upsampling::kSubpixel, false, frame_statistics_, &subpixel_});
 }
 
 torch::Tensor GeneratorImpl::forward_with_features(const torch::Tensor& x, Upsampling up,
                                                    const std::vector<int64_t>& taps,
                                                    std::vector<torch::Tensor>& features) {
   Taps t{taps, features};
-  return run(layers_, body, x, up, is_training(), &t);
+  return run(layers_, body, x, {up, is_training()}, &t);
 }
 
 torch::Tensor GeneratorImpl::forward_reference(torch::Tensor x) { return body->forward(x); }

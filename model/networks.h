@@ -12,7 +12,9 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cg {
@@ -42,6 +44,14 @@ class GeneratorImpl : public torch::nn::Module {
   // The official modules as they are, for checking the two above.
   torch::Tensor forward_reference(torch::Tensor x);
 
+  // Inference exactly as the G.pt's TorchScript runs (the engine's native runtime): eval mode,
+  // the sub-pixel weights computed once here rather than on every forward(), and with
+  // `frame_statistics` batch norm normalising each frame by its own statistics (a --bn-mode train
+  // model, metadata batch_stats), which forward() cannot express. Call again after changing the
+  // weights (values, dtype, device or layout); forward_inference() needs it first.
+  void prepare_inference(bool frame_statistics);
+  torch::Tensor forward_inference(const torch::Tensor& x);
+
   const GeneratorOptions& options() const { return options_; }
   const Layers& layers() const { return layers_; }
   // The Sequential whose children are layers(), and its state_dict key (state_dict_prefix()).
@@ -51,6 +61,11 @@ class GeneratorImpl : public torch::nn::Module {
  private:
   GeneratorOptions options_;
   Layers layers_;
+  // From prepare_inference(): each 3x3 ConvTranspose2d's sub-pixel weight and bias, in the
+  // transposed weight's layout.
+  std::map<const torch::nn::Module*, std::pair<at::Tensor, at::Tensor>> subpixel_;
+  bool frame_statistics_ = false;
+  bool prepared_ = false;
 };
 TORCH_MODULE(Generator);
 

@@ -52,12 +52,13 @@ enum {
   PROP_MEMORY_FORMAT,
   PROP_TEMPORAL,
   PROP_TEMPORAL_STRENGTH,
+  PROP_RUNTIME,
   /* the statistics, read-only */
   PROP_FRAMES_PROCESSED,
   PROP_MEAN_INFERENCE_MS,
 };
 
-#define IS_SETTING(prop_id) ((prop_id) >= PROP_MODEL && (prop_id) <= PROP_TEMPORAL_STRENGTH)
+#define IS_SETTING(prop_id) ((prop_id) >= PROP_MODEL && (prop_id) <= PROP_RUNTIME)
 
 #define VIDEO_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }"
 
@@ -135,10 +136,11 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
 
   g_object_class_install_property(
       gobject_class, PROP_MODEL,
-      g_param_spec_string("model", "Model",
-                          "Path of a G.pt generator (from cg-trainer train or export). Changing it while playing "
-                          "loads the new model in the background and swaps it in between two frames",
-                          NULL, rw));
+      g_param_spec_string(
+          "model", "Model",
+          "Path of a G.pt or G.safetensors generator (from cg-trainer train or export). Changing it while "
+          "playing loads the new model in the background and swaps it in between two frames",
+          NULL, rw));
   g_object_class_install_property(
       gobject_class, PROP_DEVICE,
       g_param_spec_string("device", "Device", "auto (CUDA when LibTorch sees a GPU, else CPU), cpu, cuda or cuda:N",
@@ -195,6 +197,13 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
                           "1: as far as the input allows)",
                           0.0, 1.0, defaults.temporal.strength, rw));
   g_object_class_install_property(
+      gobject_class, PROP_RUNTIME,
+      g_param_spec_enum("runtime", "Runtime",
+                        "What runs the generator: auto (native for models with cyclegan-gst metadata, else "
+                        "TorchScript), native (the C++ forward built from the model's layers) or torchscript (the "
+                        "G.pt's TorchScript; a G.safetensors is scripted on loading)",
+                        GST_TYPE_CYCLEGAN_RUNTIME, (gint)defaults.runtime, rw));
+  g_object_class_install_property(
       gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64("frames-processed", "Frames processed", "Frames translated since the element started", 0,
                           G_MAXUINT64, 0, ro));
@@ -224,6 +233,7 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
   gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_PRECISION, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_MEMORY_FORMAT, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_TEMPORAL, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(GST_TYPE_CYCLEGAN_RUNTIME, (GstPluginAPIFlags)0);
 }
 
 static void gst_cyclegan_init(GstCycleGan* self) {
@@ -276,6 +286,17 @@ GType gst_cyclegan_memory_format_get_type(void) {
       {0, NULL, NULL},
   };
   return register_enum_once(&type, "GstCycleGanMemoryFormat", values);
+}
+
+GType gst_cyclegan_runtime_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {(gint)cg::Runtime::kAuto, "Native for models with cyclegan-gst metadata, else TorchScript", "auto"},
+      {(gint)cg::Runtime::kNative, "The C++ forward built from the model's layers", "native"},
+      {(gint)cg::Runtime::kTorchScript, "TorchScript's interpreter", "torchscript"},
+      {0, NULL, NULL},
+  };
+  return register_enum_once(&type, "GstCycleGanRuntime", values);
 }
 
 GType gst_cyclegan_temporal_get_type(void) {
@@ -492,6 +513,7 @@ static gboolean gst_cyclegan_store_setting(GstCycleGan* self, guint prop_id, con
       case PROP_MEMORY_FORMAT: s.memory_format = (cg::MemoryFormat)g_value_get_enum(value); break;
       case PROP_TEMPORAL: s.temporal.mode = (cg::plugin::TemporalMode)g_value_get_enum(value); return TRUE;
       case PROP_TEMPORAL_STRENGTH: s.temporal.strength = g_value_get_double(value); return TRUE;
+      case PROP_RUNTIME: s.runtime = (cg::Runtime)g_value_get_enum(value); break;
     }
     ++s.engine_version;
   }
@@ -532,6 +554,7 @@ static void gst_cyclegan_read_setting(GstCycleGan* self, guint prop_id, GValue* 
     case PROP_MEMORY_FORMAT: g_value_set_enum(value, (gint)s.memory_format); break;
     case PROP_TEMPORAL: g_value_set_enum(value, (gint)s.temporal.mode); break;
     case PROP_TEMPORAL_STRENGTH: g_value_set_double(value, s.temporal.strength); break;
+    case PROP_RUNTIME: g_value_set_enum(value, (gint)s.runtime); break;
   }
 }
 
@@ -574,8 +597,8 @@ static std::shared_ptr<cg::Engine> gst_cyclegan_load(GstCycleGan* self, const Se
 
   if (!info.fallback_note.empty()) GST_WARNING_OBJECT(self, "%s", info.fallback_note.c_str());
   if (!info.warning.empty()) GST_WARNING_OBJECT(self, "%s", info.warning.c_str());
-  GST_INFO_OBJECT(self, "model %s (%s) on %s, %s, %s", settings.model.c_str(), info.architecture.c_str(),
-                  info.device.c_str(), info.precision.c_str(), info.memory_format.c_str());
+  GST_INFO_OBJECT(self, "model %s (%s) on %s, %s, %s, %s runtime", settings.model.c_str(), info.architecture.c_str(),
+                  info.device.c_str(), info.precision.c_str(), info.memory_format.c_str(), info.runtime.c_str());
   return engine;
 }
 

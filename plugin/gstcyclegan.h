@@ -13,6 +13,8 @@ G_DECLARE_FINAL_TYPE(GstCycleGan, gst_cyclegan, GST, CYCLEGAN, GstVideoFilter)
 GType gst_cyclegan_precision_get_type(void);
 #define GST_TYPE_CYCLEGAN_MEMORY_FORMAT (gst_cyclegan_memory_format_get_type())
 GType gst_cyclegan_memory_format_get_type(void);
+#define GST_TYPE_CYCLEGAN_RUNTIME (gst_cyclegan_runtime_get_type())
+GType gst_cyclegan_runtime_get_type(void);
 #define GST_TYPE_CYCLEGAN_TEMPORAL (gst_cyclegan_temporal_get_type())
 GType gst_cyclegan_temporal_get_type(void);
 

@@ -28,6 +28,7 @@ cg::EngineOptions engine_options(const Settings& settings) {
   o.precision = settings.precision;
   o.threads = static_cast<int>(settings.threads);
   o.memory_format = settings.memory_format;
+  o.runtime = settings.runtime;
   parse_process_size(settings.process_size, &o);  // stored only once it parsed
   return o;
 }

@@ -34,6 +34,7 @@ struct Settings {
   guint batch_size = 1;
   cg::MemoryFormat memory_format = cg::EngineOptions().memory_format;
   TemporalSettings temporal;
+  cg::Runtime runtime = cg::EngineOptions().runtime;
   // Counts the changes that need a new engine, so that start() can tell whether one came in
   // while it was loading the model.
   uint64_t engine_version = 0;

@@ -1,6 +1,7 @@
 // Times the engine's bare translation or the element in a pipeline, frame by frame, and prints
 // one JSON line: {"mode", "device", "ms": [per-frame milliseconds], "maxrss_kb"}. With --batch N,
-// each entry is one batch's time divided by N. Driven side by side with the Python reference by
+// each entry is one batch's time divided by N; with --runtime both, the native and TorchScript
+// runtimes' series are added side by side ("ms" is the native one). Driven side by side with the Python reference by
 // bench_inference.py; on its own it is a quick probe. The element mode is compiled in only where
 // GStreamer is found (CG_BENCH_WITH_GSTREAMER), so that the engine can be timed on machines
 // without GStreamer.
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <vector>
@@ -28,36 +30,63 @@ struct BenchOptions {
   std::string device = "cpu";
   std::string precision = "fp32";
   std::string memory_format = "auto";
+  std::string runtime = "auto";  // or "both": native and torchscript side by side
   int width = 256, height = 256, frames = 10, warmup = 2, threads = 0, batch = 1;
 };
 
-std::vector<double> bench_engine(const BenchOptions& o, std::string* device) {
-  cg::EngineOptions eo;
-  eo.model_path = o.model;
-  eo.device = o.device;
-  eo.precision = cg::parse_precision(o.precision);
-  eo.threads = o.threads;
-  eo.memory_format = cg::parse_memory_format(o.memory_format);
-  cg::Engine engine(eo);
-  // As the element does when its caps are set: cuDNN's autotuning and lazy loading happen here.
-  engine.warm_up(o.width, o.height, static_cast<size_t>(o.batch));
-  *device = engine.info().device + ", " + engine.info().precision + ", " + engine.info().memory_format;
-  const size_t frame_bytes = static_cast<size_t>(o.width) * o.height * 4;
-  std::vector<uint8_t> in(frame_bytes * o.batch), out(in.size());
-  std::mt19937 rng(1);
-  for (auto& b : in) b = static_cast<uint8_t>(rng());
+// One engine with its frames; time() translates one batch and returns milliseconds per frame.
+struct TimedEngine {
+  std::unique_ptr<cg::Engine> engine;
+  std::vector<uint8_t> in, out;
   std::vector<cg::FrameView> vi, vo;
-  for (int k = 0; k < o.batch; ++k) {
-    vi.push_back({in.data() + k * frame_bytes, o.width, o.height, o.width * 4, 4, 0, 1, 2});
-    vo.push_back({out.data() + k * frame_bytes, o.width, o.height, o.width * 4, 4, 0, 1, 2});
+
+  TimedEngine(const BenchOptions& o, cg::Runtime runtime) {
+    cg::EngineOptions eo;
+    eo.model_path = o.model;
+    eo.device = o.device;
+    eo.precision = cg::parse_precision(o.precision);
+    eo.threads = o.threads;
+    eo.memory_format = cg::parse_memory_format(o.memory_format);
+    eo.runtime = runtime;
+    engine = std::make_unique<cg::Engine>(eo);
+    // As the element does when its caps are set: cuDNN's autotuning and lazy loading happen here.
+    engine->warm_up(o.width, o.height, static_cast<size_t>(o.batch));
+    const size_t frame_bytes = static_cast<size_t>(o.width) * o.height * 4;
+    in.resize(frame_bytes * o.batch);
+    out.resize(in.size());
+    std::mt19937 rng(1);
+    for (auto& b : in) b = static_cast<uint8_t>(rng());
+    for (int k = 0; k < o.batch; ++k) {
+      vi.push_back({in.data() + k * frame_bytes, o.width, o.height, o.width * 4, 4, 0, 1, 2});
+      vo.push_back({out.data() + k * frame_bytes, o.width, o.height, o.width * 4, 4, 0, 1, 2});
+    }
   }
-  std::vector<double> ms;
+  std::string describe() const {
+    const auto& i = engine->info();
+    return i.device + ", " + i.precision + ", " + i.memory_format + ", " + i.runtime;
+  }
+  double time() {
+    const auto t0 = Clock::now();
+    engine->process_batch(vi.data(), vo.data(), vi.size());
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / static_cast<double>(vi.size());
+  }
+};
+
+// One engine per runtime asked for, timed in interleaved rounds (the order alternating from round
+// to round), so that a change in the machine's load or clock hits every runtime alike.
+std::vector<std::vector<double>> bench_engine(const BenchOptions& o, const std::vector<cg::Runtime>& runtimes,
+                                              std::string* device) {
+  std::vector<std::unique_ptr<TimedEngine>> engines;
+  for (cg::Runtime r : runtimes) engines.push_back(std::make_unique<TimedEngine>(o, r));
+  *device = engines[0]->describe();
+  std::vector<std::vector<double>> ms(engines.size());
   const int batches = (o.frames + o.batch - 1) / o.batch;
   for (int i = 0; i < o.warmup + batches; ++i) {
-    const auto t0 = Clock::now();
-    engine.process_batch(vi.data(), vo.data(), vi.size());
-    const double dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (i >= o.warmup) ms.push_back(dt / o.batch);
+    for (size_t k = 0; k < engines.size(); ++k) {
+      const size_t e = i % 2 ? engines.size() - 1 - k : k;
+      const double dt = engines[e]->time();
+      if (i >= o.warmup) ms[e].push_back(dt);
+    }
   }
   return ms;
 }
@@ -144,13 +173,29 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup)->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--threads", o.threads, "0 = all cores")->capture_default_str();
   app.add_option("--batch", o.batch, "frames per forward pass")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--runtime", o.runtime,
+                 "auto, native, torchscript, or both: native and torchscript timed in interleaved rounds (engine "
+                 "mode), each under \"ms_native\" and \"ms_torchscript\"")
+      ->check(CLI::IsMember({"auto", "native", "torchscript", "both"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     std::vector<double> ms;
     std::string device = o.device;
-    if (o.mode == "engine") {
-      ms = bench_engine(o, &device);
+    std::string side_by_side;  // with --runtime both: the two series
+    if (o.mode == "engine" && o.runtime == "both") {
+      const auto both = bench_engine(o, {cg::Runtime::kNative, cg::Runtime::kTorchScript}, &device);
+      ms = both[0];
+      const auto series = [](const std::vector<double>& v) {
+        std::ostringstream s;
+        for (size_t i = 0; i < v.size(); ++i) s << (i ? ", " : "") << v[i];
+        return s.str();
+      };
+      side_by_side = ", \"ms_native\": [" + series(both[0]) + "], \"ms_torchscript\": [" + series(both[1]) + "]";
+    } else if (o.mode == "engine") {
+      ms = bench_engine(o, {cg::parse_runtime(o.runtime)}, &device)[0];
     } else {
+      if (o.runtime != "auto") throw std::runtime_error("--runtime is for --mode engine");
 #ifdef CG_BENCH_WITH_GSTREAMER
       gst_init(&argc, &argv);
       ms = bench_element(o);
@@ -165,7 +210,7 @@ int main(int argc, char** argv) {
       if (line.rfind("VmHWM:", 0) == 0) hwm_kb = std::stol(line.substr(6));
     std::cout << "{\"mode\": \"" << o.mode << "\", \"device\": \"" << device << "\", \"ms\": [";
     for (size_t i = 0; i < ms.size(); ++i) std::cout << (i ? ", " : "") << ms[i];
-    std::cout << "], \"maxrss_kb\": " << hwm_kb << "}\n";
+    std::cout << "]" << side_by_side << ", \"maxrss_kb\": " << hwm_kb << "}\n";
   } catch (const std::exception& e) {
     std::cerr << "cg-bench: error: " << e.what() << "\n";
     return 1;

@@ -4,6 +4,7 @@
 #include "engine/engine.h"
 #include "model/model-file.h"
 #include "model/official-import.h"
+#include "model/safetensors.h"
 #include "tests/element/element-helpers.h"
 #include "tests/test-helpers.h"
 #include "tests/video/clips.h"
@@ -41,10 +42,12 @@ class Element : public ::testing::Test {
     dir_ = new test::TempDir();
     auto a = import_official_generator(test::fixture("g6-ngf16-running-stats.pth"));
     save_generator(a, ModelMetadata::for_generator(a->options()), (*dir_) / "A.pt");
+    save_generator_safetensors(*a, ModelMetadata::for_generator(a->options()), (*dir_) / "A.safetensors");
     auto b = import_official_generator(test::fixture("g2-ngf8-dropout.pth"));
     auto meta = ModelMetadata::for_generator(b->options());
     meta.crop_size = 64;
     save_generator(b, meta, (*dir_) / "B.pt");
+    save_generator_safetensors(*b, meta, (*dir_) / "B.safetensors");
   }
   static void TearDownTestSuite() { delete dir_; }
   static std::string model(const char* name) { return (*dir_) / name; }
@@ -90,7 +93,8 @@ struct Pixels {
 };
 
 // What the engine makes of the R, G, B of `buf`: packed RGB bytes, width*height*3.
-std::vector<uint8_t> engine_rgb(const std::string& model_path, const GstVideoInfo& info, GstBuffer* buf) {
+std::vector<uint8_t> engine_rgb(const std::string& model_path, const GstVideoInfo& info, GstBuffer* buf,
+                                Runtime runtime = Runtime::kAuto) {
   const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
   Pixels px(info, buf);
   std::vector<uint8_t> rgb(static_cast<size_t>(w) * h * 3);
@@ -100,6 +104,7 @@ std::vector<uint8_t> engine_rgb(const std::string& model_path, const GstVideoInf
   EngineOptions o;
   o.model_path = model_path;
   o.device = "cpu";
+  o.runtime = runtime;
   Engine engine(o);
   FrameView v{rgb.data(), w, h, w * 3, 3, 0, 1, 2};
   engine.process(v, v);
@@ -270,6 +275,22 @@ TEST_F(Element, ModelSwapWhilePlaying) {
   gst_element_set_bus(e.get(), nullptr);
 }
 
+// A G.safetensors of ours plays, and swaps in while playing, giving the bytes its G.pt gives
+// through TorchScript.
+TEST_F(Element, ASafetensorsModelRunsAsItsGpt) {
+  Harness hn("cyclegan device=cpu model=" + model("A.safetensors"), "BGRx", 30, 22);
+  const auto& info = hn.info;
+  BufferPtr in = random_frame(info, 78);
+  const auto out_a = engine_rgb(model("A.pt"), info, in.get(), Runtime::kTorchScript);
+  const auto out_b = engine_rgb(model("B.pt"), info, in.get(), Runtime::kTorchScript);
+  ASSERT_NE(out_a, out_b);
+  int pushed = 0;
+  ASSERT_TRUE(output_becomes(hn, info, in, out_a, &pushed));
+  EXPECT_EQ(pushed, 1);
+  g_object_set(hn.element().get(), "model", model("B.safetensors").c_str(), nullptr);
+  EXPECT_TRUE(output_becomes(hn, info, in, out_b, &pushed));
+}
+
 // Runs `launch` to PAUSED and returns the error message posted, or "" if it started.
 std::string start_error(const std::string& launch) {
   GError* perr = nullptr;
@@ -301,8 +322,16 @@ TEST_F(Element, ErrorsNameTheFileAndFailTheStart) {
     m.define("def forward(self, x: Tensor) -> Tensor:\n    return x.mean(1, keepdim=True)\n");
     m.save(dir / "gray.pt");
   }
+  {
+    auto g = import_official_generator(test::fixture("g2-ngf8-dropout.pth"));
+    NamedTensors tensors;
+    for (const auto& t : state_tensors(*g)) tensors.emplace_back(t.key(), t.value());
+    std::ofstream(dir / "hub.safetensors", std::ios::binary) << safetensors_bytes(tensors, {{"format", "pt"}});
+  }
   const std::string src = "videotestsrc num-buffers=1 ! video/x-raw,format=RGB ! ";
   EXPECT_THAT(start_error(src + "cyclegan ! fakesink"), HasSubstr("No model given"));
+  EXPECT_THAT(start_error(src + "cyclegan model=" + (dir / "hub.safetensors") + " ! fakesink"),
+              HasSubstr("hub.safetensors: a safetensors file without cyclegan-gst metadata"));
   EXPECT_THAT(start_error(src + "cyclegan model=" + (dir / "none.pt") + " ! fakesink"),
               HasSubstr("none.pt: no such file"));
   EXPECT_THAT(start_error(src + "cyclegan model=" + (dir / "corrupt.pt") + " ! fakesink"),
@@ -367,6 +396,27 @@ TEST_F(Element, Tf32AndMemoryFormatRunAsTheEngineDoes) {
   gint value = -1;
   g_object_get(element.get(), "memory-format", &value, nullptr);
   EXPECT_EQ(value, static_cast<gint>(MemoryFormat::kChannelsLast));
+}
+
+// Either runtime gives the bytes of the G.pt's TorchScript, and the property reaches the engine:
+// runtime=native refuses a TorchScript file without our metadata.
+TEST_F(Element, RuntimePropertyChoosesWhatRunsTheGenerator) {
+  const std::pair<const char*, const char*> cases[] = {{"native", "A.pt"}, {"torchscript", "A.safetensors"}};
+  for (const auto& [runtime, file] : cases) {
+    SCOPED_TRACE(file);
+    Harness hn(std::string("cyclegan device=cpu runtime=") + runtime + " model=" + model(file), "RGB", 20, 12);
+    BufferPtr in = random_frame(hn.info, 9);
+    const auto ref = engine_rgb(model("A.pt"), hn.info, in.get(), Runtime::kTorchScript);
+    BufferPtr out = hn.push_and_pull(in.release());
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(max_rgb_difference(hn.info, out.get(), ref), 0);
+  }
+  test::TempDir dir;
+  torch::jit::load(model("A.pt")).save(dir / "foreign.pt");  // the same TorchScript, no metadata.json
+  const std::string src = "videotestsrc num-buffers=1 ! video/x-raw,format=RGB ! ";
+  EXPECT_THAT(start_error(src + "cyclegan device=cpu runtime=native model=" + (dir / "foreign.pt") + " ! fakesink"),
+              HasSubstr("foreign.pt: runtime=native needs a model with cyclegan-gst metadata"));
+  EXPECT_EQ(start_error(src + "cyclegan device=cpu model=" + (dir / "foreign.pt") + " ! fakesink"), "");
 }
 
 TEST(Engine, BatchMatchesSingleFramesAndRejectsMixedSizes) {
