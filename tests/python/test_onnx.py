@@ -11,12 +11,9 @@ G.safetensors exported straight to ONNX give the same model."""
 import collections
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
-import warnings
-import zipfile
 import zlib
 
 import numpy as np
@@ -27,13 +24,8 @@ from safetensors import safe_open
 
 sys.path.insert(0, os.path.dirname(__file__))
 import zoo  # noqa: E402
+from trainer_cli import RESNET_SIZES, TOLERANCE, UNET_SIZES, cg, gpt_metadata, load_gpt  # noqa: E402
 from reference import ResnetGenerator as MobileCapableResnet  # noqa: E402
-
-CG_TRAINER = os.environ["CG_TRAINER"]
-TOLERANCE = 1e-4
-
-RESNET_SIZES = [(64, 64), (48, 80)]
-UNET_SIZES = {7: [(128, 128), (128, 256)], 8: [(256, 256), (256, 512)]}
 
 # build: the module; sizes: a square and a non-square size of the size rule; args: export's
 # options; ops: op types the graph must hold (the layers that make the family what it is), with
@@ -80,22 +72,6 @@ FAMILIES = {
     "unet256_batch_bn_train": Family(lambda: zoo.UnetGenerator(3, 3, 8, 8, "batch", True), UNET_SIZES[8],
                                      ["--bn-mode", "train"], {"Concat", "InstanceNormalization"}),
 }
-
-
-def cg(*args):
-    return subprocess.run([CG_TRAINER, *args], capture_output=True, text=True)
-
-
-def load_gpt(path):
-    with warnings.catch_warnings():  # unittest resets the filters before each test
-        warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated")
-        return torch.jit.load(path)
-
-
-def gpt_metadata(path):
-    with zipfile.ZipFile(path) as z:
-        (name,) = [n for n in z.namelist() if n.endswith("metadata.json")]
-        return json.loads(z.read(name))
 
 
 def session(path):

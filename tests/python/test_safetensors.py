@@ -6,12 +6,9 @@ what the first G.pt did, and `info` reads it."""
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
-import warnings
-import zipfile
 
 import torch
 from safetensors import safe_open
@@ -19,9 +16,10 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(__file__))
 import zoo  # noqa: E402
+from trainer_cli import TOLERANCE, cg  # noqa: E402
+from trainer_cli import gpt_metadata as load_info  # noqa: E402
+from trainer_cli import load_gpt as load  # noqa: E402
 
-CG_TRAINER = os.environ["CG_TRAINER"]
-TOLERANCE = 1e-4
 
 # Official key names (recognised by name), CUT's blur buffers, batch norm's statistics, and a
 # re-implementation recognised by the order of its tensors.
@@ -32,23 +30,6 @@ MODELS = {
     "cut6_antialias": (lambda: zoo.CutResnetGenerator(3, 3, 8, "instance", False, 6), (48, 80), "resnet_6blocks"),
     "thirdparty6": (lambda: zoo.ThirdPartyResnet(3, 3, 8, 6), (48, 80), "resnet_6blocks"),
 }
-
-
-def cg(*args):
-    return subprocess.run([CG_TRAINER, *args], capture_output=True, text=True)
-
-
-def load(gpt):
-    with warnings.catch_warnings():  # unittest resets the filters before each test
-        warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated")
-        return torch.jit.load(gpt)
-
-
-def load_info(gpt):
-    """The metadata a G.pt carries."""
-    with zipfile.ZipFile(gpt) as z:
-        (name,) = [n for n in z.namelist() if n.endswith("metadata.json")]
-        return json.loads(z.read(name))
 
 
 def same_output(a, b, size, batch=2):

@@ -7,26 +7,21 @@ state_dict saved as official training saves it, exported, loaded back in torch.j
 random inputs at a square and a non-square size."""
 
 import collections
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import unittest
-import warnings
-import zipfile
 import zlib
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 import zoo  # noqa: E402
+from trainer_cli import CG_TRAINER, RESNET_SIZES, TOLERANCE, UNET_SIZES  # noqa: E402
+from trainer_cli import gpt_metadata as metadata  # noqa: E402
+from trainer_cli import load_gpt as load  # noqa: E402
 
-CG_TRAINER = os.environ["CG_TRAINER"]
-TOLERANCE = 1e-4
-
-RESNET_SIZES = [(64, 64), (48, 80)]
-UNET_SIZES = {7: [(128, 128), (128, 256)], 8: [(256, 256), (256, 512)]}
 
 Case = collections.namedtuple("Case", "build sizes args arch norm size_multiple info_words bn_train")
 
@@ -89,19 +84,6 @@ CASES = {
 
 def export(pth, gpt, *args):
     return subprocess.run([CG_TRAINER, "export", "--from", pth, "--to", gpt, *args], capture_output=True, text=True)
-
-
-def load(gpt):
-    with warnings.catch_warnings():  # unittest resets the filters before each test
-        warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated")
-        return torch.jit.load(gpt)
-
-
-def metadata(gpt):
-    with zipfile.ZipFile(gpt) as z:
-        names = [n for n in z.namelist() if n.endswith("metadata.json")]
-        assert len(names) == 1, names
-        return json.loads(z.read(names[0]))
 
 
 class Exported:
