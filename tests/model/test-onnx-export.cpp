@@ -81,7 +81,9 @@ TEST(ProtobufWire, RefusesMalformedMessages) {
       {std::string("\x00\x01", 2), "field number 0"},
   };
   for (const auto& [bytes, why] : cases) {
-    const std::string e = error_of([&] { fields_of(bytes); });
+    // A copy: C++17 lambdas cannot capture a structured binding (clang refuses it).
+    const std::string message = bytes;
+    const std::string e = error_of([&] { fields_of(message); });
     EXPECT_THAT(e, HasSubstr("x.onnx: not a valid protocol buffer (")) << why;
     EXPECT_THAT(e, HasSubstr(why));
   }
