@@ -1,5 +1,6 @@
 #include "model/networks.h"
 
+#include "model/direct-conv.h"
 #include "model/fast-ops.h"
 
 #include <torch/nn/functional/activation.h>
@@ -128,7 +129,11 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, const Mod
       case LayerKind::kReflectPad: x = pad(x, l.padding); break;
       case LayerKind::kConv: {
         const auto* c = seq[i]->as<nn::Conv2dImpl>();
-        x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding, /*dilation=*/1, l.groups);
+        // The output layer's few channels at full resolution: oneDNN's weakest case (direct-conv.h).
+        if (mode.subpixel && direct_conv_applies(x, c->weight, l.stride, l.padding, l.groups))
+          x = direct_conv(x, c->weight, c->bias);
+        else
+          x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding, /*dilation=*/1, l.groups);
         break;
       }
       case LayerKind::kNorm: x = norm(l, seq->ptr(i), x, mode); break;
