@@ -57,13 +57,25 @@ void conv_norm_relu(Layers& l, int64_t in, int64_t out, int64_t kernel, int64_t 
   l.push_back({LayerKind::kRelu});
 }
 
+// log2 of a valid space_to_depth factor: the stride-2 downsamplings it replaces.
+int64_t folded_halvings(const GeneratorOptions& o) {
+  int64_t s = 0;
+  while ((int64_t{1} << s) < o.space_to_depth) ++s;
+  return s;
+}
+
 Layers resnet_layers(const GeneratorOptions& o) {
   const Norm n = o.norm;
   const bool bias = norm_uses_bias(n);
+  const int64_t r = o.space_to_depth, folded = folded_halvings(o);
+  // The official 7x7 at full resolution sees 7 pixels across; after a fold of r a 3x3 sees 3r.
+  const int64_t edge_kernel = r > 1 ? 3 : 7;
   Layers l;
-  l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 3});
-  conv_norm_relu(l, o.input_nc, o.ngf, 7, 1, 0, n);
-  for (int64_t i = 0; i < kDownsamplings; ++i) {
+  if (r > 1) l.push_back({LayerKind::kSpaceToDepth, o.input_nc, o.input_nc * r * r, 0, r});
+  l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, edge_kernel / 2});
+  // Each resolution keeps the official layout's width there: ngf << halvings.
+  conv_norm_relu(l, o.input_nc * r * r, o.ngf << folded, edge_kernel, 1, 0, n);
+  for (int64_t i = folded; i < kDownsamplings; ++i) {
     const int64_t ch = o.ngf << i;
     conv_norm_relu(l, ch, ch * 2, 3, o.antialias_down ? 1 : 2, 1, n);
     if (o.antialias_down) l.push_back({LayerKind::kBlurDown, ch * 2, ch * 2, 3, 2});
@@ -72,7 +84,7 @@ Layers resnet_layers(const GeneratorOptions& o) {
   Layer block{o.mobile ? LayerKind::kMobileResidual : LayerKind::kResidual, deepest, deepest};
   block.norm = n;
   for (int64_t i = 0; i < o.n_blocks; ++i) l.push_back(block);
-  for (int64_t i = kDownsamplings; i > 0; --i) {
+  for (int64_t i = kDownsamplings; i > folded; --i) {
     const int64_t ch = o.ngf << i;
     if (o.antialias_up || o.upsample_conv) {
       if (o.antialias_up)
@@ -86,8 +98,9 @@ Layers resnet_layers(const GeneratorOptions& o) {
     l.push_back(norm(ch / 2, n));
     l.push_back({LayerKind::kRelu});
   }
-  l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, 3});
-  l.push_back({LayerKind::kConv, o.ngf, o.output_nc, 7, 1, 0});
+  l.push_back({LayerKind::kReflectPad, 0, 0, 0, 1, edge_kernel / 2});
+  l.push_back({LayerKind::kConv, o.ngf << folded, o.output_nc * r * r, edge_kernel, 1, 0});
+  if (r > 1) l.push_back({LayerKind::kDepthToSpace, o.output_nc * r * r, o.output_nc, 0, r});
   l.push_back({LayerKind::kTanh});
   return l;
 }
@@ -164,16 +177,22 @@ Layers block_layers(const Layer& block, bool use_dropout) {
                                                   : residual_layers(block.out, use_dropout, block.norm);
 }
 
+bool valid_space_to_depth(int64_t factor) { return factor == 1 || factor == 2 || factor == 4; }
+
 std::string architecture_name(const GeneratorOptions& o) {
   if (o.family == Family::kUnet) return "unet_" + std::to_string(size_multiple(o));
-  return std::string(o.mobile ? "mobile_" : "") + "resnet_" + std::to_string(o.n_blocks) + "blocks";
+  const std::string fold = o.space_to_depth == 1 ? "" : "s2d" + std::to_string(o.space_to_depth) + "_";
+  return fold + (o.mobile ? "mobile_" : "") + "resnet_" + std::to_string(o.n_blocks) + "blocks";
 }
 
 int64_t size_multiple(const GeneratorOptions& o) {
-  return o.family == Family::kUnet ? int64_t{1} << o.unet_downs : kSizeMultiple;
+  if (o.family == Family::kUnet) return int64_t{1} << o.unet_downs;
+  return o.space_to_depth << (kDownsamplings - folded_halvings(o));
 }
 
-int64_t min_size(const GeneratorOptions& o) { return o.family == Family::kUnet ? size_multiple(o) : kMinSize; }
+int64_t min_size(const GeneratorOptions& o) {
+  return o.family == Family::kUnet ? size_multiple(o) : 2 * size_multiple(o);
+}
 
 SizeRule size_rule(const GeneratorOptions& o) { return {size_multiple(o), min_size(o)}; }
 
@@ -217,6 +236,8 @@ Shape walk_shapes(const Layers& layers, Shape s, Visit&& visit) {
       case LayerKind::kResidual:
       case LayerKind::kMobileResidual: walk_shapes(block_layers(l, false), s, visit); break;
       case LayerKind::kSkip: s.c += walk_shapes(*l.inner, s, visit).c; break;
+      case LayerKind::kSpaceToDepth: s = {l.out, s.h / l.stride, s.w / l.stride}; break;
+      case LayerKind::kDepthToSpace: s = {l.out, s.h * l.stride, s.w * l.stride}; break;
       case LayerKind::kNorm:
       case LayerKind::kRelu:
       case LayerKind::kLeakyRelu:
@@ -260,6 +281,8 @@ int64_t count_macs(const Layers& layers, int64_t c, int64_t h, int64_t w) {
       case LayerKind::kLeakyRelu:
       case LayerKind::kDropout:
       case LayerKind::kNearestUp:
+      case LayerKind::kSpaceToDepth:
+      case LayerKind::kDepthToSpace:
       case LayerKind::kTanh: break;
     }
   });
@@ -310,6 +333,8 @@ void add_specs(const Layers& layers, bool use_dropout, const std::string& prefix
       case LayerKind::kLeakyRelu:
       case LayerKind::kDropout:
       case LayerKind::kNearestUp:
+      case LayerKind::kSpaceToDepth:
+      case LayerKind::kDepthToSpace:
       case LayerKind::kTanh: break;  // no tensors
     }
   }

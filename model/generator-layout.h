@@ -53,14 +53,24 @@ struct GeneratorOptions {
   // Nearest-neighbour 2x upsampling then a 3x3 conv on the way up (third-party ResNets).
   bool upsample_conv = false;
   int64_t unet_downs = 8;  // kUnet: the official num_downs, at least 5
+  // kResnet: 2 or 4 folds r x r pixels into channels before the first convolution (pixel_unshuffle)
+  // and unfolds them after the last (pixel_shuffle), each taking the place of a stride-2
+  // downsampling and its upsampling, so that nothing convolves at full resolution, where
+  // few-channel layers are bound by memory rather than arithmetic. 1: the official layout.
+  int64_t space_to_depth = 1;
 };
 
-// "resnet_9blocks", "mobile_resnet_6blocks", "unet_256": the name metadata and messages use.
+// The space_to_depth factors the ResNet layout takes: the trunk stays at 1/2^kDownsamplings.
+bool valid_space_to_depth(int64_t factor);
+
+// "resnet_9blocks", "mobile_resnet_6blocks", "s2d4_mobile_resnet_6blocks", "unet_256": the name
+// metadata and messages use.
 std::string architecture_name(const GeneratorOptions& o);
-// The sides of a frame must be multiples of this (2^downsamplings: 4 for ResNets, 256 for
-// unet_256), so the way up restores the input's size...
+// The sides of a frame must be multiples of this (the space-to-depth factor times 2^downsamplings:
+// 4 for ResNets whatever the factor, 256 for unet_256), so the way up restores the input's size...
 int64_t size_multiple(const GeneratorOptions& o);
-// ...and at least this: a ResNet's residual blocks reflect-pad by 1 and need sides of 2 there.
+// ...and at least this: a ResNet's residual blocks, and the 3x3 convolutions after a
+// space-to-depth, reflect-pad by 1 and need sides of 2 there.
 int64_t min_size(const GeneratorOptions& o);
 
 // The two together: what the engine pads frames to, the trainer checks crops against and a G.pt
@@ -91,6 +101,10 @@ enum class LayerKind {
   kBlurUp,     // CUT's Upsample(out): replicate pad 1, fixed 4x4 transposed blur, stride 2, crop
   kNearestUp,  // Upsample(scale_factor=2), nearest
   kSkip,       // UnetSkipConnectionBlock: cat(x, inner(x)), its layers under ".model"
+  // PixelUnshuffle(stride): `in` channels become in * stride^2 at 1/stride of the size; channel
+  // c * stride^2 + i * stride + j holds pixel (i, j) of each stride x stride cell of channel c.
+  kSpaceToDepth,
+  kDepthToSpace,  // PixelShuffle(stride), its inverse: `in` = out * stride^2 channels to `out`
 };
 
 struct Layer {
@@ -105,7 +119,9 @@ struct Layer {
 
 using Layers = std::vector<Layer>;
 
-// A ResNet generator's stride-2 convolutions on the way down (and transposed ones on the way up).
+// A ResNet generator's halvings of resolution on the way down, each a stride-2 convolution or a
+// factor 2 of its space-to-depth (and the same doublings on the way up): its trunk runs at
+// 1/2^kDownsamplings whatever the factor, so students and teachers tap features of one size.
 constexpr int64_t kDownsamplings = 2;
 // The ResNet generators' size_multiple() and min_size(): what a generator whose layers are not
 // known (a TorchScript file without our metadata) is first probed with.

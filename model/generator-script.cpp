@@ -85,6 +85,12 @@ class ScriptWriter {
         case LayerKind::kNearestUp:
           line(v, "torch.upsample_nearest2d(" + v + ", [" + v + ".size(2) * 2, " + v + ".size(3) * 2])");
           break;
+        case LayerKind::kSpaceToDepth:
+          line(v, "torch.pixel_unshuffle(" + v + ", " + std::to_string(l.stride) + ")");
+          break;
+        case LayerKind::kDepthToSpace:
+          line(v, "torch.pixel_shuffle(" + v + ", " + std::to_string(l.stride) + ")");
+          break;
       }
     }
   }

@@ -18,7 +18,7 @@ void from_json(const nlohmann::json& j, Family& f) { f = parse_family(j.get<std:
 // adding it here. Missing keys keep GeneratorOptions' defaults.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GeneratorOptions, family, input_nc, output_nc, ngf, n_blocks,
                                                 use_dropout, mobile, norm, antialias_down, antialias_up, upsample_conv,
-                                                unet_downs)
+                                                unet_downs, space_to_depth)
 
 // ModelMetadata's own fields, in the same flat object as the generator's.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelMetadata, batch_stats, direction, crop_size, epochs_trained,
@@ -28,7 +28,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelMetadata, batch_stats, dire
 // ModelMetadata's generator and format_version, written by hand below).
 [[maybe_unused]] void every_field_is_listed(const GeneratorOptions& g, const ModelMetadata& m) {
   [[maybe_unused]] const auto& [family, input_nc, output_nc, ngf, n_blocks, use_dropout, mobile, norm, antialias_down,
-                                antialias_up, upsample_conv, unet_downs] = g;
+                                antialias_up, upsample_conv, unet_downs, space_to_depth] = g;
   [[maybe_unused]] const auto& [generator, batch_stats, direction, crop_size, epochs_trained, source, teacher,
                                 format_version] = m;
 }
@@ -88,17 +88,25 @@ ModelMetadata ModelMetadata::from_json(const std::string& text, const std::strin
     m = j.get<ModelMetadata>();
     m.format_version = version;
     m.generator = j.get<GeneratorOptions>();
+    // Ranges first: the size rule and the name below are computed from these.
+    const GeneratorOptions& g = m.generator;
+    if (g.family == Family::kUnet && (g.unet_downs < 5 || g.unet_downs > 12))
+      throw bad("unet_downs " + std::to_string(g.unet_downs) + " is not 5..12");
+    if (g.ngf < 1 || g.n_blocks < 0 || g.input_nc < 1 || g.output_nc < 1)
+      throw bad("ngf, n_blocks, input_nc or output_nc out of range");
+    if (!valid_space_to_depth(g.space_to_depth) || (g.family == Family::kUnet && g.space_to_depth != 1))
+      throw bad("space_to_depth " + std::to_string(g.space_to_depth) + " is not 1, 2 or 4 (1 for a U-Net)");
+    // A name that is not its generator's (say s2d4_… over a space_to_depth of 1) is a damaged or
+    // hand-edited file: which of the two is right cannot be told.
+    const std::string recorded = j.value("architecture", m.architecture());
+    if (recorded != m.architecture())
+      throw bad("it records the architecture " + recorded + ", but its fields describe " + m.architecture());
     check_size_rule(j, m, bad);
   } catch (const nlohmann::json::exception& e) {
     throw bad(e.what());
   } catch (const std::invalid_argument& e) {
     throw bad(e.what());
   }
-  const GeneratorOptions& g = m.generator;
-  if (g.family == Family::kUnet && (g.unet_downs < 5 || g.unet_downs > 12))
-    throw bad("unet_downs " + std::to_string(g.unet_downs) + " is not 5..12");
-  if (g.ngf < 1 || g.n_blocks < 0 || g.input_nc < 1 || g.output_nc < 1)
-    throw bad("ngf, n_blocks, input_nc or output_nc out of range");
   return m;
 }
 

@@ -13,6 +13,7 @@
 #include <torch/nn/modules/instancenorm.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/padding.h>
+#include <torch/nn/modules/pixelshuffle.h>
 #include <torch/nn/modules/upsampling.h>
 #include <torch/torch.h>
 
@@ -69,6 +70,8 @@ nn::Sequential build(const Layers& layers, bool use_dropout) {
         seq->push_back(
             nn::Upsample(nn::UpsampleOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
         break;
+      case LayerKind::kSpaceToDepth: seq->push_back(nn::PixelUnshuffle(l.stride)); break;
+      case LayerKind::kDepthToSpace: seq->push_back(nn::PixelShuffle(l.stride)); break;
     }
   }
   return seq;
@@ -168,6 +171,8 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, const Mod
       case LayerKind::kBlurDown: x = blur_down(x, seq[i]->as<BlurImpl>()->filt); break;
       case LayerKind::kBlurUp: x = blur_up(x, seq[i]->as<BlurImpl>()->filt); break;
       case LayerKind::kNearestUp: x = at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2}); break;
+      case LayerKind::kSpaceToDepth: x = at::pixel_unshuffle(x, l.stride); break;
+      case LayerKind::kDepthToSpace: x = at::pixel_shuffle(x, l.stride); break;
     }
     if (taps && std::find(taps->at.begin(), taps->at.end(), static_cast<int64_t>(i)) != taps->at.end())
       taps->out.push_back(x);
@@ -221,6 +226,8 @@ torch::Tensor UnetBlockImpl::forward(torch::Tensor x) {
 GeneratorImpl::GeneratorImpl(const GeneratorOptions& o) : options_(o) {
   TORCH_CHECK(o.ngf > 0 && o.n_blocks >= 0 && o.input_nc > 0 && o.output_nc > 0, "invalid generator options");
   TORCH_CHECK(o.family != Family::kUnet || (o.unet_downs >= 5 && o.unet_downs <= 12), "invalid U-Net depth");
+  TORCH_CHECK(valid_space_to_depth(o.space_to_depth) && (o.space_to_depth == 1 || o.family == Family::kResnet),
+              "invalid space_to_depth ", o.space_to_depth, " (1, 2 or 4, and 1 for a U-Net)");
   layers_ = generator_layers(o);
   if (o.family == Family::kUnet) {
     body = register_module("model", UnetBlock(layers_, true))->model;

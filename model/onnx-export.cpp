@@ -197,6 +197,33 @@ class GraphWriter {
               at, std::move(a));
           break;
         }
+        case LayerKind::kSpaceToDepth: {
+          // ONNX's SpaceToDepth puts pixel (i, j) of a cell of channel c at channel
+          // (i * r + j) * C + c, pixel_unshuffle at c * r^2 + i * r + j: a Gather of the channels
+          // reorders the one into the other, exactly.
+          const int64_t r = l.stride, c = l.in;
+          std::vector<int64_t> order;
+          for (int64_t ch = 0; ch < c; ++ch)
+            for (int64_t cell = 0; cell < r * r; ++cell) order.push_back(cell * c + ch);
+          std::vector<ProtoWriter> a;
+          a.push_back(int_attr("blocksize", r));
+          const std::string cells = add("SpaceToDepth", {v}, at + ".cells", std::move(a));
+          std::vector<ProtoWriter> g;
+          g.push_back(int_attr("axis", 1));
+          v = add(
+              "Gather",
+              {cells, int64_constant("pixel_unshuffle_order_" + std::to_string(c) + "x" + std::to_string(r), order)},
+              at, std::move(g));
+          break;
+        }
+        case LayerKind::kDepthToSpace: {
+          // Mode CRD reads channel c * r^2 + i * r + j as pixel_shuffle does.
+          std::vector<ProtoWriter> a;
+          a.push_back(int_attr("blocksize", l.stride));
+          a.push_back(string_attr("mode", "CRD"));
+          v = add("DepthToSpace", {v}, at, std::move(a));
+          break;
+        }
       }
     }
     return v;

@@ -47,6 +47,13 @@ std::vector<Case> families() {
   GeneratorOptions mobile = resnet(Norm::kInstance);
   mobile.mobile = true;
   f.push_back({"mobile", mobile, false, 30, 18});
+  // No full-resolution convolution: pixel_unshuffle before the first, pixel_shuffle after the last.
+  GeneratorOptions s2d4 = mobile;
+  s2d4.space_to_depth = 4;
+  f.push_back({"s2d4-mobile", s2d4, false, 30, 18});
+  GeneratorOptions s2d2 = resnet(Norm::kBatch);
+  s2d2.space_to_depth = 2;
+  f.push_back({"s2d2-batch", s2d2, false, 26, 14});
   GeneratorOptions unet = test::tiny_unet128();
   unet.use_dropout = true;
   f.push_back({"unet-batch", unet, false, 140, 128});

@@ -38,6 +38,13 @@ std::vector<Case> cases() {
   GeneratorOptions nearest = resnet(Norm::kInstance, false);
   nearest.upsample_conv = true;
   c.push_back({"upsample-conv", nearest, 12, 20});
+  GeneratorOptions s2d4 = resnet(Norm::kInstance, false);
+  s2d4.space_to_depth = 4;
+  s2d4.mobile = true;
+  c.push_back({"s2d4-mobile", s2d4, 16, 24});
+  GeneratorOptions s2d2 = resnet(Norm::kBatch, true);
+  s2d2.space_to_depth = 2;
+  c.push_back({"s2d2-batch-dropout", s2d2, 20, 12});
   for (Norm n : {Norm::kBatch, Norm::kInstance, Norm::kNone}) {
     GeneratorOptions u;
     u.family = Family::kUnet;
@@ -141,6 +148,58 @@ TEST(GeneratorZoo, SizeRules) {
   EXPECT_EQ(min_size(u), 128);
   EXPECT_EQ(size_multiple(GeneratorOptions{}), 4);
   EXPECT_EQ(min_size(GeneratorOptions{}), 8);
+}
+
+// Space-to-depth takes the place of stride-2 downsamplings: the trunk keeps its resolution and
+// width, nothing is convolved at full resolution, and the size rule stays the ResNets'.
+TEST(GeneratorZoo, SpaceToDepthNeverConvolvesAtFullResolution) {
+  GeneratorOptions o;
+  o.ngf = 16;
+  o.n_blocks = 6;
+  o.mobile = true;
+  o.space_to_depth = 4;
+  EXPECT_EQ(architecture_name(o), "s2d4_mobile_resnet_6blocks");
+  EXPECT_EQ(size_multiple(o), 4);
+  EXPECT_EQ(min_size(o), 8);
+  const Layers l = generator_layers(o);
+  ASSERT_GE(l.size(), 3u);
+  EXPECT_EQ(l.front().kind, LayerKind::kSpaceToDepth);
+  EXPECT_EQ(l.front().out, 48);
+  EXPECT_EQ(l[l.size() - 2].kind, LayerKind::kDepthToSpace);
+  EXPECT_EQ(l.back().kind, LayerKind::kTanh);
+  EXPECT_TRUE(positions_of(l, LayerKind::kUpConv).empty());
+  // Every convolution sees a quarter of the frame's side (padded by one), the trunk's included.
+  int64_t side = 64;
+  for (const Layer& k : l) {
+    switch (k.kind) {
+      case LayerKind::kSpaceToDepth: side /= k.stride; break;
+      case LayerKind::kDepthToSpace: side *= k.stride; break;
+      case LayerKind::kReflectPad: side += 2 * k.padding; break;
+      case LayerKind::kConv:
+        EXPECT_LE(side, 64 / 4 + 2);
+        side = (side + 2 * k.padding - k.kernel) / k.stride + 1;
+        break;
+      default: break;
+    }
+  }
+  EXPECT_EQ(side, 64);
+  // Cost: two 3x3 convolutions between 48 and 64 channels at 64x64, six mobile blocks of two
+  // depthwise 3x3 and two 1x1 convolutions at 64 channels.
+  const int64_t px = 64 * 64, edge = 48 * 64 * 9 * px, block = 2 * (64 * 9 + 64 * 64) * px;
+  EXPECT_EQ(macs_per_frame(o), 2 * edge + 6 * block);
+  // The largest tensor is the trunk's (64 x 66 x 66 padded), not a full-resolution one.
+  EXPECT_EQ(largest_activation(l, 3, 256, 256), 64 * 66 * 66);
+  // A factor of 2 keeps one stride-2 convolution and one transposed one.
+  o.space_to_depth = 2;
+  EXPECT_EQ(architecture_name(o), "s2d2_mobile_resnet_6blocks");
+  EXPECT_EQ(size_multiple(o), 4);
+  const Layers half = generator_layers(o);
+  EXPECT_EQ(positions_of(half, LayerKind::kUpConv).size(), 1u);
+  EXPECT_EQ(half.front().out, 12);
+  // Other factors are refused.
+  o.space_to_depth = 3;
+  EXPECT_FALSE(valid_space_to_depth(3));
+  EXPECT_THROW(Generator{o}, c10::Error);
 }
 
 // The official unet_256 (ngf 64, batch norm): the official code prints "Total number of

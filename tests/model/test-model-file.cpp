@@ -304,7 +304,45 @@ TEST(ModelFile, FormatOneMetadataIsStillRead) {
   EXPECT_FALSE(plain.batch_stats);
 }
 
+// The space-to-depth factor is recorded, in the name too, and read back.
+TEST(ModelFile, MetadataRecordsTheSpaceToDepthFactor) {
+  GeneratorOptions o;
+  o.ngf = 8;
+  o.n_blocks = 2;
+  o.mobile = true;
+  o.space_to_depth = 4;
+  const auto m = ModelMetadata::for_generator(o);
+  EXPECT_THAT(m.to_json(), testing::AllOf(HasSubstr("\"architecture\": \"s2d4_mobile_resnet_2blocks\""),
+                                          HasSubstr("\"space_to_depth\": 4")));
+  const auto r = ModelMetadata::from_json(m.to_json(), "s.pt");
+  EXPECT_EQ(r.generator.space_to_depth, 4);
+  EXPECT_EQ(r.architecture(), "s2d4_mobile_resnet_2blocks");
+  // Files written before the field build the official layout.
+  EXPECT_EQ(ModelMetadata::from_json(R"({"format_version": 2})", "old.pt").generator.space_to_depth, 1);
+}
+
 TEST(ModelFile, MetadataThatContradictsItselfIsRefused) {
+  // A name and fields that disagree about the layout: which is right cannot be told.
+  EXPECT_THAT(error_of([] {
+                ModelMetadata::from_json(R"({"format_version": 2, "architecture": "s2d4_mobile_resnet_6blocks",
+                                             "mobile": true, "n_blocks": 6})",
+                                         "a.pt");
+              }),
+              HasSubstr("a.pt: bad metadata.json (it records the architecture s2d4_mobile_resnet_6blocks, but its "
+                        "fields describe mobile_resnet_6blocks)"));
+  EXPECT_THAT(error_of([] {
+                ModelMetadata::from_json(R"({"format_version": 2, "architecture": "resnet_9blocks",
+                                             "space_to_depth": 2})",
+                                         "b.pt");
+              }),
+              HasSubstr("b.pt: bad metadata.json (it records the architecture resnet_9blocks, but its fields describe "
+                        "s2d2_resnet_9blocks)"));
+  EXPECT_THAT(error_of([] { ModelMetadata::from_json(R"({"format_version": 2, "space_to_depth": 3})", "c.pt"); }),
+              HasSubstr("c.pt: bad metadata.json (space_to_depth 3 is not 1, 2 or 4 (1 for a U-Net))"));
+  EXPECT_THAT(error_of([] {
+                ModelMetadata::from_json(R"({"format_version": 2, "family": "unet", "space_to_depth": 2})", "d.pt");
+              }),
+              HasSubstr("d.pt: bad metadata.json (space_to_depth 2 is not 1, 2 or 4 (1 for a U-Net))"));
   // A size rule that is not its generator's would pad frames wrongly.
   EXPECT_THAT(error_of([] {
                 ModelMetadata::from_json(R"({"format_version": 2, "family": "unet", "unet_downs": 8,

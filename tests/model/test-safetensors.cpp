@@ -208,6 +208,45 @@ TEST(SafetensorsGenerator, RoundTripKeepsWeightsMetadataAndOutput) {
   EXPECT_TRUE(back.generator->forward(x).equal(g->forward(x)));
 }
 
+// A student without full-resolution convolutions: its factor travels in the metadata, and a
+// file whose tensors are the official layout's is not read as one.
+TEST(SafetensorsGenerator, SpaceToDepthRoundTripsAndIsNotMistaken) {
+  test::TempDir dir;
+  GeneratorOptions o;
+  o.ngf = 4;
+  o.n_blocks = 2;
+  o.mobile = true;
+  o.space_to_depth = 4;
+  torch::manual_seed(3);
+  Generator g(o);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : g->parameters()) p.normal_(0.0, 0.3);
+  }
+  g->eval();
+  const auto meta = ModelMetadata::for_generator(o);
+  save_generator_safetensors(*g, meta, dir / "G.safetensors");
+  const auto file = read_safetensors(dir / "G.safetensors");
+  std::vector<std::string> keys;
+  for (const auto& [key, t] : file.tensors) keys.push_back(key);
+  std::vector<std::string> layout;
+  for (const auto& s : state_dict_layout(o)) layout.push_back(s.key);
+  EXPECT_EQ(keys, layout);
+  auto back = generator_from_safetensors(file, "G.safetensors");
+  EXPECT_EQ(back.metadata.generator.space_to_depth, 4);
+  torch::NoGradGuard no_grad;
+  const auto x = torch::rand({2, 3, 24, 40}) * 2 - 1;
+  EXPECT_TRUE(back.generator->forward(x).equal(g->forward(x)));
+  // The same metadata over an official generator's tensors.
+  GeneratorOptions official = o;
+  official.space_to_depth = 1;
+  save_generator_safetensors(*Generator(official), meta, dir / "wrong.safetensors");
+  EXPECT_THAT(test::error_of([&] {
+                generator_from_safetensors(read_safetensors(dir / "wrong.safetensors"), "wrong.safetensors");
+              }),
+              testing::HasSubstr("wrong.safetensors"));
+}
+
 TEST(SafetensorsGenerator, ForeignFileIsRecognisedAsItsPthIs) {
   test::TempDir dir;
   auto pth = read_state_dict(fixture("g6-ngf16-running-stats.pth"));
@@ -253,6 +292,7 @@ TEST(SafetensorsGenerator, TensorsMustBeThoseTheMetadataDescribes) {
   // Written by hand: the writer would count the multiply-adds of its 2^40 blocks.
   std::string huge = meta.to_json();
   huge.replace(huge.find("\"n_blocks\": 2"), 13, "\"n_blocks\": 1099511627776");
+  huge.replace(huge.find("resnet_2blocks"), 14, "resnet_1099511627776blocks");  // its name agrees
   EXPECT_THAT(error_of([&] {
                 generator_from_safetensors(read(safetensors_bytes(tensors, {{kSafetensorsMetadataKey, huge}})), "G");
               }),

@@ -24,13 +24,15 @@ from safetensors import safe_open
 
 sys.path.insert(0, os.path.dirname(__file__))
 import zoo  # noqa: E402
-from trainer_cli import RESNET_SIZES, TOLERANCE, UNET_SIZES, cg, gpt_metadata, load_gpt  # noqa: E402
+from trainer_cli import RESNET_SIZES, TOLERANCE, UNET_SIZES, cg, gpt_metadata, load_gpt, save_ours  # noqa: E402
 from reference import ResnetGenerator as MobileCapableResnet  # noqa: E402
 
 # build: the module; sizes: a square and a non-square size of the size rule; args: export's
 # options; ops: op types the graph must hold (the layers that make the family what it is), with
 # "Conv(depthwise)" for a grouped Conv (groups are only ever depthwise in our layouts).
-Family = collections.namedtuple("Family", "build sizes args ops")
+# ours: for our own architectures, which export does not recognise from a .pth, the
+# GeneratorOptions fields of the G.safetensors of ours that stands for the .pth.
+Family = collections.namedtuple("Family", "build sizes args ops ours", defaults=(None,))
 
 BASE_RESNET_OPS = {"Pad", "Conv", "InstanceNormalization", "Relu", "Add", "ConvTranspose", "Tanh"}
 
@@ -60,6 +62,14 @@ FAMILIES = {
                       {"Conv(depthwise)", "InstanceNormalization", "Add"}),
     "mobile6_dropout": Family(lambda: MobileCapableResnet(ngf=8, n_blocks=6, use_dropout=True, mobile=True),
                               RESNET_SIZES, [], {"Conv(depthwise)", "Add"}),
+    # Our students that never convolve at full resolution: SpaceToDepth with a Gather of its
+    # channels into pixel_unshuffle's order, DepthToSpace (CRD) as pixel_shuffle.
+    "s2d4_mobile3": Family(lambda: zoo.SpaceToDepthResnet(3, 3, 8, 3, 4, True, "instance"), RESNET_SIZES, [],
+                           {"SpaceToDepth", "Gather", "DepthToSpace", "Conv(depthwise)", "Tanh"},
+                           {"ngf": 8, "n_blocks": 3, "mobile": True, "space_to_depth": 4}),
+    "s2d2_resnet2_batch": Family(lambda: zoo.SpaceToDepthResnet(3, 3, 8, 2, 2, False, "batch"), RESNET_SIZES, [],
+                                 {"SpaceToDepth", "Gather", "DepthToSpace", "ConvTranspose", "BatchNormalization"},
+                                 {"ngf": 8, "n_blocks": 2, "norm": "batch", "space_to_depth": 2}),
     # pix2pix U-Nets: skips concatenated, LeakyReLU down, transposed convs up.
     "unet128_batch_dropout": Family(lambda: zoo.UnetGenerator(3, 3, 7, 8, "batch", True), UNET_SIZES[7], [],
                                     {"Concat", "LeakyRelu", "BatchNormalization", "ConvTranspose", "Tanh"}),
@@ -92,7 +102,11 @@ class Exported:
         os.makedirs(self.folder)
         self.ref = zoo.noisy(family.build())
         self.pth, self.gpt, self.onnx = (os.path.join(self.folder, f) for f in ("x.pth", "G.pt", "G.onnx"))
-        torch.save(self.ref.state_dict(), self.pth)
+        if family.ours is None:
+            torch.save(self.ref.state_dict(), self.pth)
+        else:
+            self.pth = os.path.join(self.folder, "x.safetensors")
+            save_ours(self.ref, self.pth, **family.ours)
         self.runs = [cg("export", "--from", self.pth, "--to", self.gpt, "--direction", "BtoA", *family.args),
                      cg("export", "--from", self.gpt, "--to", self.onnx)]
 
@@ -162,7 +176,8 @@ class Onnx(unittest.TestCase):
         if "--bn-mode" in FAMILIES[name].args:
             keys = {k for k in keys if not k.endswith(("running_mean", "running_var"))}
         initializers = {t.name for t in m.graph.initializer}
-        constants = {n for n in initializers if n.split("_")[0] in ("ones", "zeros", "pads", "crop", "scales")}
+        constants = {n for n in initializers
+                     if n.split("_")[0] in ("ones", "zeros", "pads", "crop", "scales", "pixel")}
         self.assertEqual(initializers - constants, keys, name)
         # The G.pt's metadata, as it is.
         props = {p.key: p.value for p in m.metadata_props}
@@ -199,6 +214,36 @@ class Onnx(unittest.TestCase):
                     self.assertEqual([n.op_type for n in other.graph.node], [n.op_type for n in ours.graph.node])
                     self.assertEqual(other.metadata_props, ours.metadata_props)
                     self.assert_same_as_gpt(name, path, e.gpt, FAMILIES[name].sizes[:1], batches=(2,))
+
+    def test_space_to_depth_is_pixel_unshuffle(self):
+        """ONNX's SpaceToDepth puts a cell's pixel before the channel, pixel_unshuffle after it: alone
+        it is not pixel_unshuffle, the exported layer (SpaceToDepth, then a Gather of the channels)
+        is, exactly; and the whole students compute what their independent modules compute."""
+        for name, r in [("s2d4_mobile3", 4), ("s2d2_resnet2_batch", 2)]:
+            with self.subTest(name):
+                e = Exported.get(self, name)
+                x = torch.rand(2, 3, 16, 24) * 2 - 1
+                want = torch.pixel_unshuffle(x, r).numpy()
+                alone = onnx.helper.make_model(onnx.helper.make_graph(
+                    [onnx.helper.make_node("SpaceToDepth", ["input"], ["cells"], blocksize=r)], "alone",
+                    [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, list(x.shape))],
+                    [onnx.helper.make_tensor_value_info("cells", onnx.TensorProto.FLOAT, None)]),
+                    opset_imports=[onnx.helper.make_opsetid("", 17)])
+                alone.ir_version = 8
+                path = os.path.join(e.folder, "alone.onnx")
+                onnx.save(alone, path)
+                (cells,) = session(path).run(None, {"input": x.numpy()})
+                self.assertFalse(np.array_equal(cells, want))
+                layer = os.path.join(e.folder, "layer0.onnx")
+                onnx.utils.extract_model(e.onnx, layer, ["input"], ["model.0"])
+                (got,) = session(layer).run(None, {"input": x.numpy()})
+                self.assertTrue(np.array_equal(got, want))
+                for h, w in FAMILIES[name].sizes:
+                    x = torch.rand(2, 3, h, w) * 2 - 1
+                    with torch.no_grad():
+                        want = e.ref(x).numpy()
+                    (got,) = session(e.onnx).run(["output"], {"input": x.numpy()})
+                    self.assertLessEqual(float(np.abs(got - want).max()), 1e-5, f"{name} at {h}x{w}")
 
     def test_onnx_is_not_read(self):
         e = Exported.get(self, "resnet6_instance")

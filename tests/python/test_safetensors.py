@@ -19,6 +19,7 @@ import zoo  # noqa: E402
 from trainer_cli import TOLERANCE, cg  # noqa: E402
 from trainer_cli import gpt_metadata as load_info  # noqa: E402
 from trainer_cli import load_gpt as load  # noqa: E402
+from trainer_cli import save_ours  # noqa: E402
 
 
 # Official key names (recognised by name), CUT's blur buffers, batch norm's statistics, and a
@@ -91,6 +92,27 @@ class Safetensors(unittest.TestCase):
                 with torch.no_grad():
                     diff = (official.eval()(x) - load(gpt)(x)).abs().max().item()
                 self.assertLessEqual(diff, TOLERANCE)
+
+    def test_space_to_depth_goes_both_ways(self):
+        """A student without full-resolution convolutions: written by Python with our metadata,
+        exported to a G.pt and back to a G.safetensors, whose tensors the independent module loads
+        strictly, and which computes what that G.pt computes."""
+        d = self.folder("s2d")
+        torch.manual_seed(11)
+        ref = zoo.noisy(zoo.SpaceToDepthResnet(3, 3, 8, 3, 4, True, "instance"))
+        src, gpt, st = (os.path.join(d, f) for f in ("in.safetensors", "G.pt", "G.safetensors"))
+        save_ours(ref, src, ngf=8, n_blocks=3, mobile=True, space_to_depth=4)
+        self.export(src, gpt)
+        self.export(gpt, st)
+        with safe_open(st, "pt") as f:
+            meta = json.loads(f.metadata()["cyclegan_gst"])
+        self.assertEqual((meta["space_to_depth"], meta["architecture"]), (4, "s2d4_mobile_resnet_3blocks"))
+        back = zoo.SpaceToDepthResnet(3, 3, 8, 3, 4, True, "instance")
+        back.load_state_dict(load_file(st), strict=True)
+        x = torch.rand(2, 3, 48, 80) * 2 - 1
+        with torch.no_grad():
+            self.assertTrue(torch.equal(back.eval()(x), ref(x)))
+            self.assertLessEqual((load(gpt)(x) - ref(x)).abs().max().item(), 1e-5)
 
     def test_export_reads_what_python_writes(self):
         for name in MODELS:

@@ -21,6 +21,7 @@ import zoo  # noqa: E402
 from trainer_cli import CG_TRAINER, RESNET_SIZES, TOLERANCE, UNET_SIZES  # noqa: E402
 from trainer_cli import gpt_metadata as metadata  # noqa: E402
 from trainer_cli import load_gpt as load  # noqa: E402
+from trainer_cli import save_ours  # noqa: E402
 
 
 Case = collections.namedtuple("Case", "build sizes args arch norm size_multiple info_words bn_train")
@@ -236,6 +237,86 @@ class CutWithoutFilters(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertIn("cut-resnet", run.stdout)
         self.check(gpt)
+
+
+# Our students that never convolve at full resolution: name -> (the independent module, the
+# GeneratorOptions fields its metadata records, the architecture name).
+S2D_CASES = {
+    "s2d4_mobile6_instance": (lambda: zoo.SpaceToDepthResnet(3, 3, 8, 6, 4, True, "instance"),
+                              {"ngf": 8, "n_blocks": 6, "mobile": True, "space_to_depth": 4},
+                              "s2d4_mobile_resnet_6blocks"),
+    "s2d4_resnet2_none": (lambda: zoo.SpaceToDepthResnet(3, 3, 8, 2, 4, False, "none"),
+                          {"ngf": 8, "n_blocks": 2, "norm": "none", "space_to_depth": 4}, "s2d4_resnet_2blocks"),
+    "s2d2_mobile3_batch_dropout": (lambda: zoo.SpaceToDepthResnet(3, 3, 8, 3, 2, True, "batch", True),
+                                   {"ngf": 8, "n_blocks": 3, "mobile": True, "norm": "batch", "use_dropout": True,
+                                    "space_to_depth": 2}, "s2d2_mobile_resnet_3blocks"),
+}
+# Same operators on the same weights, where the G.pt's group_norm stands for InstanceNorm2d: closer
+# than the importer's tolerance.
+S2D_TOLERANCE = 1e-5
+
+
+class SpaceToDepth(unittest.TestCase):
+    """pixel_unshuffle before the first convolution, pixel_shuffle after the last: the G.pt that
+    export writes from the module's state_dict (as a G.safetensors of ours) computes what the
+    module computes, and records the factor."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def exported(self, name):
+        build, fields, _ = S2D_CASES[name]
+        torch.manual_seed(zlib.crc32(name.encode()))
+        ref = zoo.noisy(build())
+        st, gpt = (os.path.join(self.tmp.name, name + ext) for ext in (".safetensors", ".pt"))
+        save_ours(ref, st, **fields)
+        run = export(st, gpt)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        return ref, gpt
+
+    def test_gpt_computes_what_the_module_computes(self):
+        for name, (_, fields, arch) in S2D_CASES.items():
+            with self.subTest(name):
+                ref, gpt = self.exported(name)
+                m = load(gpt)
+                self.assertIn("pixel_unshuffle", m.code)
+                for h, w in RESNET_SIZES:
+                    x = torch.rand(2, 3, h, w) * 2 - 1
+                    with torch.no_grad():
+                        diff = (m(x) - ref(x)).abs().max().item()
+                    self.assertLessEqual(diff, S2D_TOLERANCE, f"{name} at {h}x{w}")
+                meta = metadata(gpt)
+                self.assertEqual(meta["architecture"], arch)
+                self.assertEqual(meta["space_to_depth"], fields["space_to_depth"])
+                self.assertEqual((meta["size_multiple"], meta["min_size"]), (4, 8))
+                info = subprocess.run([CG_TRAINER, "info", gpt], capture_output=True, text=True)
+                self.assertEqual(info.returncode, 0, info.stderr)
+                self.assertIn(f"space-to-depth by {fields['space_to_depth']}", info.stdout)
+
+    def test_contradicting_metadata_is_refused(self):
+        torch.manual_seed(3)
+        ref = zoo.noisy(S2D_CASES["s2d4_mobile6_instance"][0]())
+        cases = {
+            # The name says the official layout, the field a fold by 4.
+            "name": ({"ngf": 8, "n_blocks": 6, "mobile": True, "space_to_depth": 4,
+                      "architecture": "mobile_resnet_6blocks"}, "architecture"),
+            # The factor left out: the tensors are not the official layout's.
+            "factor": ({"ngf": 8, "n_blocks": 6, "mobile": True}, ""),
+            "bad factor": ({"ngf": 8, "n_blocks": 6, "mobile": True, "space_to_depth": 8}, "space_to_depth 8"),
+        }
+        for what, (fields, words) in cases.items():
+            with self.subTest(what):
+                st = os.path.join(self.tmp.name, what.replace(" ", "-") + ".safetensors")
+                save_ours(ref, st, **fields)
+                run = export(st, st[:-len(".safetensors")] + ".pt")
+                self.assertEqual(run.returncode, 1, run.stdout)
+                self.assertIn(st, run.stderr)
+                self.assertIn(words, run.stderr)
 
 
 class BadInput(unittest.TestCase):

@@ -8,6 +8,7 @@ import warnings
 import zipfile
 
 import torch
+from safetensors.torch import save_file
 
 CG_TRAINER = os.environ["CG_TRAINER"]
 TOLERANCE = 1e-4
@@ -33,3 +34,11 @@ def gpt_metadata(path):
         names = [n for n in z.namelist() if n.endswith("metadata.json")]
         assert len(names) == 1, names
         return json.loads(z.read(names[0]))
+
+
+def save_ours(net, path, **generator):
+    """net's state_dict as a G.safetensors of ours: the metadata JSON names the generator's
+    GeneratorOptions fields (`generator`); the fields left out take their defaults."""
+    meta = {"format": "cyclegan-gst generator", "format_version": 2, **generator}
+    state = {k: v.contiguous() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    save_file(state, path, metadata={"cyclegan_gst": json.dumps(meta), "format": "pt"})

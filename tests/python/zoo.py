@@ -313,6 +313,60 @@ class UpsampleResnet(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
+# cyclegan-gst's students that never convolve at full resolution (no other project has them; they
+# reach cg-trainer as a G.safetensors with our metadata, trainer_cli.save_ours)
+# ---------------------------------------------------------------------------------------------
+
+class MobileBlock(nn.Module):
+    """GAN Compression's residual block: each 3x3 conv of the official block is a depthwise 3x3,
+    a norm and a 1x1; ReLU after the first half, dropout before the second."""
+
+    def __init__(self, dim, norm="instance", use_dropout=False):
+        super().__init__()
+        make, bias = norm_maker(norm)
+
+        def half():
+            return [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, groups=dim, bias=bias), make(dim),
+                    nn.Conv2d(dim, dim, 1, bias=bias), make(dim)]
+
+        self.conv_block = nn.Sequential(*half(), nn.ReLU(True), *([nn.Dropout(0.5)] if use_dropout else []), *half())
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class SpaceToDepthResnet(nn.Module):
+    """PixelUnshuffle(r) folds r x r cells into channels (3 -> 3 r^2 at 1/r of the size); a 3x3 conv
+    (reflection pad 1) to the width the official ResNet has at that resolution (ngf * r); the
+    stride-2 convs the fold did not replace (two halvings in all); the residual blocks at 4 ngf;
+    as many transposed convs back up to 1/r; a 3x3 conv (reflection pad 1) to 3 r^2 channels;
+    PixelShuffle(r); tanh. r = 4 convolves nothing at full resolution or at half."""
+
+    def __init__(self, input_nc=3, output_nc=3, ngf=16, n_blocks=6, r=4, mobile=True, norm="instance",
+                 use_dropout=False):
+        super().__init__()
+        assert r in (2, 4)
+        make, bias = norm_maker(norm)
+        block = MobileBlock if mobile else ResnetBlock
+        width = ngf * r
+        layers = [nn.PixelUnshuffle(r), nn.ReflectionPad2d(1), nn.Conv2d(input_nc * r * r, width, 3, bias=bias),
+                  make(width), nn.ReLU(True)]
+        while width < 4 * ngf:
+            layers += _stage(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=bias), make(2 * width))
+            width *= 2
+        layers += [block(width, norm, use_dropout) for _ in range(n_blocks)]
+        while width > ngf * r:
+            up = nn.ConvTranspose2d(width, width // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)
+            layers += _stage(up, make(width // 2))
+            width //= 2
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(width, output_nc * r * r, 3), nn.PixelShuffle(r), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+# ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
