@@ -178,7 +178,8 @@ void print_ours(const ModelMetadata& d, int64_t parameters) {
   std::cout << "generator: " << d.architecture() << ", " << norm_name(g.norm) << " norm"
             << (g.norm == Norm::kBatch ? (d.batch_stats ? " (statistics of each frame)" : " (running statistics)") : "")
             << (g.use_dropout ? ", dropout" : "") << (g.antialias_down || g.antialias_up ? ", antialias" : "")
-            << (g.upsample_conv ? ", upsample + conv" : "") << "\n";
+            << (g.upsample_conv ? ", upsample + conv" : "")
+            << (g.space_to_depth > 1 ? ", space-to-depth by " + std::to_string(g.space_to_depth) : "") << "\n";
   std::cout << "multiply-adds per " << kCostFrameSide << "x" << kCostFrameSide
             << " frame: " << static_cast<double>(macs_per_frame(g)) / 1e9 << " G\n";
 }

@@ -19,8 +19,13 @@ namespace {
 
 constexpr int64_t kMaxTaps = 3;
 
+// The preset's generator with the parts --student-* set; a resume finds the preset's name and the
+// parts in the checkpoint's options.
 GeneratorOptions student_options(const TrainOptions& o) {
-  GeneratorOptions g;
+  const StudentPreset* preset = find_student_preset(o.student);
+  if (preset == nullptr)
+    throw Error(ErrorKind::kUsage, "--student " + o.student + " is not a preset (" + student_preset_names() + ")");
+  GeneratorOptions g = preset_generator(*preset);
   g.ngf = o.student_ngf;
   g.n_blocks = o.student_blocks;
   g.mobile = o.student_block == "mobile";
@@ -38,16 +43,10 @@ LoadedModel load_teacher(const std::string& path) {
 
 }  // namespace
 
-const std::vector<StudentPreset>& student_presets() {
-  static const std::vector<StudentPreset> presets = {{"fast", 16, 6, false}, {"tiny", 16, 9, true}};
-  return presets;
-}
-
 LoadedModel settle_distill_options(TrainOptions& opt, const std::map<std::string, bool>& given) {
-  const auto preset = std::find_if(student_presets().begin(), student_presets().end(),
-                                   [&](const StudentPreset& p) { return opt.student == p.name; });
-  if (preset == student_presets().end())
-    throw Error(ErrorKind::kUsage, "--student " + opt.student + " is not a preset (fast or tiny)");
+  const StudentPreset* preset = find_student_preset(opt.student);
+  if (preset == nullptr)
+    throw Error(ErrorKind::kUsage, "--student " + opt.student + " is not a preset (" + student_preset_names() + ")");
   // Unset parts take the preset's; a resume finds them all set, as the checkpoint recorded them.
   if (opt.student_ngf == 0) opt.student_ngf = preset->ngf;
   if (opt.student_blocks < 0) opt.student_blocks = preset->blocks;

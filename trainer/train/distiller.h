@@ -9,6 +9,7 @@
 #include "model/networks.h"
 #include "trainer/train/losses.h"
 #include "trainer/train/options.h"
+#include "trainer/train/student-presets.h"
 #include "trainer/train/temporal-consistency.h"
 #include "trainer/train/trainable.h"
 
@@ -21,15 +22,6 @@
 #include <vector>
 
 namespace cg {
-
-// The student architectures `--student` names, chosen by measured speed and fidelity (README).
-struct StudentPreset {
-  const char* name;
-  int64_t ngf;
-  int64_t blocks;
-  bool mobile;
-};
-const std::vector<StudentPreset>& student_presets();
 
 // Settles what a distillation run leaves open, before anything is built: the student's
 // architecture from --student unless given one by one, and the direction from the teacher's

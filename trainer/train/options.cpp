@@ -3,6 +3,7 @@
 #include "trainer/data/preprocess.h"
 #include "trainer/train/losses.h"
 #include "trainer/train/schedule.h"
+#include "trainer/train/student-presets.h"
 
 #include <algorithm>
 #include <cmath>
@@ -331,9 +332,7 @@ const std::vector<OptionRow>& table() {
           .fixed()
           .one_of({"cycle_gan", "pix2pix"}),
       row("teacher", &O::teacher, "the trained generator (G.pt) to distil", kDistillOnly).fixed(),
-      row("student", &O::student,
-          "student preset: fast (resnet_6blocks, ngf 16) | tiny (mobile_resnet_9blocks, ngf 16)", kDistillOnly)
-          .fixed(),
+      row("student", &O::student, student_presets_help().c_str(), kDistillOnly).fixed(),
       row("student_ngf", &O::student_ngf, "student filters in the last conv layer (default: the preset's)",
           kDistillOnly)
           .fixed()
