@@ -156,6 +156,22 @@ TEST(Group, BroadcastMeanAndGather) {
   });
 }
 
+TEST(Group, BytesReachEveryRankInPieces) {
+  on_two_ranks([](Group& g) {
+    std::string bytes;
+    if (g.rank() == 0)
+      for (int i = 0; i < 1000; ++i) bytes += static_cast<char>(i * 7);
+    else
+      bytes = "rank 1's own, replaced";
+    g.broadcast(bytes, "a checkpoint", 0, /*piece_bytes=*/300);  // four pieces, the last one short
+    ASSERT_EQ(bytes.size(), 1000u);
+    for (int i = 0; i < 1000; ++i) ASSERT_EQ(bytes[i], static_cast<char>(i * 7)) << i;
+    std::string nothing = g.rank() == 0 ? "" : "stale";
+    g.broadcast(nothing, "an empty file");
+    EXPECT_EQ(nothing, "");
+  });
+}
+
 TEST(Group, DifferingValuesNameTheRank) {
   on_two_ranks([](Group& g) {
     require_same_on_every_rank(g, 42, "options");

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 
 namespace cg {
 
@@ -56,7 +57,7 @@ struct Group::Impl {
   CommunicationStats stats;
 
   // Runs one collective to completion, timing it and turning c10d's failures into ours.
-  void run(const char* what, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
+  void run(const std::string& what, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
     const auto t0 = std::chrono::steady_clock::now();
     try {
       auto work = start();
@@ -102,6 +103,27 @@ void Group::broadcast(std::vector<at::Tensor> tensors, int root) {
   for (auto& t : tensors) {
     std::vector<at::Tensor> one{t};
     impl_->run("broadcast", [&] { return impl_->backend->broadcast(one, o); });
+  }
+}
+
+void Group::broadcast(std::string& bytes, const std::string& what, int root, int64_t piece_bytes) {
+  auto& s = *impl_;
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  o.timeout = s.options.timeout;
+  const bool sends = s.world.rank == root;
+  std::vector<at::Tensor> size{
+      at::tensor({sends ? static_cast<int64_t>(bytes.size()) : int64_t{0}}, at::kLong).to(s.device)};
+  s.run("broadcasting the size of " + what, [&] { return s.backend->broadcast(size, o); });
+  const int64_t n = size[0].cpu().item<int64_t>();
+  if (!sends) bytes.assign(static_cast<size_t>(n), '\0');
+  for (int64_t offset = 0; offset < n; offset += piece_bytes) {
+    // Gloo sends from and receives into the string itself; NCCL through a piece on the GPU.
+    const at::Tensor here =
+        at::from_blob(&bytes[static_cast<size_t>(offset)], {std::min(piece_bytes, n - offset)}, at::kByte);
+    std::vector<at::Tensor> piece{s.device.is_cpu() ? here : here.to(s.device)};
+    s.run("broadcasting " + what, [&] { return s.backend->broadcast(piece, o); });
+    if (!sends && !s.device.is_cpu()) here.copy_(piece[0].cpu());
   }
 }
 

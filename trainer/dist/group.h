@@ -42,6 +42,10 @@ class Group {
 
   // Every rank's tensors become root's, in place.
   void broadcast(std::vector<at::Tensor> tensors, int root = 0);
+  // Every rank's `bytes` become root's (a checkpoint file): the size first, then the bytes in
+  // pieces of at most `piece_bytes`, so that besides the bytes no rank holds more than one piece
+  // (on the GPU too, where NCCL needs them). `what` names them in a failure.
+  void broadcast(std::string& bytes, const std::string& what, int root = 0, int64_t piece_bytes = int64_t{16} << 20);
   // The gradients of `params` become their mean over the ranks (a missing gradient counts as
   // zeros), all-reduced in buckets.
   void average_gradients(const std::vector<at::Tensor>& params);
