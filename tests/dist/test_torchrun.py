@@ -178,14 +178,14 @@ class Torchrun(unittest.TestCase):
         self.assertNotEqual(rc, 0, out)
         self.assertLess(seconds, 60)
 
-    def run_ranks_by_hand(self, name, extra_by_rank, port=None, env_by_rank=None):
+    def run_ranks_by_hand(self, name, extra_by_rank, port=None, env_by_rank=None, max_iters=1):
         port = port or free_port()
         procs = []
         for rank, extra in enumerate(extra_by_rank):
             env = dict(os.environ, WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
                        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), **(env_by_rank or [{}, {}])[rank])
-            procs.append(subprocess.Popen([TRAINER, *self.train_args(name, "--max-iters", "1", "--dist-timeout", "10",
-                                                                     *extra)],
+            procs.append(subprocess.Popen([TRAINER, *self.train_args(name, "--max-iters", str(max_iters),
+                                                                     "--dist-timeout", "10", *extra)],
                                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         return [(p.communicate(timeout=60)[0], p.returncode) for p in procs]
 
@@ -216,16 +216,31 @@ class Torchrun(unittest.TestCase):
                                           "images in A: 8 on rank 0; 7 on rank 1")[1]
         self.assertNotIn("--dataroot", out)  # a path of its machine: the ranks may differ in it
 
-    def test_a_rank_that_found_no_checkpoint_refuses_to_start_elsewhere(self):
-        # After a torchrun restart each rank looks for the checkpoint in its own folder: rank 0's
-        # has one, rank 1's (on another disk) does not.
+    def test_a_rank_whose_folder_is_empty_resumes_from_rank_0s_checkpoint(self):
+        # After a torchrun restart rank 0's folder holds the checkpoint; rank 1's, on another
+        # machine's disk, is empty. Rank 1 receives rank 0's bytes through the process group.
         rc, out = self.torchrun("found", "--max-iters", "2")
         self.assertEqual(rc, 0, out)
+        empty = os.path.join(self.dir, "empty")
         restart = {"TORCHELASTIC_RESTART_COUNT": "1"}
-        self.assert_ranks_refuse("found", [[], ["--checkpoints-dir", os.path.join(self.dir, "empty")]],
-                                 "--continue-train: true on rank 0; false on rank 1",
-                                 "iterations already done: 2 on rank 0; 0 on rank 1",
-                                 env_by_rank=[restart, restart])
+        (out0, rc0), (out1, rc1) = self.run_ranks_by_hand("found", [[], ["--checkpoints-dir", empty]],
+                                                          env_by_rank=[restart, restart], max_iters=3)
+        self.assertEqual((rc0, rc1), (0, 0), out0 + out1)
+        self.assertIn("torchrun restart 1: resuming from", out0)
+        self.assertIn("at epoch 1, iteration 2 (2 done)", out0)
+        self.assertIn("reached --max-iters 3", out0)
+        # Without its own state (its pools and random state) rank 1 says the resume is not bitwise.
+        self.assertIn("latest_checkpoint.pt.rank1: missing", out1)
+        self.assertEqual(os.listdir(os.path.join(empty, "found")), ["latest_checkpoint.pt.rank1"])
+        self.assertEqual(rows(os.path.join(self.experiment("found"), "loss_log.csv")), 1 + 3)
+
+        # Rank 0 is the one that reads: a checkpoint in another rank's folder alone is refused.
+        (out0, rc0), (out1, rc1) = self.run_ranks_by_hand("found", [["--checkpoints-dir", empty], []],
+                                                          env_by_rank=[restart, restart], max_iters=4)
+        for out, rc in ((out0, rc0), (out1, rc1)):
+            self.assertNotEqual(rc, 0, out)
+            self.assertIn("to resume from, but rank(s) 1 have one in their own folder", out)
+        self.assertIn("rank 0: no checkpoint " + os.path.join(empty, "found", "latest_checkpoint.pt"), out0)
 
     def test_a_rank_state_of_another_iteration_is_refused_and_the_resume_goes_on(self):
         rc, out = self.torchrun("stale", "--max-iters", "2", "--pool-size", "2")

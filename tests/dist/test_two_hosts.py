@@ -95,6 +95,31 @@ def free_port():
         return s.getsockname()[1]
 
 
+def rows(path):
+    try:
+        with open(path) as f:
+            return len(f.read().splitlines())
+    except OSError:
+        return 0
+
+
+def rank_pid(name, rank, deadline):
+    """The pid of the cg-trainer worker of experiment `name` with RANK=`rank`, once it runs."""
+    while time.time() < deadline:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().split(b"\0")
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            if cmd[0].endswith(b"cg-trainer") and name.encode() in cmd and f"RANK={rank}".encode() in env:
+                return int(pid)
+        time.sleep(0.1)
+    raise AssertionError(f"rank {rank} of {name} never started")
+
+
 def weights(path):
     return {k: v.clone() for k, v in torch.jit.load(path).state_dict().items()}
 
@@ -119,16 +144,18 @@ class TwoHosts(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="cg-two-hosts-")
         cls.data = os.path.join(cls.dir, "data")
-        subprocess.run([TRAINER, "synth", "--out", cls.data, "--count", "8", "--test-count", "1", "--size", "32"],
+        subprocess.run([TRAINER, "synth", "--out", cls.data, "--count", "16", "--test-count", "1", "--size", "32"],
                        check=True, stdout=subprocess.DEVNULL, timeout=60)
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def train_args(self, checkpoints, name):
+    def train_args(self, checkpoints, name, max_iters=3, *extra):
+        tiny = list(TINY)
+        tiny[tiny.index("--max-iters") + 1] = str(max_iters)
         return ["--no-python", TRAINER, "train", "--dataroot", self.data, "--checkpoints-dir",
-                os.path.join(self.dir, checkpoints), "--name", name, *TINY]
+                os.path.join(self.dir, checkpoints), "--name", name, *tiny, *extra]
 
     def launch(self, cmd, namespace=None, env=None):
         prefix = ["ip", "netns", "exec", namespace] if namespace else []
@@ -165,6 +192,47 @@ class TwoHosts(unittest.TestCase):
             a = weights(os.path.join(host0, g))
             b = weights(os.path.join(self.dir, "local", "one-machine", g))
             self.assertEqual(a.keys(), b.keys())
+            self.assertTrue(all(torch.equal(a[k], b[k]) for k in a), g)
+
+    def test_a_worker_killed_on_the_second_host_resumes_from_rank_0s_checkpoint(self):
+        # Host 1's folder never holds the checkpoint, only rank 1's own state: after the restart
+        # rank 1 resumes from rank 0's bytes, sent through the process group, and with its own
+        # state there the resume is exact.
+        env = {k: v for k, v in os.environ.items() if k != "GLOO_SOCKET_IFNAME"}
+        # 8 iterations an epoch, whose end saves; --save-latest-freq saves nothing more.
+        run = (20, "--save-latest-freq", "1000")
+        start = time.time()
+        procs = [self.launch([TORCHRUN, "--nnodes=2", "--nproc-per-node=1", f"--node-rank={node}", "--max-restarts=1",
+                              f"--master-addr={ADDRESSES[0]}", "--master-port=29501",
+                              *self.train_args(f"host{node}", "killed", *run)], NAMESPACES[node], env)
+                 for node in (0, 1)]
+        deadline = time.time() + 60
+        rank1 = rank_pid("killed", 1, deadline)
+        log = os.path.join(self.dir, "host0", "killed", "loss_log.csv")
+        while time.time() < deadline and rows(log) < 1 + 10 and all(p.poll() is None for p in procs):
+            time.sleep(0.02)
+        os.kill(rank1, signal.SIGKILL)
+        # Rank 0 logs iteration 9 only once rank 1 has saved its state of 8, and it cannot reach
+        # the next save at 16 without rank 1: the kill fell between two whole saves.
+        self.assertTrue(1 + 9 <= rows(log) <= 1 + 14, f"the kill came at iteration {rows(log) - 1}")
+        (rc0, out0), (rc1, out1) = finish(procs, 120)
+        seconds = time.time() - start
+        self.assertEqual((rc0, rc1), (0, 0), f"host 0:\n{out0}\nhost 1:\n{out1}")
+        print(f"killed on host 1, restarted and finished in {seconds:.1f} s")
+        self.assertIn("torchrun restart 1: resuming from", out0)
+        self.assertIn("at epoch 2, iteration 0 (8 done)", out0)
+        self.assertIn("reached --max-iters 20", out0)
+        self.assertNotIn("not bitwise", out0 + out1)
+        self.assertEqual(os.listdir(os.path.join(self.dir, "host1", "killed")), ["latest_checkpoint.pt.rank1"])
+
+        # Uninterrupted, on one machine: the same weights, bit for bit.
+        local = self.launch([TORCHRUN, "--nproc-per-node=2", "--master-addr=127.0.0.1", f"--master-port={free_port()}",
+                             *self.train_args("local", "uninterrupted", *run)], env=env)
+        ((rc, out),) = finish([local], 120)
+        self.assertEqual(rc, 0, out)
+        for g in ("G_A.pt", "G_B.pt"):
+            a = weights(os.path.join(self.dir, "host0", "killed", g))
+            b = weights(os.path.join(self.dir, "local", "uninterrupted", g))
             self.assertTrue(all(torch.equal(a[k], b[k]) for k in a), g)
 
 

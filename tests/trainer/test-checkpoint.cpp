@@ -193,6 +193,30 @@ TEST(Checkpoint, ErrorsNameTheFile) {
   }
 }
 
+// As the other ranks of a distributed run get rank 0's checkpoint: its bytes, named by rank 0's path.
+TEST(Checkpoint, ReadsFromBytesAndNamesWhereTheyCameFrom) {
+  TempDir d;
+  const auto o = tiny();
+  torch::manual_seed(1);
+  CycleGan m(o, torch::kCPU, 1);
+  TrainState s;
+  s.total_iters = 6;
+  save_checkpoint(d / "c.pt", m, s, o);
+  CheckpointFile file = read_checkpoint_file(d / "c.pt");
+  EXPECT_EQ(file.bytes.size(), fs::file_size(d / "c.pt"));
+  file.path = "rank 0's /elsewhere/c.pt";
+  fs::remove(d / "c.pt");  // nothing is read from the disk any more
+  EXPECT_EQ(read_checkpoint_info(file).state.total_iters, 6);
+  EXPECT_EQ(load_checkpoint(file, m).state.total_iters, 6);
+  file.bytes.resize(file.bytes.size() / 2);
+  try {
+    load_checkpoint(file, m);
+    FAIL() << "a truncated checkpoint loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 0's /elsewhere/c.pt: "), std::string::npos) << e.what();
+  }
+}
+
 TEST(Checkpoint, UnwritableFolderLeavesNoFileAndThrows) {
   TempDir d;
   const auto o = tiny();

@@ -14,11 +14,16 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -181,14 +186,43 @@ void open_archive(torch::serialize::InputArchive& ar, const std::string& path) {
   }
 }
 
+void open_archive(torch::serialize::InputArchive& ar, const CheckpointFile& file) {
+  try {
+    ar.load_from(file.bytes.data(), file.bytes.size(), torch::Device(torch::kCPU));
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    if (why.size() > 200) why = why.substr(0, 200) + "...";
+    throw Error(ErrorKind::kCheckpoint, file.path + ": unreadable checkpoint (" + why + ")");
+  }
+}
+
+// The archive's records read straight from the bytes in memory, without a copy.
+class BytesReader : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BytesReader(const std::string& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - static_cast<size_t>(pos));
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::string& bytes_;
+};
+
 bool is_text_op(uint8_t code) { return code == 'X' || code == 0x8c || code == 0x8d; }
 
 // The "meta" string alone, without reading a tensor: the archive's data.pkl, walked for the
 // string that follows the key "meta". None when the file is not laid out so; the full load then
 // gives the reason.
-std::optional<std::string> read_meta_only(const std::string& path) {
+using OpenReader = std::function<std::unique_ptr<caffe2::serialize::PyTorchStreamReader>()>;
+
+std::optional<std::string> read_meta_only(const OpenReader& open) {
   try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
+    const auto owner = open();
+    auto& reader = *owner;
     if (!reader.hasRecord("data.pkl")) return std::nullopt;
     const auto [data, size] = reader.getRecord("data.pkl");
     const auto* p = static_cast<const uint8_t*>(data.get());
@@ -281,16 +315,48 @@ void save_checkpoint(const std::string& path, TrainableModel& m, const TrainStat
   write_file_atomically(path, bytes);
 }
 
+CheckpointFile read_checkpoint_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ErrorKind::kCheckpoint, path + ": no such checkpoint");
+  CheckpointFile file{path, {}};
+  std::ifstream in(path, std::ios::binary);
+  const auto size = fs::file_size(path, ec);
+  if (in && !ec) {
+    file.bytes.resize(size);
+    in.read(file.bytes.data(), static_cast<std::streamsize>(size));
+  }
+  if (!in || ec || in.gcount() != static_cast<std::streamsize>(size) || in.peek() != std::char_traits<char>::eof())
+    throw Error(ErrorKind::kIo, path + ": cannot read the checkpoint (" +
+                                    (ec ? ec.message() : std::string(std::strerror(errno))) + ")");
+  return file;
+}
+
 CheckpointInfo read_checkpoint_info(const std::string& path) {
-  if (const auto meta = read_meta_only(path)) return parse_meta(*meta, path);
+  if (const auto meta = read_meta_only([&] { return std::make_unique<caffe2::serialize::PyTorchStreamReader>(path); }))
+    return parse_meta(*meta, path);
   torch::serialize::InputArchive ar;
   open_archive(ar, path);
   return parse_meta(read_meta_text(ar, path), path);
 }
 
-CheckpointInfo load_checkpoint(const std::string& path, TrainableModel& m) {
+CheckpointInfo read_checkpoint_info(const CheckpointFile& file) {
+  if (const auto meta = read_meta_only([&] {
+        return std::make_unique<caffe2::serialize::PyTorchStreamReader>(std::make_shared<BytesReader>(file.bytes));
+      }))
+    return parse_meta(*meta, file.path);
   torch::serialize::InputArchive ar;
-  open_archive(ar, path);
+  open_archive(ar, file);
+  return parse_meta(read_meta_text(ar, file.path), file.path);
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, TrainableModel& m) {
+  return load_checkpoint(read_checkpoint_file(path), m);
+}
+
+CheckpointInfo load_checkpoint(const CheckpointFile& file, TrainableModel& m) {
+  const std::string& path = file.path;
+  torch::serialize::InputArchive ar;
+  open_archive(ar, file);
   nlohmann::json j;
   auto info = parse_meta(read_meta_text(ar, path), path, &j);
   try {

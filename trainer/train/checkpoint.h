@@ -45,12 +45,25 @@ struct CheckpointInfo {
 void save_checkpoint(const std::string& path, TrainableModel& model, const TrainState& state,
                      const TrainOptions& options);
 
+// A checkpoint file's bytes, read once. Under torchrun rank 0 reads its own and sends them to the
+// other ranks through the process group, which then need no copy of rank 0's folder; every rank
+// loads the same bytes, even if the file changes meanwhile.
+struct CheckpointFile {
+  std::string path;  // where the bytes were read (on rank 0's machine, for the other ranks): for messages
+  std::string bytes;
+};
+
+// Throws Error(kCheckpoint) naming the file when it is missing, or Error(kIo) when unreadable.
+CheckpointFile read_checkpoint_file(const std::string& path);
+
 // Reads the options and position only (cheap: no networks are built).
 CheckpointInfo read_checkpoint_info(const std::string& path);
+CheckpointInfo read_checkpoint_info(const CheckpointFile& file);
 
 // Loads everything into `model`, which must have been built with the checkpoint's options, and
 // restores LibTorch's CPU generator. Throws Error.
 CheckpointInfo load_checkpoint(const std::string& path, TrainableModel& model);
+CheckpointInfo load_checkpoint(const CheckpointFile& file, TrainableModel& model);
 
 // What differs between the ranks of a distributed run, whose checkpoint rank 0 writes: each other
 // rank's image pools, random generators and epoch loss sums (of `state`), in a file of its own

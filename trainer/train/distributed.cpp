@@ -44,12 +44,27 @@ c10::Device TrainingGroup::device_for(const c10::Device& asked) const {
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(world_.local_rank));
 }
 
-void TrainingGroup::join(TrainOptions& opt, const c10::Device& device) {
+void TrainingGroup::join(const c10::Device& device, const TrainOptions& opt) {
   if (!distributed()) return;
   GroupOptions o;
   o.timeout = std::chrono::seconds(opt.dist_timeout);
   group_ = std::make_unique<Group>(world_, device, o);
-  opt.seed = group_->gather(opt.seed)[0];
+}
+
+void TrainingGroup::take_seed(TrainOptions& opt) {
+  if (group_) opt.seed = group_->gather(opt.seed)[0];
+}
+
+std::vector<int64_t> TrainingGroup::gather(int64_t value) {
+  return group_ ? group_->gather(value) : std::vector<int64_t>{value};
+}
+
+std::vector<std::string> TrainingGroup::gather(const std::string& text) {
+  return group_ ? group_->gather(text) : std::vector<std::string>{text};
+}
+
+void TrainingGroup::broadcast(std::string& bytes, const std::string& what) {
+  if (group_) group_->broadcast(bytes, what);
 }
 
 void TrainingGroup::agree(const Facts& facts) {

@@ -11,6 +11,8 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace cg {
 
@@ -30,8 +32,19 @@ class TrainingGroup {
   // has fewer GPUs than ranks on it.
   c10::Device device_for(const c10::Device& asked) const;
 
-  // Joins the group (when distributed). Every rank then takes rank 0's seed.
-  void join(TrainOptions& opt, const c10::Device& device);
+  // Joins the group (when distributed) with the device device_for gave, before anything is read
+  // from a checkpoint: a resume receives rank 0's through the group.
+  void join(const c10::Device& device, const TrainOptions& opt);
+
+  // Every rank takes rank 0's seed.
+  void take_seed(TrainOptions& opt);
+
+  // Every rank's `value`, in rank order; {value} alone.
+  std::vector<int64_t> gather(int64_t value);
+  std::vector<std::string> gather(const std::string& text);
+
+  // Every rank's `bytes` become rank 0's; `what` names them in a failure. Alone, nothing happens.
+  void broadcast(std::string& bytes, const std::string& what);
 
   // Before the first step of every start (torchrun's restarts included): every rank must hold the
   // same `facts` (option_facts, the data's sizes, the starting position...), or all ranks stop at

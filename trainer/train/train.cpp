@@ -69,27 +69,64 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Resume: for --continue-train, the options the checkpoint in `dir` fixes, taken before anything
-// is built from them.
-void resume_options(TrainOptions& opt, const std::map<std::string, bool>& given, const fs::path& dir) {
-  if (!opt.continue_train) return;
+// The checkpoint a run resumes from, if any: that of --continue-train, or after a torchrun restart
+// (torchrun starts every rank again with the same command after a failure) the latest one, when
+// one was written. Only rank 0's folder is read: its bytes reach the other ranks through the
+// process group, so that the machines of a run need no shared folder and no copy. Every rank
+// decides alike, from what all of them report.
+std::optional<CheckpointFile> resume_source(TrainOptions& opt, TrainingGroup& group, const fs::path& dir,
+                                            std::ostream& out) {
+  const World& world = group.world();
   const std::string latest = (dir / kLatestCheckpoint).string();
   std::error_code ec;
-  if (!fs::exists(latest, ec))
-    throw Error(ErrorKind::kUsage,
-                "--continue-train: no checkpoint " + latest + " (check --checkpoints-dir and --name)");
-  const CheckpointInfo info = read_checkpoint_info(latest);
-  merge_checkpoint_options(opt, given, info.options, info.state.epoch, latest);
+  const bool here = fs::exists(latest, ec);
+  const bool wanted = opt.continue_train || world.restart_count > 0;
+  const auto reports = group.gather(int64_t{here} + 2 * int64_t{wanted});
+  if (std::any_of(reports.begin(), reports.end(), [&](int64_t r) { return (r >> 1) != (reports[0] >> 1); }))
+    group.agree({{"resuming (--continue-train, or a torchrun restart)", wanted ? "yes" : "no"}});  // throws
+  if (!wanted) return std::nullopt;
+  std::string holders;  // the other ranks with a checkpoint in their own folder
+  for (size_t r = 1; r < reports.size(); ++r)
+    if (reports[r] & 1) holders += (holders.empty() ? "" : ", ") + std::to_string(r);
+  if (!(reports[0] & 1)) {
+    const std::string who = "rank " + std::to_string(world.rank) + ": ";
+    const std::string none = world.leader() ? "no checkpoint " + latest : "rank 0 has no checkpoint";
+    if (!holders.empty())
+      throw Error(ErrorKind::kUsage,
+                  who + none + " to resume from, but rank(s) " + holders +
+                      " have one in their own folder: a resume reads rank 0's alone and sends it to the others "
+                      "(launch the machine that holds it as node rank 0, or move it into rank 0's --checkpoints-dir)");
+    if (opt.continue_train)
+      throw Error(ErrorKind::kUsage,
+                  (group.distributed() ? who : std::string()) + "--continue-train: " + none +
+                      (group.distributed() ? " (check --checkpoints-dir and --name on rank 0's machine)"
+                                           : " (check --checkpoints-dir and --name)"));
+    return std::nullopt;  // restarted before the first save: the run starts again
+  }
+  if (!opt.continue_train) {
+    opt.continue_train = true;
+    out << "cg-trainer: torchrun restart " << world.restart_count << ": resuming from " << latest << "\n";
+  }
+  CheckpointFile file;
+  std::optional<Error> failure;
+  if (world.leader()) {
+    try {
+      file = read_checkpoint_file(latest);
+    } catch (const Error& e) {
+      failure = e;
+    }
+  }
+  group.all_succeeded(failure);  // an unreadable file stops every rank with rank 0's reason
+  const std::string source = group.gather(file.path)[0];
+  group.broadcast(file.bytes, "rank 0's checkpoint " + source);
+  if (!world.leader()) file.path = "rank 0's " + source;
+  return file;
 }
 
-// torchrun restarts every rank with the same command after a failure: the run goes on from the
-// latest checkpoint, if one was written, rather than from the start.
-void resume_after_restart(TrainOptions& opt, const World& world, const fs::path& dir, std::ostream& out) {
-  std::error_code ec;
-  if (world.restart_count == 0 || opt.continue_train || !fs::exists(dir / kLatestCheckpoint, ec)) return;
-  opt.continue_train = true;
-  out << "cg-trainer: torchrun restart " << world.restart_count << ": resuming from "
-      << (dir / kLatestCheckpoint).string() << "\n";
+// Resume: the options the checkpoint fixes, taken before anything is built from them.
+void resume_options(TrainOptions& opt, const std::map<std::string, bool>& given, const CheckpointFile& checkpoint) {
+  const CheckpointInfo info = read_checkpoint_info(checkpoint);
+  merge_checkpoint_options(opt, given, info.options, info.state.epoch, checkpoint.path);
 }
 
 // Validates the options and settles what they leave open (a relative --dataroot, a random
@@ -159,18 +196,19 @@ void prepare_folder(const fs::path& dir, const TrainOptions& opt, bool leader) {
 
 // Where training starts: the first iteration of --epoch-count, or the checkpoint's position with
 // its networks, optimizers and pools loaded into `model`.
-TrainState starting_state(const TrainOptions& opt, const fs::path& dir, TrainableModel& model, int64_t iters_per_epoch,
-                          const World& world, std::ostream& out) {
+TrainState starting_state(const TrainOptions& opt, const fs::path& dir, const std::optional<CheckpointFile>& checkpoint,
+                          TrainableModel& model, int64_t iters_per_epoch, const World& world, std::ostream& out) {
   TrainState state;
   state.epoch = opt.epoch_count;
   state.seed = static_cast<uint64_t>(opt.seed);
   state.ranks = world.world_size;
-  if (!opt.continue_train) return state;
-  const std::string latest = (dir / kLatestCheckpoint).string();
-  state = load_checkpoint(latest, model).state;
+  if (!checkpoint) return state;
+  state = load_checkpoint(*checkpoint, model).state;
   if (state.ranks == world.world_size) {
+    // Each rank's own state lives in its own machine's folder, beside where the checkpoint would be.
     if (!world.leader())
-      if (const auto refused = load_rank_state(rank_state_path(latest, world.rank), model, state))
+      if (const auto refused =
+              load_rank_state(rank_state_path((dir / kLatestCheckpoint).string(), world.rank), model, state))
         // Pools and random state of another iteration would make the resume look exact without
         // being so; this rank's fresh ones make it plainly not bitwise.
         std::cerr << "cg-trainer: rank " << world.rank << ": warning: " << *refused
@@ -601,8 +639,11 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   // Captured before the merge: the run stays in the folder its checkpoint was found in, even
   // where the checkpoint records another --checkpoints-dir.
   const fs::path dir = opt.experiment_dir();
-  resume_after_restart(opt, group.world(), dir, shown);
-  resume_options(opt, given, dir);
+  // --device and --dist-timeout are each run's own, never a checkpoint's: the group is joined
+  // before the checkpoint is read, since the other ranks receive rank 0's through it.
+  group.join(group.device_for(parse_device(opt.device)), opt);
+  std::optional<CheckpointFile> checkpoint = resume_source(opt, group, dir, shown);
+  if (checkpoint) resume_options(opt, given, *checkpoint);
   std::optional<LoadedModel> teacher = complete_options(opt, given);
   const SizeRule rule = image_size_rule(opt, teacher);
   if (group.distributed() && opt.norm == "batch")
@@ -610,7 +651,7 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
                 "--norm batch does not work under torchrun: each rank would keep its own batch statistics (the "
                 "official code needs synchronized batch norm, which cg-trainer does not build); use instance or none");
   const c10::Device device = group.device_for(prepare_process(opt));
-  group.join(opt, device);
+  group.take_seed(opt);
   DataOptions data_opt = data_options(opt, rule);
   data_opt.rank = group.world().rank;
   data_opt.ranks = group.world().world_size;
@@ -625,7 +666,8 @@ void train(TrainOptions opt, const std::map<std::string, bool>& given, std::ostr
   torch::manual_seed(seed);
   if (device.is_cuda()) torch::cuda::manual_seed_all(seed);
   const auto model = make_model(opt, device, seed, group.world().rank, std::move(teacher));
-  const TrainState state = starting_state(opt, dir, *model, data.batches_per_epoch(), group.world(), shown);
+  const TrainState state = starting_state(opt, dir, checkpoint, *model, data.batches_per_epoch(), group.world(), shown);
+  checkpoint.reset();  // its bytes: loaded, and no longer needed
   group.agree(run_facts(opt, device, data, state));
   group.attach(*model);
   print_banner(shown, opt, dir, data, device, *model, state);
