@@ -144,12 +144,14 @@ struct Engine::Impl {
   int64_t warm_batch = 0;            // CUDA: batches are padded to this many frames
 
   // OpenMP keeps the thread count per calling thread, and frames arrive on a streaming thread
-  // other than the one that built the engine: apply it on the thread that computes.
-  void apply_threads() const {
+  // other than the one that built the engine: apply it on the thread that computes. `count`
+  // overrides the engine's for one call (parallel frames split the threads between them).
+  void apply_threads(int count = 0) const {
     thread_local int applied = -1;
-    if (threads > 0 && applied != threads) {
-      at::set_num_threads(threads);
-      applied = threads;
+    const int wanted = count > 0 ? count : threads;
+    if (wanted > 0 && applied != wanted) {
+      at::set_num_threads(wanted);
+      applied = wanted;
     }
   }
 
@@ -158,7 +160,7 @@ struct Engine::Impl {
   // asynchronously. The buffers are kept while the frame shape stays the same.
   std::optional<c10::Stream> stream;
   at::Tensor staged_in, staged_out;
-  std::mutex lock;  // serialises process_batch and warm_up: the staging buffers are shared
+  std::mutex lock;  // CUDA: serialises process_batch and warm_up, which share the staging buffers
 
   at::Tensor staging(at::Tensor& buffer, at::IntArrayRef sizes) const {
     if (!buffer.defined() || buffer.sizes() != sizes)
@@ -484,20 +486,26 @@ void write_frame(const FrameView& in, const FrameView& out, const at::Tensor& rg
 }
 }  // namespace
 
-void Engine::process_batch(const FrameView* in, const FrameView* out, size_t n) {
+void Engine::process_batch(const FrameView* in, const FrameView* out, size_t n, int threads) {
   if (n == 0) return;
   check_batch(in, out, n);
   auto& s = *impl_;
   try {
-    std::lock_guard<std::mutex> guard(s.lock);
-    s.apply_threads();
+    // On the CPU a pass only reads the engine (weights, sub-pixel weights, TorchScript's forward
+    // under InferenceMode) and stages its frames in a tensor of its own, so calls need no lock
+    // and parallel frames really run at once.
+    const bool cuda = s.device.is_cuda();
+    std::unique_lock<std::mutex> guard(s.lock, std::defer_lock);
+    if (cuda) guard.lock();
+    s.apply_threads(threads);
     c10::InferenceMode inference;
     c10::OptionalStreamGuard on_stream(s.stream);
     // A short batch (the last one of a stream) is padded to the warmed-up size on CUDA, so it
     // reuses the tuned kernels instead of autotuning a new shape; the padding frames are unused.
-    const int64_t count = std::max(static_cast<int64_t>(n), s.warm_batch);
+    const int64_t count = cuda ? std::max(static_cast<int64_t>(n), s.warm_batch) : static_cast<int64_t>(n);
     // One copy per frame, straight into the (pinned, on CUDA) batch; so in-place output is safe.
-    auto batch = s.staging(s.staged_in, {count, in[0].height, in[0].width, 3});
+    at::Tensor own;
+    auto batch = s.staging(cuda ? s.staged_in : own, {count, in[0].height, in[0].width, 3});
     for (size_t i = 0; i < n; ++i) {
       auto row = batch.select(0, static_cast<int64_t>(i));
       at::index_select_out(row, pixels(in[i]), 2, channel_index(in[i]));

@@ -84,8 +84,11 @@ class Engine {
   void process(const FrameView& in, const FrameView& out);
   // Translates n frames of one size and layout in a single forward pass (a batch): fewer, larger
   // kernels, which pays on GPUs for small frames. Same results as n calls to process(). Safe to
-  // call from several threads; calls are serialised.
-  void process_batch(const FrameView* in, const FrameView* out, size_t n);
+  // call from several threads: on the CPU the calls run at once, each on its caller's intra-op
+  // threads (nothing of the engine is written by a pass), which is what the element's
+  // parallel-frames uses; on CUDA they are serialised (one stream, shared staging buffers).
+  // `threads` > 0 runs this call's CPU work on that many threads instead of the engine's.
+  void process_batch(const FrameView* in, const FrameView* out, size_t n, int threads = 0);
 
   // Prepares for frames of this size in batches of `batch`: on CUDA it runs the passes once so
   // that cuDNN's autotuning, lazy kernel loading and TorchScript's profiling happen here rather
