@@ -13,7 +13,8 @@
  *   Settings  (plugin/settings.h)  the property values: the object lock.
  *   Stream    (plugin/stream.h)    engine, frames held, framerate, statistics: the stream's mutex.
  *   Reloader  (plugin/reloader.h)  the helper thread of the hot swap: its own mutex.
- *   Batching  (plugin/batching.h)  batch-size; keeps its frames in the Stream.
+ *   Batching  (plugin/batching.h)  batch-size and parallel-frames; keeps its frames in the Stream.
+ *   Parallel  (plugin/parallel.h)  the passes in flight with parallel-frames: its own mutex.
  * C++ exceptions stop at every vfunc and become bus messages (plugin/boundary.h). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -24,6 +25,7 @@
 #include "engine/engine.h"
 #include "plugin/batching.h"
 #include "plugin/boundary.h"
+#include "plugin/parallel.h"
 #include "plugin/reloader.h"
 #include "plugin/settings.h"
 #include "plugin/stream.h"
@@ -35,6 +37,8 @@ GST_DEBUG_CATEGORY(gst_cyclegan_debug);
 
 using cg::plugin::Batching;
 using cg::plugin::ObjectLock;
+using cg::plugin::Parallel;
+using cg::plugin::Plan;
 using cg::plugin::Reloader;
 using cg::plugin::Settings;
 using cg::plugin::Stream;
@@ -53,12 +57,13 @@ enum {
   PROP_TEMPORAL,
   PROP_TEMPORAL_STRENGTH,
   PROP_RUNTIME,
+  PROP_PARALLEL_FRAMES,
   /* the statistics, read-only */
   PROP_FRAMES_PROCESSED,
   PROP_MEAN_INFERENCE_MS,
 };
 
-#define IS_SETTING(prop_id) ((prop_id) >= PROP_MODEL && (prop_id) <= PROP_RUNTIME)
+#define IS_SETTING(prop_id) ((prop_id) >= PROP_MODEL && (prop_id) <= PROP_PARALLEL_FRAMES)
 
 #define VIDEO_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }"
 
@@ -72,6 +77,7 @@ struct Parts {
   explicit Parts(GstCycleGan* self);
   Settings settings;
   Stream stream;
+  Parallel parallel; /* before batching, which uses it; its workers are joined before the stream goes */
   Batching batching;
   Reloader reloader; /* last, so destroyed first: its work uses the others */
 };
@@ -84,7 +90,7 @@ struct _GstCycleGan {
 /* What the streaming thread reads of the settings for each frame. */
 struct FrameSettings {
   bool bypass;
-  guint batch_size;
+  Plan plan;
   cg::plugin::TemporalSettings temporal;
 };
 
@@ -204,6 +210,15 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
                         "G.pt's TorchScript; a G.safetensors is scripted on loading)",
                         GST_TYPE_CYCLEGAN_RUNTIME, (gint)defaults.runtime, rw));
   g_object_class_install_property(
+      gobject_class, PROP_PARALLEL_FRAMES,
+      g_param_spec_uint("parallel-frames", "Parallel frames",
+                        "Frames (or batches, with batch-size) translated at once on worker threads, each on "
+                        "max(1, threads / N) of the threads (threads=0: all cores): more frames per second for "
+                        "small models on the CPU, for N - 1 more frames (batches) of latency, which the latency "
+                        "query reports; same output, order and timestamps as 1. temporal=flow blends after, in "
+                        "order. Needs a fixed framerate; with a variable one frames go one by one",
+                        1, cg::plugin::kMaxParallelFrames, defaults.parallel_frames, rw));
+  g_object_class_install_property(
       gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64("frames-processed", "Frames processed", "Frames translated since the element started", 0,
                           G_MAXUINT64, 0, ro));
@@ -247,7 +262,8 @@ static void gst_cyclegan_init(GstCycleGan* self) {
 
 Parts::Parts(GstCycleGan* self)
     : stream(GST_ELEMENT(self)),
-      batching(GST_BASE_TRANSFORM(self), GST_BASE_TRANSFORM_CLASS(parent_class), stream),
+      parallel(stream),
+      batching(GST_BASE_TRANSFORM(self), GST_BASE_TRANSFORM_CLASS(parent_class), stream, parallel),
       reloader([self] { gst_cyclegan_reload(self); }) {}
 
 /* No try: only destructors run, and they do not throw. */
@@ -362,6 +378,7 @@ static gboolean gst_cyclegan_stop(GstBaseTransform* trans) {
   GstCycleGan* self = GST_CYCLEGAN(trans);
 
   self->parts->reloader.stop(); /* first: no reload may land in the stream after it stopped */
+  self->parts->parallel.stop(); /* no pass may run on the stream's engine after it stopped */
   try {
     self->parts->stream.stop();
   } catch (...) {
@@ -375,7 +392,7 @@ static gboolean gst_cyclegan_set_info(GstVideoFilter* filter, GstCaps*, GstVideo
   GstCycleGan* self = GST_CYCLEGAN(filter);
 
   try {
-    const guint batch_size = gst_cyclegan_frame_settings(self).batch_size;
+    const guint batch_size = gst_cyclegan_frame_settings(self).plan.batch_size;
     self->parts->stream.set_framerate({GST_VIDEO_INFO_FPS_N(in_info), GST_VIDEO_INFO_FPS_D(in_info)});
     self->parts->stream.reset_temporal(); /* new caps */
     /* the batch that will run: 1 where batching is not possible, or each frame would be padded */
@@ -392,7 +409,7 @@ static gboolean gst_cyclegan_decide_allocation(GstBaseTransform* trans, GstQuery
   GstCycleGan* self = GST_CYCLEGAN(trans);
 
   try {
-    self->parts->batching.make_room(query, gst_cyclegan_frame_settings(self).batch_size);
+    self->parts->batching.make_room(query, gst_cyclegan_frame_settings(self).plan);
   } catch (...) {
     CG_POST_EXCEPTION(self, GST_MESSAGE_ERROR, "Allocation failed");
     return FALSE;
@@ -406,10 +423,11 @@ static gboolean gst_cyclegan_query(GstBaseTransform* trans, GstPadDirection dire
   GstCycleGan* self = GST_CYCLEGAN(trans);
 
   try {
-    if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED(query)) self->parts->batching.flush();
+    if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED(query))
+      self->parts->batching.flush(gst_cyclegan_frame_settings(self).plan);
     if (!GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, direction, query)) return FALSE;
     if (direction == GST_PAD_SRC && GST_QUERY_TYPE(query) == GST_QUERY_LATENCY)
-      self->parts->batching.add_latency(query, gst_cyclegan_frame_settings(self).batch_size);
+      self->parts->batching.add_latency(query, gst_cyclegan_frame_settings(self).plan);
   } catch (...) {
     CG_POST_EXCEPTION(self, GST_MESSAGE_ERROR, "Query failed");
     return FALSE;
@@ -426,7 +444,7 @@ static gboolean gst_cyclegan_sink_event(GstBaseTransform* trans, GstEvent* event
     if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP)
       self->parts->batching.discard();
     else if (GST_EVENT_IS_SERIALIZED(event))
-      self->parts->batching.flush();
+      self->parts->batching.flush(gst_cyclegan_frame_settings(self).plan);
     /* after a seek, or in another stream, the last frame translated is not the one before */
     if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP || GST_EVENT_TYPE(event) == GST_EVENT_STREAM_START ||
         GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT)
@@ -448,11 +466,11 @@ static GstFlowReturn gst_cyclegan_submit_input_buffer(GstBaseTransform* trans, g
   try {
     /* what the filter carries must be the frame just before: not one before a gap or untranslated */
     if (is_discont || GST_BUFFER_IS_DISCONT(input) || settings.bypass) {
-      self->parts->batching.flush(); /* the frames held before the gap are blended among themselves */
+      self->parts->batching.flush(settings.plan); /* the frames before the gap are blended among themselves */
       self->parts->stream.reset_temporal();
     }
     self->parts->stream.set_temporal(settings.temporal);
-    return self->parts->batching.submit(is_discont, input, settings.batch_size);
+    return self->parts->batching.submit(is_discont, input, settings.plan);
   } catch (...) {
     CG_POST_EXCEPTION(self, GST_MESSAGE_ERROR, "Batching failed");
     return GST_FLOW_ERROR;
@@ -463,7 +481,7 @@ static GstFlowReturn gst_cyclegan_generate_output(GstBaseTransform* trans, GstBu
   GstCycleGan* self = GST_CYCLEGAN(trans);
 
   try {
-    return self->parts->batching.generate_output(output);
+    return self->parts->batching.generate_output(output, gst_cyclegan_frame_settings(self).plan);
   } catch (...) {
     CG_POST_EXCEPTION(self, GST_MESSAGE_ERROR, "Batching failed");
     return GST_FLOW_ERROR;
@@ -514,6 +532,7 @@ static gboolean gst_cyclegan_store_setting(GstCycleGan* self, guint prop_id, con
       case PROP_TEMPORAL: s.temporal.mode = (cg::plugin::TemporalMode)g_value_get_enum(value); return TRUE;
       case PROP_TEMPORAL_STRENGTH: s.temporal.strength = g_value_get_double(value); return TRUE;
       case PROP_RUNTIME: s.runtime = (cg::Runtime)g_value_get_enum(value); break;
+      case PROP_PARALLEL_FRAMES: s.parallel_frames = g_value_get_uint(value); return TRUE;
     }
     ++s.engine_version;
   }
@@ -532,7 +551,8 @@ static void gst_cyclegan_apply_setting(GstCycleGan* self, guint prop_id) {
     case PROP_TEMPORAL:
     case PROP_TEMPORAL_STRENGTH: break; /* applied to the next frame, in submit_input_buffer */
     case PROP_BATCH_SIZE:
-      /* the frames held change the output buffers needed and the latency */
+    case PROP_PARALLEL_FRAMES:
+      /* the frames held and in flight change the output buffers needed and the latency */
       gst_base_transform_reconfigure_src(GST_BASE_TRANSFORM(self));
       gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
       break;
@@ -555,6 +575,7 @@ static void gst_cyclegan_read_setting(GstCycleGan* self, guint prop_id, GValue* 
     case PROP_TEMPORAL: g_value_set_enum(value, (gint)s.temporal.mode); break;
     case PROP_TEMPORAL_STRENGTH: g_value_set_double(value, s.temporal.strength); break;
     case PROP_RUNTIME: g_value_set_enum(value, (gint)s.runtime); break;
+    case PROP_PARALLEL_FRAMES: g_value_set_uint(value, s.parallel_frames); break;
   }
 }
 
@@ -574,7 +595,8 @@ static Settings gst_cyclegan_settings(GstCycleGan* self) {
 
 static FrameSettings gst_cyclegan_frame_settings(GstCycleGan* self) {
   ObjectLock lock(self);
-  return {self->parts->settings.bypass, self->parts->settings.batch_size, self->parts->settings.temporal};
+  const Settings& s = self->parts->settings;
+  return {s.bypass, {s.batch_size, s.parallel_frames, s.threads}, s.temporal};
 }
 
 /* A new stream on a freshly loaded engine; FALSE without a model. */

@@ -35,6 +35,9 @@ struct Settings {
   cg::MemoryFormat memory_format = cg::EngineOptions().memory_format;
   TemporalSettings temporal;
   cg::Runtime runtime = cg::EngineOptions().runtime;
+  // Not an engine option: each pass is given its share of `threads` (plugin/batching.cpp), so a
+  // change needs no new engine.
+  guint parallel_frames = 1;
   // Counts the changes that need a new engine, so that start() can tell whether one came in
   // while it was loading the model.
   uint64_t engine_version = 0;

@@ -61,26 +61,31 @@ void Stream::expect_batch(guint batch) {
   warm_up(shape);
 }
 
-void Stream::translate(const cg::FrameView* in, const cg::FrameView* out, size_t n) {
-  std::shared_ptr<cg::Engine> engine;
-  TemporalSettings temporal;
+Pass Stream::infer(const cg::FrameView* in, const cg::FrameView* out, size_t n, int threads) {
+  Pass pass;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    engine = engine_;
-    temporal = temporal_settings_;
+    pass.engine = engine_;
+    pass.temporal = temporal_settings_;
   }
-  if (!engine) throw cg::Error(cg::ErrorKind::kRuntime, "No model loaded");
+  if (!pass.engine) throw cg::Error(cg::ErrorKind::kRuntime, "No model loaded");
   const auto t0 = std::chrono::steady_clock::now();
-  temporal_.before(in, n, temporal);  // before an in-place pass overwrites the inputs
-  engine->process_batch(in, out, n);
-  temporal_.after(out, n, temporal, engine.get());
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  pass.inputs = Temporal::keep(in, n, pass.temporal);  // before an in-place pass overwrites the inputs
+  pass.engine->process_batch(in, out, n, threads);
+  pass.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return pass;
+}
+
+void Stream::finish(Pass& pass, const cg::FrameView* out, size_t n) {
+  const auto t0 = std::chrono::steady_clock::now();
+  temporal_.blend(out, n, pass.inputs, pass.temporal, pass.engine);
+  const double ms = pass.ms + std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     statistics_.frames += n;
     statistics_.total_ms += ms;
   }
-  GST_LOG_OBJECT(owner_, "%u frame(s) of %dx%d in %.2f ms", static_cast<guint>(n), in[0].width, in[0].height, ms);
+  GST_LOG_OBJECT(owner_, "%u frame(s) of %dx%d in %.2f ms", static_cast<guint>(n), out[0].width, out[0].height, ms);
 }
 
 void Stream::set_temporal(TemporalSettings settings) {

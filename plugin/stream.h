@@ -34,6 +34,14 @@ struct FrameShape {
   guint batch = 1;
 };
 
+// A forward pass done, waiting for finish().
+struct Pass {
+  std::shared_ptr<cg::Engine> engine;  // the one that made the frames
+  TemporalSettings temporal;
+  KeptInputs inputs;
+  double ms = 0.0;
+};
+
 struct Framerate {
   gint n = 0;  // 0: unknown or variable
   gint d = 1;
@@ -62,9 +70,18 @@ class Stream {
 
   // Translates n frames in one forward pass with the current engine and counts them. The engine
   // may be swapped meanwhile: this pass finishes on the old one. Throws cg::Error.
-  void translate(const cg::FrameView* in, const cg::FrameView* out, size_t n);
+  void translate(const cg::FrameView* in, const cg::FrameView* out, size_t n) {
+    Pass pass = infer(in, out, n, 0);
+    finish(pass, out, n);
+  }
+  // translate() in two steps, for frames in parallel. infer(), on any thread and on several at
+  // once, runs the forward pass on `threads` CPU threads (0: the engine's) and keeps what the
+  // temporal filter needs; finish(), on the streaming thread and in output order, blends the
+  // outputs with the temporal filter and counts them. Both throw cg::Error.
+  Pass infer(const cg::FrameView* in, const cg::FrameView* out, size_t n, int threads);
+  void finish(Pass& pass, const cg::FrameView* out, size_t n);
 
-  // temporal and temporal-strength, for the frames that follow (streaming thread).
+  // temporal and temporal-strength, for the passes that start next (streaming thread).
   void set_temporal(TemporalSettings settings);
   // The next frame starts the temporal filter afresh: a seek, a flush, a discontinuity, bypass.
   // Any thread; start and a model swap do it themselves.
@@ -91,7 +108,7 @@ class Stream {
   FrameShape shape_;
   Statistics statistics_;
   TemporalSettings temporal_settings_;
-  Temporal temporal_;  // the streaming thread's alone, outside mutex_: see plugin/temporal.h
+  Temporal temporal_;  // the streaming thread's alone (finish()), outside mutex_: see plugin/temporal.h
 };
 
 }  // namespace cg::plugin

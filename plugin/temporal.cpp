@@ -24,25 +24,27 @@ void put_rgb(const cv::Mat& rgb, const cg::FrameView& f) {
   }
 }
 
-void Temporal::before(const cg::FrameView* in, size_t n, const TemporalSettings& s) {
-  inputs_.clear();
-  if (s.mode == TemporalMode::kOff) {
+KeptInputs Temporal::keep(const cg::FrameView* in, size_t n, const TemporalSettings& s) {
+  KeptInputs inputs;
+  if (s.mode == TemporalMode::kOff) return inputs;
+  for (size_t i = 0; i < n; ++i) inputs.push_back(rgb_of(in[i]));
+  return inputs;
+}
+
+void Temporal::blend(const cg::FrameView* out, size_t n, const KeptInputs& inputs, const TemporalSettings& s,
+                     const std::shared_ptr<cg::Engine>& engine) {
+  if (s.mode == TemporalMode::kOff || inputs.size() != n) {
     // Frames translated meanwhile would make the kept one stale.
     reset_.store(true);
     return;
   }
-  for (size_t i = 0; i < n; ++i) inputs_.push_back(rgb_of(in[i]));
-}
-
-void Temporal::after(const cg::FrameView* out, size_t n, const TemporalSettings& s, const cg::Engine* engine) {
-  if (s.mode == TemporalMode::kOff || inputs_.size() != n) return;
-  if (reset_.exchange(false) || engine != engine_) filter_.reset();
+  const bool same_engine = !engine_.owner_before(engine) && !engine.owner_before(engine_);
+  if (reset_.exchange(false) || !same_engine) filter_.reset();
   engine_ = engine;
   for (size_t i = 0; i < n; ++i) {
     cv::Mat output = rgb_of(out[i]);
-    if (filter_.apply(inputs_[i], output, s.strength)) put_rgb(output, out[i]);
+    if (filter_.apply(inputs[i], output, s.strength)) put_rgb(output, out[i]);
   }
-  inputs_.clear();
 }
 
 }  // namespace cg::plugin

@@ -1,17 +1,21 @@
-// temporal=flow: the element's side of the temporal filter (video/temporal-filter.h). It keeps
-// the input frames of a pass before the engine overwrites them (batches are translated in place),
-// then blends each output in order.
+// temporal=flow: the element's side of the temporal filter (video/temporal-filter.h). A pass
+// keeps its input frames before the engine overwrites them (frames are translated in place), then
+// each output is blended with the one before, in output order.
 //
-// Threading rule: the filter and the kept frames are touched only on the streaming thread, inside
-// Stream::translate. Any thread may ask for a reset (a model swap on the reloader's thread, a
-// flush, new caps); the request is an atomic flag that the streaming thread acts on before its
-// next frame, so no lock is held across the flow computation.
+// Threading rule: keep() is a pure function that any thread may run (parallel frames keep their
+// inputs on their workers). The filter itself is touched only on the streaming thread, by
+// blend(), once per pass in output order, so with parallel-frames the blend runs after the
+// parallel step, as if the frames had been translated one by one. Any thread may ask for a reset
+// (a model swap on the reloader's thread, a flush, new caps); the request is an atomic flag that
+// the streaming thread acts on before its next blend, so no lock is held across the flow
+// computation.
 #pragma once
 
 #include "engine/engine.h"
 #include "video/temporal-filter.h"
 
 #include <atomic>
+#include <memory>
 #include <vector>
 
 namespace cg::plugin {
@@ -23,21 +27,27 @@ struct TemporalSettings {
   double strength = 0.5;  // chosen by measurement: see the README's "Temporal stability"
 };
 
+// The inputs a pass kept for the filter; empty when the filter was off.
+using KeptInputs = std::vector<cv::Mat>;
+
 class Temporal {
  public:
   void request_reset() { reset_.store(true); }
 
-  // Before the engine's pass over `in`: keeps the input frames when the filter is on.
-  void before(const cg::FrameView* in, size_t n, const TemporalSettings& s);
-  // After it: blends `out` frame by frame, in order. A no-op when the filter is off. `engine` is
-  // the one that made `out`: frames of another model are never blended with this one's (a reset
-  // asked for by a swap could otherwise be taken by a frame still running on the old engine).
-  void after(const cg::FrameView* out, size_t n, const TemporalSettings& s, const cg::Engine* engine);
+  // Before the engine's pass over `in`: copies of the input frames when the filter is on.
+  static KeptInputs keep(const cg::FrameView* in, size_t n, const TemporalSettings& s);
+  // After it: blends `out` frame by frame, in order, with the inputs keep() returned for the same
+  // settings. With the filter off it only makes the next blend start afresh. `engine` is the one
+  // that made `out`: frames of another model are never blended with this one's (a reset asked
+  // for by a swap could otherwise be taken by a frame still running on the old engine).
+  void blend(const cg::FrameView* out, size_t n, const KeptInputs& inputs, const TemporalSettings& s,
+             const std::shared_ptr<cg::Engine>& engine);
 
  private:
   video::TemporalFilter filter_;
-  std::vector<cv::Mat> inputs_;
-  const cg::Engine* engine_ = nullptr;  // compared, never used: the engine of the frame carried
+  // Compared, never used: the engine of the frame carried. Weak, so that a new engine allocated
+  // where a freed one was is never taken for it.
+  std::weak_ptr<const cg::Engine> engine_;
   std::atomic<bool> reset_{true};
 };
 

@@ -1,7 +1,8 @@
 // Properties changed from other threads while frames flow, in the spirit of gst-plugins-good's
 // videoflip test_stress_change_method: bypass and batch-size from one thread, model (a hot swap
-// between two small models) and process-size from another, under 1,000 frames. Nothing may crash
-// or deadlock, and every frame must come out, in order.
+// between two small models) and process-size from another, under 1,000 frames; and the same with
+// frames in parallel (parallel-frames, temporal). Nothing may crash or deadlock, and every frame
+// must come out, in order.
 #include "model/model-file.h"
 #include "model/official-import.h"
 #include "tests/element/element-helpers.h"
@@ -185,6 +186,52 @@ TEST_F(Stress, PropertiesChangeFromOtherThreadsWhileFramesFlow) {
   EXPECT_GT(fast_changes, 10);
   EXPECT_GT(slow_changes, 10);
   EXPECT_EQ(log.text(), "");  // no failed load, no stream error
+}
+
+// parallel-frames, bypass, batch-size and temporal toggled from one thread and the model swapped
+// from another while frames are in flight on the workers.
+TEST_F(Stress, ParallelFramesWhilePropertiesChangeFromOtherThreads) {
+  constexpr int kFrames = 600;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Watchdog watchdog(std::chrono::seconds(300), "Stress.ParallelFramesWhilePropertiesChangeFromOtherThreads");
+  Harness hn("cyclegan device=cpu threads=2 parallel-frames=3 model=" + model(0), "RGB", 16, 16);
+  const auto element = hn.element();
+  const BusLog log(element.get());
+  int fast_changes = 0, slow_changes = 0;
+  {
+    PropertyChanger fast(element.get(), std::chrono::microseconds(300), [](GstElement* e, int i) {
+      g_object_set(e, "bypass", i % 5 == 0, "parallel-frames", 1u + i % 4, "batch-size", 1u + i % 3 / 2, "temporal",
+                   i % 7 < 3 ? 1 : 0, nullptr);
+    });
+    PropertyChanger slow(element.get(), std::chrono::milliseconds(40),
+                         [](GstElement* e, int i) { g_object_set(e, "model", model(i).c_str(), nullptr); });
+    for (int i = 0; i < kFrames; ++i) {
+      GstBuffer* in = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&hn.info), nullptr);
+      gst_buffer_memset(in, 0, static_cast<guint8>(i), GST_VIDEO_INFO_SIZE(&hn.info));
+      GST_BUFFER_PTS(in) = i * GST_SECOND / 30;
+      GST_BUFFER_DURATION(in) = GST_SECOND / 30;
+      ASSERT_EQ(gst_harness_push(hn.h, in), GST_FLOW_OK) << "frame " << i;
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
+    fast_changes = fast.changes();
+    slow_changes = slow.changes();
+  }
+  ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));  // drains the passes in flight
+  EXPECT_EQ(gst_harness_buffers_received(hn.h), static_cast<guint>(kFrames));
+  for (int i = 0; i < kFrames; ++i) {
+    BufferPtr out(gst_harness_try_pull(hn.h));
+    ASSERT_NE(out, nullptr) << "frame " << i << " of " << kFrames << " missing";
+    ASSERT_EQ(GST_BUFFER_PTS(out.get()), i * GST_SECOND / 30) << "frame " << i << " out of order";
+  }
+  guint64 translated = 0;
+  g_object_get(element.get(), "frames-processed", &translated, nullptr);
+  std::printf("parallel stress: %d frames (%llu translated) in %.1f s; %d fast and %d model changes\n", kFrames,
+              static_cast<unsigned long long>(translated),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), fast_changes, slow_changes);
+  EXPECT_GT(translated, 0u);
+  EXPECT_GT(fast_changes, 10);
+  EXPECT_GT(slow_changes, 10);
+  EXPECT_EQ(log.text(), "");
 }
 
 }  // namespace

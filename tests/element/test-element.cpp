@@ -14,6 +14,7 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -458,6 +459,51 @@ TEST(Engine, BatchMatchesSingleFramesAndRejectsMixedSizes) {
   }
 }
 
+// parallel-frames calls one engine from several threads at once: on the CPU the passes run
+// concurrently (no lock) on their own thread counts, and each gives what it gives alone, for both
+// runtimes.
+TEST(Engine, ConcurrentPassesGiveWhatSerialOnesGive) {
+  test::TempDir dir;
+  auto g = import_official_generator(test::fixture("g2-ngf8-dropout.pth"));
+  save_generator(g, ModelMetadata::for_generator(g->options()), dir / "G.pt");
+  for (Runtime runtime : {Runtime::kNative, Runtime::kTorchScript}) {
+    SCOPED_TRACE(runtime_name(runtime));
+    EngineOptions o;
+    o.model_path = dir / "G.pt";
+    o.device = "cpu";
+    o.runtime = runtime;
+    Engine engine(o);
+    const int w = 36, h = 20, kThreads = 3, kRounds = 15;
+    std::vector<std::vector<uint8_t>> in(kThreads), serial(kThreads);
+    for (int t = 0; t < kThreads; ++t) {
+      std::mt19937 rng(50 + t);
+      in[t].resize(w * h * 3);
+      for (auto& v : in[t]) v = static_cast<uint8_t>(rng());
+      serial[t].assign(in[t].size(), 0);
+      FrameView vi{in[t].data(), w, h, w * 3, 3, 0, 1, 2}, vo{serial[t].data(), w, h, w * 3, 3, 0, 1, 2};
+      engine.process_batch(&vi, &vo, 1, 1);
+    }
+    std::atomic<int> wrong{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        std::vector<uint8_t> out(in[t].size());
+        for (int r = 0; r < kRounds; ++r) {
+          FrameView vi{in[t].data(), w, h, w * 3, 3, 0, 1, 2}, vo{out.data(), w, h, w * 3, 3, 0, 1, 2};
+          try {
+            engine.process_batch(&vi, &vo, 1, 1);
+          } catch (...) {
+            ++failed;
+          }
+          wrong += out != serial[t];
+        }
+      });
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(wrong.load(), 0);
+  }
+}
+
 // Min latency the element reports upstream of the harness's sink.
 GstClockTime reported_latency(Harness& hn) {
   const test::MiniObjectPtr<GstQuery> q(gst_query_new_latency());
@@ -717,6 +763,169 @@ TEST_F(Element, TemporalWithBatchesBlendsInOrder) {
         EXPECT_EQ(rgb, single[t]) << "frame " << t;
     }
   }
+}
+
+// What a test compares of an output frame: every byte, the timestamps and the flags.
+struct OutFrame {
+  GstClockTime pts, dts, duration;
+  guint flags;
+  std::vector<uint8_t> bytes;
+  bool operator==(const OutFrame& o) const {
+    return pts == o.pts && dts == o.dts && duration == o.duration && flags == o.flags && bytes == o.bytes;
+  }
+};
+
+OutFrame out_frame(GstBuffer* b) {
+  OutFrame f{GST_BUFFER_PTS(b), GST_BUFFER_DTS(b), GST_BUFFER_DURATION(b), GST_BUFFER_FLAGS(b), {}};
+  f.bytes.resize(gst_buffer_get_size(b));
+  gst_buffer_extract(b, 0, f.bytes.data(), f.bytes.size());
+  return f;
+}
+
+// Pushes `inputs` then EOS through `launch`; the frames that come out, in order, and the latency
+// the element reported before the first frame.
+std::vector<OutFrame> run_element(const std::string& launch, const std::string& caps,
+                                  const std::vector<BufferPtr>& inputs, GstClockTime* latency = nullptr) {
+  Harness hn(launch, caps);
+  if (latency) *latency = reported_latency(hn);
+  for (const BufferPtr& in : inputs) EXPECT_EQ(gst_harness_push(hn.h, test::ref(in)), GST_FLOW_OK);
+  EXPECT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
+  std::vector<OutFrame> out;
+  while (BufferPtr b{gst_harness_try_pull(hn.h)}) out.push_back(out_frame(b.get()));
+  return out;
+}
+
+// Timestamps, durations and flags that differ from frame to frame, so that a frame that changed
+// places or lost its metadata shows.
+void stamp(GstBuffer* b, int i) {
+  GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
+  GST_BUFFER_DTS(b) = i * GST_SECOND / 30 + 1;
+  GST_BUFFER_DURATION(b) = GST_SECOND / 30 - i;
+  if (i % 2) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+  if (i % 3 == 0) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_MARKER);
+}
+
+void expect_same_frames(const std::vector<OutFrame>& got, const std::vector<OutFrame>& expected) {
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].pts, expected[i].pts) << "frame " << i;
+    EXPECT_EQ(got[i].duration, expected[i].duration) << "frame " << i;
+    EXPECT_EQ(got[i].flags, expected[i].flags) << "frame " << i;
+    EXPECT_TRUE(got[i].bytes == expected[i].bytes) << "frame " << i << " differs";
+  }
+}
+
+// parallel-frames 2 and 3 give parallel-frames 1's frames byte for byte, in order, with the same
+// timestamps and flags; the latency query adds the N - 1 frames a frame may wait for; EOS drains
+// every frame in flight.
+TEST_F(Element, ParallelFramesGiveTheSameFramesInOrder) {
+  const std::string caps = caps_of("BGRx", 40, 24);
+  const GstVideoInfo info = info_of(caps);
+  std::vector<BufferPtr> in;
+  for (int i = 0; i < 10; ++i) {
+    in.push_back(random_frame(info, 300 + i));
+    stamp(in.back().get(), i);
+  }
+  const std::string base = "cyclegan device=cpu threads=2 model=" + model("A.pt");
+  GstClockTime latency = 1;
+  const auto one = run_element(base, caps, in, &latency);
+  ASSERT_EQ(one.size(), in.size());
+  EXPECT_EQ(latency, 0u);
+  for (guint p : {2u, 3u}) {
+    SCOPED_TRACE(p);
+    const auto got = run_element(base + " parallel-frames=" + std::to_string(p), caps, in, &latency);
+    EXPECT_EQ(latency, (p - 1) * GST_SECOND / 30);
+    expect_same_frames(got, one);
+  }
+}
+
+// With batch-size B, passes of B frames run in parallel: the latency is B * N - 1 frames, and
+// temporal=flow blends after the parallel step, in order, so the frames equal those of the same
+// batches one pass at a time (a batch may differ from single frames by float rounding, see
+// Engine.BatchMatchesSingleFramesAndRejectsMixedSizes; parallel frames change nothing).
+TEST_F(Element, ParallelFramesCombineWithBatchesAndTemporal) {
+  const auto clip = temporal_clip(48, 32, 8);
+  const std::string caps = caps_of("RGB", 48, 32);
+  const GstVideoInfo info = info_of(caps);
+  std::vector<BufferPtr> in;
+  for (size_t t = 0; t < clip.size(); ++t) {
+    in.push_back(frame_of_image(info, clip[t], 80 + t));
+    stamp(in.back().get(), static_cast<int>(t));
+  }
+  for (const char* temporal : {"off", "flow"}) {
+    SCOPED_TRACE(temporal);
+    const std::string base =
+        "cyclegan device=cpu threads=2 temporal=" + std::string(temporal) + " model=" + model("A.pt");
+    const auto one = run_element(base + " batch-size=2", caps, in);
+    GstClockTime latency = 0;
+    const auto got = run_element(base + " batch-size=2 parallel-frames=3", caps, in, &latency);
+    EXPECT_EQ(latency, 5 * GST_SECOND / 30);
+    expect_same_frames(got, one);
+  }
+}
+
+// A flush (seek) drops the frames in flight: no crash, no hang, and what comes out afterwards is
+// the new position's frames, in order.
+TEST_F(Element, ParallelFramesFlushDropsFramesInFlight) {
+  Harness hn("cyclegan device=cpu threads=2 parallel-frames=3 temporal=flow model=" + model("A.pt"), "RGB", 40, 24);
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  int pushed = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (int k = 0; k < 1 + round % 4; ++k) {
+      BufferPtr b = random_frame(hn.info, pushed);
+      stamp(b.get(), pushed++);
+      ASSERT_EQ(gst_harness_push(hn.h, b.release()), GST_FLOW_OK);
+    }
+    ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_flush_start()));
+    ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_flush_stop(TRUE)));
+    ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_segment(&segment)));
+  }
+  const int first_after = pushed;
+  for (int k = 0; k < 4; ++k) {
+    BufferPtr b = random_frame(hn.info, pushed);
+    stamp(b.get(), pushed++);
+    ASSERT_EQ(gst_harness_push(hn.h, b.release()), GST_FLOW_OK);
+  }
+  ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
+  std::vector<GstClockTime> pts;
+  while (BufferPtr b{gst_harness_try_pull(hn.h)}) pts.push_back(GST_BUFFER_PTS(b.get()));
+  ASSERT_GE(pts.size(), 4u);
+  ASSERT_LE(pts.size(), static_cast<size_t>(pushed));
+  for (size_t i = 1; i < pts.size(); ++i) EXPECT_LT(pts[i - 1], pts[i]) << "frame " << i << " out of order";
+  for (int k = 0; k < 4; ++k)
+    EXPECT_EQ(pts[pts.size() - 4 + k], (first_after + k) * GST_SECOND / 30) << "frame after the flush " << k;
+}
+
+TEST_F(Element, ParallelFramesGoOutBeforeBypassedOnes) {
+  Harness hn("cyclegan device=cpu parallel-frames=3 model=" + model("B.pt"), "RGB", 16, 12);
+  const auto& info = hn.info;
+  BufferPtr in = random_frame(info, 1);
+  const auto translated = engine_rgb(model("B.pt"), info, in.get());
+  auto push_copy = [&](int i) {
+    GstBuffer* b = gst_buffer_copy(in.get());
+    GST_BUFFER_PTS(b) = i * GST_MSECOND;
+    return gst_harness_push(hn.h, b);
+  };
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(push_copy(i), GST_FLOW_OK);
+  g_object_set(hn.element().get(), "bypass", TRUE, nullptr);
+  ASSERT_EQ(push_copy(2), GST_FLOW_OK);
+  ASSERT_EQ(gst_harness_buffers_in_queue(hn.h), 3u);
+  std::vector<uint8_t> original(gst_buffer_get_size(in.get())), got(original.size());
+  gst_buffer_extract(in.get(), 0, original.data(), original.size());
+  for (int i = 0; i < 3; ++i) {
+    BufferPtr out = hn.pull();
+    ASSERT_NE(out, nullptr) << "frame " << i;
+    EXPECT_EQ(GST_BUFFER_PTS(out.get()), static_cast<GstClockTime>(i) * GST_MSECOND);
+    if (i < 2) {
+      EXPECT_LE(max_rgb_difference(info, out.get(), translated), 1) << "frame " << i;
+    } else {
+      gst_buffer_extract(out.get(), 0, got.data(), got.size());
+      EXPECT_EQ(got, original);
+    }
+  }
+  g_object_set(hn.element().get(), "parallel-frames", 1u, nullptr);
+  EXPECT_EQ(reported_latency(hn), 0u);
 }
 
 // The README's property table is the one copy of the defaults outside the code: it must say what
