@@ -77,16 +77,66 @@ void image(const float* in, const float* w, const float* bias, float* out, const
   }
 }
 
+// Channels-last: a pixel's channels sit together, so the sums run along the channels, 8 at a time,
+// for NP pixels of one row at once; each pixel's CO sums are reduced across lanes at the end.
+__attribute__((target("avx2,fma"))) inline float lane_sum(__m256 v) {
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+
+template <int CO, int NP>
+__attribute__((target("avx2,fma"))) void pixels_last(const float* in, const float* w, const float* bias, float* out,
+                                                     const Shape& s, int64_t y, int64_t x) {
+  __m256 acc[CO][NP];
+  for (int co = 0; co < CO; ++co)
+    for (int p = 0; p < NP; ++p) acc[co][p] = _mm256_setzero_ps();
+  const int64_t c = s.channels;
+  for (int64_t ky = 0; ky < s.kernel; ++ky)
+    for (int64_t kx = 0; kx < s.kernel; ++kx) {
+      const float* px = in + ((y + ky) * s.in_w + x + kx) * c;
+      // Weights laid out [ky][kx][output][channel].
+      const float* wt = w + (ky * s.kernel + kx) * CO * c;
+      for (int64_t cb = 0; cb < c; cb += kLanes) {
+        __m256 wv[CO];
+        for (int co = 0; co < CO; ++co) wv[co] = _mm256_loadu_ps(wt + co * c + cb);
+        for (int p = 0; p < NP; ++p) {
+          const __m256 v = _mm256_loadu_ps(px + p * c + cb);
+          for (int co = 0; co < CO; ++co) acc[co][p] = _mm256_fmadd_ps(wv[co], v, acc[co][p]);
+        }
+      }
+    }
+  for (int p = 0; p < NP; ++p)
+    for (int co = 0; co < CO; ++co)
+      out[(y * s.out_w + x + p) * CO + co] = lane_sum(acc[co][p]) + (bias ? bias[co] : 0.0f);
+}
+
+template <int CO>
+void image_last(const float* in, const float* w, const float* bias, float* out, const Shape& s, int64_t y0,
+                int64_t y1) {
+  constexpr int kPixels = CO <= 3 ? 4 : 3;  // CO x kPixels accumulators, CO weights, one input
+  for (int64_t y = y0; y < y1; ++y) {
+    int64_t x = 0;
+    for (; x + kPixels <= s.out_w; x += kPixels) pixels_last<CO, kPixels>(in, w, bias, out, s, y, x);
+    for (; x < s.out_w; ++x) pixels_last<CO, 1>(in, w, bias, out, s, y, x);
+  }
+}
+
 using ImageFn = void (*)(const float*, const float*, const float*, float*, const Shape&, int64_t, int64_t);
 
-ImageFn image_fn(int64_t outputs) {
+ImageFn image_fn(int64_t outputs, bool channels_last) {
   switch (outputs) {
-    case 1: return image<1>;
-    case 2: return image<2>;
-    case 3: return image<3>;
-    case 4: return image<4>;
+    case 1: return channels_last ? image_last<1> : image<1>;
+    case 2: return channels_last ? image_last<2> : image<2>;
+    case 3: return channels_last ? image_last<3> : image<3>;
+    case 4: return channels_last ? image_last<4> : image<4>;
   }
   return nullptr;
+}
+
+bool is_channels_last(const at::Tensor& x) {
+  return x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous() && x.size(1) % kLanes == 0;
 }
 
 bool cpu_has_avx2_fma() {
@@ -97,6 +147,7 @@ bool cpu_has_avx2_fma() {
 #else
 
 bool cpu_has_avx2_fma() { return false; }
+bool is_channels_last(const at::Tensor&) { return false; }
 
 #endif
 
@@ -110,6 +161,8 @@ bool direct_conv_applies(const at::Tensor& x, const at::Tensor& weight, int64_t 
   if (x.dim() != 4 || weight.dim() != 4 || weight.size(0) > kDirectConvMaxOutputs) return false;
   if (weight.size(2) != weight.size(3) || x.size(1) != weight.size(1)) return false;
   if ((x.requires_grad() || weight.requires_grad()) && c10::GradMode::is_enabled()) return false;
+  // Another layout would be copied first, which costs more than the convolution saves.
+  if (!x.is_contiguous() && !is_channels_last(x)) return false;
   return x.size(3) - weight.size(3) + 1 >= 8 && x.size(2) >= weight.size(2);
 }
 
@@ -118,11 +171,16 @@ at::Tensor direct_conv(const at::Tensor& x, const at::Tensor& weight, const at::
   const int64_t outputs = weight.size(0);
   const int64_t k = weight.size(2);
   const Shape s{x.size(1), x.size(2), x.size(3), k, x.size(2) - k + 1, x.size(3) - k + 1};
-  const auto in = x.contiguous();
-  const auto w = weight.permute({1, 2, 3, 0}).contiguous();  // [channel][ky][kx][output]
+  // Each layout is read as it lies (a copy into the other costs more than the convolution saves)
+  // and the output keeps it.
+  const bool last = is_channels_last(x);
+  const auto format = last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const auto in = x.contiguous(format);
+  const auto w = last ? weight.permute({2, 3, 0, 1}).contiguous()   // [ky][kx][output][channel]
+                      : weight.permute({1, 2, 3, 0}).contiguous();  // [channel][ky][kx][output]
   const auto b = bias.defined() ? bias.contiguous() : at::Tensor();
-  auto out = at::empty({x.size(0), outputs, s.out_h, s.out_w}, x.options().memory_format(at::MemoryFormat::Contiguous));
-  const ImageFn fn = image_fn(outputs);
+  auto out = at::empty({x.size(0), outputs, s.out_h, s.out_w}, x.options().memory_format(format));
+  const ImageFn fn = image_fn(outputs, last);
   const float* in_p = in.data_ptr<float>();
   const float* w_p = w.data_ptr<float>();
   const float* b_p = b.defined() ? b.data_ptr<float>() : nullptr;

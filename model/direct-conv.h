@@ -11,7 +11,8 @@ namespace cg {
 
 // Whether direct_conv() takes this convolution: inference on the CPU in float32, stride 1, no
 // padding, no groups, at most kDirectConvMaxOutputs outputs, an output row of at least 8 pixels,
-// and a CPU with AVX2 and FMA (checked once at run time; the build targets baseline x86-64).
+// the input contiguous or channels-last with a multiple of 8 channels, and a CPU with AVX2 and
+// FMA (checked once at run time; the build targets baseline x86-64).
 constexpr int64_t kDirectConvMaxOutputs = 4;
 bool direct_conv_applies(const at::Tensor& x, const at::Tensor& weight, int64_t stride, int64_t padding,
                          int64_t groups);
