@@ -135,14 +135,15 @@ TEST(Group, GradientsBecomeTheirMeanInBuckets) {
       p.mutable_grad() = at::arange(n, at::kFloat) * (r + 1);  // rank 0: i, rank 1: 2i
       params.push_back(p);
     }
-    params.push_back(at::zeros({5}).set_requires_grad(true));  // no gradient: counts as zeros
-    g.average_gradients(params);
+    params.push_back(at::zeros({5}).set_requires_grad(true));                // no gradient: counts as zeros
+    EXPECT_EQ(g.average_gradients(params, g.rank() == 1 ? 1.0 : 0.0), 1.0);  // rank 1's flag, with the first bucket
     for (size_t i = 0; i < 3; ++i) {
       const auto n = params[i].numel();
       EXPECT_TRUE(at::allclose(params[i].grad(), at::arange(n, at::kFloat) * 1.5)) << i;
     }
     EXPECT_TRUE(at::equal(params[3].grad(), at::zeros({5})));
     EXPECT_EQ(g.stats().bytes_reduced, (3 + 40 + 7 + 5) * 4);
+    EXPECT_EQ(g.average_gradients({}, 1.0), 2.0);  // nothing to average: the flag travels alone
   });
 }
 

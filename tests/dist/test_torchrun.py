@@ -1,6 +1,7 @@
 """cg-trainer under torchrun on 127.0.0.1: ranks train one model, agree, fail and restart as
 torchrun users expect. Each launch is bounded in time."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -177,6 +178,30 @@ class Torchrun(unittest.TestCase):
         rc, out, seconds = self.kill_rank_1_midway("dies")
         self.assertNotEqual(rc, 0, out)
         self.assertLess(seconds, 60)
+
+    def test_a_signal_to_one_rank_stops_every_rank_at_the_same_iteration(self):
+        port = free_port()
+        procs = []
+        for rank in (0, 1):
+            env = dict(os.environ, WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
+                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+            procs.append(subprocess.Popen([TRAINER, *self.train_args("signal", "--max-iters", "10000", "--pool-size",
+                                                                     "2", "--dist-timeout", "20")],
+                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        log = os.path.join(self.experiment("signal"), "loss_log.csv")
+        deadline = time.time() + 60
+        while time.time() < deadline and rows(log) < 1 + 3:
+            time.sleep(0.05)
+        procs[1].send_signal(signal.SIGTERM)  # rank 1 alone
+        outs = [p.communicate(timeout=60)[0] for p in procs]
+        self.assertEqual([p.returncode for p in procs], [0, 0], outs)
+        done = int(re.search(r"interrupted by SIGTERM: saved .* at iteration (\d+)", outs[0]).group(1))
+        self.assertEqual(rows(log), 1 + done)
+        # Rank 1 saved its state at the same iteration: the resume pairs the two without a warning.
+        rc, out = self.torchrun("signal", "--max-iters", str(done + 1), "--pool-size", "2", "--continue-train")
+        self.assertEqual(rc, 0, out)
+        self.assertIn(f"({done} done)", out)
+        self.assertNotIn("not bitwise", out)
 
     def run_ranks_by_hand(self, name, extra_by_rank, port=None, env_by_rank=None, max_iters=1):
         port = port or free_port()

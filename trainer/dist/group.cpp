@@ -127,13 +127,19 @@ void Group::broadcast(std::string& bytes, const std::string& what, int root, int
   }
 }
 
-void Group::average_gradients(const std::vector<at::Tensor>& params) {
+double Group::average_gradients(const std::vector<at::Tensor>& params, double also_summed) {
   auto& s = *impl_;
   std::vector<at::Tensor> grads;
   for (const auto& p : params) {
     at::Tensor p_ = p;  // mutable_grad needs a non-const handle; it shares the parameter
     if (!p_.grad().defined()) p_.mutable_grad() = at::zeros_like(p_);
     grads.push_back(p_.grad());
+  }
+  double summed = also_summed;
+  if (grads.empty()) {
+    std::vector<at::Tensor> one{at::tensor({also_summed}, at::kDouble).to(s.device)};
+    s.run("averaging gradients", [&] { return s.backend->allreduce(one); });
+    return one[0].item<double>();
   }
   // Buckets of consecutive gradients, each flattened into one tensor and reduced as one.
   size_t first = 0;
@@ -146,8 +152,11 @@ void Group::average_gradients(const std::vector<at::Tensor>& params) {
       bytes += static_cast<int64_t>(grads[last++].nbytes());
     std::vector<at::Tensor> flat_views;
     for (size_t i = first; i < last; ++i) flat_views.push_back(grads[i].reshape({-1}));
+    // Small whole numbers (a flag per rank) stay exact in any floating type a gradient has.
+    if (first == 0) flat_views.push_back(at::full({1}, also_summed, grads[0].options()));
     std::vector<at::Tensor> bucket{at::cat(flat_views)};
     s.run("averaging gradients", [&] { return s.backend->allreduce(bucket); });
+    if (first == 0) summed = bucket[0][bucket[0].numel() - 1].item<double>();
     bucket[0].div_(s.world.world_size);
     int64_t offset = 0;
     for (size_t i = first; i < last; ++i) {
@@ -158,6 +167,7 @@ void Group::average_gradients(const std::vector<at::Tensor>& params) {
     s.stats.bytes_reduced += bytes;
     first = last;
   }
+  return summed;
 }
 
 std::vector<double> Group::mean(const std::vector<double>& values) {

@@ -47,8 +47,9 @@ class Group {
   // (on the GPU too, where NCCL needs them). `what` names them in a failure.
   void broadcast(std::string& bytes, const std::string& what, int root = 0, int64_t piece_bytes = int64_t{16} << 20);
   // The gradients of `params` become their mean over the ranks (a missing gradient counts as
-  // zeros), all-reduced in buckets.
-  void average_gradients(const std::vector<at::Tensor>& params);
+  // zeros), all-reduced in buckets. Returns `also_summed` summed over the ranks: it travels as one
+  // more element of the first bucket, so that a small flag (a stop) costs no collective of its own.
+  double average_gradients(const std::vector<at::Tensor>& params, double also_summed = 0);
   // The element-wise mean over the ranks.
   std::vector<double> mean(const std::vector<double>& values);
   // Every rank's `value`, in rank order.

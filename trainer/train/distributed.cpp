@@ -79,7 +79,11 @@ void TrainingGroup::attach(TrainableModel& model) {
   if (!group_) return;
   torch::NoGradGuard no_grad;
   group_->broadcast(state_of(model));
-  model.sync_gradients = [this](const std::vector<at::Tensor>& params) { group_->average_gradients(params); };
+  model.sync_gradients = [this](const std::vector<at::Tensor>& params) {
+    const bool mine = wants_stop_ && wants_stop_();
+    if (group_->average_gradients(params, mine ? 1.0 : 0.0) > 0) stop_seen_ = true;
+    ++averagings_;
+  };
 }
 
 Losses TrainingGroup::mean(const Losses& losses) {
@@ -90,6 +94,18 @@ Losses TrainingGroup::mean(const Losses& losses) {
 bool TrainingGroup::any(bool flag) {
   if (!group_) return flag;
   return group_->mean({flag ? 1.0 : 0.0})[0] > 0;
+}
+
+void TrainingGroup::watch_stop(std::function<bool()> wants_stop) { wants_stop_ = std::move(wants_stop); }
+
+bool TrainingGroup::stop_after_step() {
+  const bool mine = wants_stop_ && wants_stop_();
+  if (!group_) return mine;
+  // Every rank runs the same steps, so all take the same branch.
+  const bool stop = averagings_ > 0 ? stop_seen_ : any(mine);
+  averagings_ = 0;
+  stop_seen_ = false;
+  return stop;
 }
 
 void TrainingGroup::all_succeeded(const std::optional<Error>& failure) {

@@ -9,6 +9,7 @@
 #include "trainer/train/options.h"
 #include "trainer/train/trainable.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +62,15 @@ class TrainingGroup {
   // True on every rank when any rank asks to stop (a signal reached some ranks only).
   bool any(bool flag);
 
+  // Whether this rank wants to stop (a signal), asked at each gradient averaging: the answers
+  // travel in the averaging's first bucket, with no collective of their own.
+  void watch_stop(std::function<bool()> wants_stop);
+  // After a step: true on every rank when any rank wanted to stop at one of the step's gradient
+  // averagings (a step that averaged none asks with a collective of its own). A wish that comes
+  // after the step's last averaging is seen by the next step, on every rank alike. Alone,
+  // `wants_stop` now.
+  bool stop_after_step();
+
   // Returns on every rank when no rank has a `failure`; otherwise every rank throws one Error
   // that gives each failing rank's own message. Alone, throws the failure itself.
   void all_succeeded(const std::optional<Error>& failure);
@@ -73,6 +83,9 @@ class TrainingGroup {
  private:
   World world_;
   std::unique_ptr<Group> group_;
+  std::function<bool()> wants_stop_;
+  int averagings_ = 0;      // in the current step
+  bool stop_seen_ = false;  // by one of them
 };
 
 }  // namespace cg

@@ -340,7 +340,7 @@ class TrainingRun {
   void record(int epoch, double lr, const DeviceLosses& losses);
   void finish_epoch(int epoch, double seconds);
   void step_plateau(const Losses& epoch_mean);
-  Stop stop_requested() const;
+  Stop stop_requested();
   void save(const std::string& file, const std::string& snapshot = "");
   void save_here(const std::string& file);
   void export_generator(GeneratorExport& g);
@@ -390,6 +390,7 @@ TrainingRun::TrainingRun(const TrainOptions& opt, const fs::path& dir, const Tra
                  : opt.model == "pix2pix" ? "pix2pix"
                                           : "CycleGAN",
                  opt.continue_train, state.total_iters);
+  group.watch_stop([] { return g_signal.load() != 0; });
 }
 
 void TrainingRun::run() {
@@ -441,10 +442,7 @@ Stop TrainingRun::run_iteration(int epoch, double lr, Loader& loader) {
   // The end of the epoch writes its samples anyway.
   if (state_.epoch_iter < iters_per_epoch_ && state_.total_iters % opt_.display_freq == 0) write_samples(epoch);
   if (opt_.check_sync > 0 && state_.total_iters % opt_.check_sync == 0) group_.check_weights(model_);
-  const Stop stop = stop_requested();
-  // A signal may reach some ranks an iteration before the others: all stop together.
-  if (group_.distributed() && group_.any(stop == Stop::kSignal)) return Stop::kSignal;
-  return stop;
+  return stop_requested();
 }
 
 // The loss means, data warnings, progress line and loss_log.csv rows of one iteration.
@@ -492,8 +490,10 @@ void TrainingRun::step_plateau(const Losses& epoch_mean) {
   }
 }
 
-Stop TrainingRun::stop_requested() const {
-  if (g_signal.load() != 0) return Stop::kSignal;
+Stop TrainingRun::stop_requested() {
+  // A signal may reach some ranks an iteration before the others: all stop together, at the
+  // iteration the group agrees on, whatever this rank alone has seen since.
+  if (group_.stop_after_step()) return Stop::kSignal;
   if (opt_.max_iters > 0 && state_.total_iters >= opt_.max_iters) return Stop::kMaxIters;
   return Stop::kNo;
 }
