@@ -211,13 +211,14 @@ static void gst_cyclegan_class_init(GstCycleGanClass* klass) {
                         GST_TYPE_CYCLEGAN_RUNTIME, (gint)defaults.runtime, rw));
   g_object_class_install_property(
       gobject_class, PROP_PARALLEL_FRAMES,
-      g_param_spec_uint("parallel-frames", "Parallel frames",
-                        "Frames (or batches, with batch-size) translated at once on worker threads, each on "
-                        "max(1, threads / N) of the threads (threads=0: all cores): more frames per second for "
-                        "small models on the CPU, for N - 1 more frames (batches) of latency, which the latency "
-                        "query reports; same output, order and timestamps as 1. temporal=flow blends after, in "
-                        "order. Needs a fixed framerate; with a variable one frames go one by one",
-                        1, cg::plugin::kMaxParallelFrames, defaults.parallel_frames, rw));
+      g_param_spec_uint(
+          "parallel-frames", "Parallel frames",
+          "Frames (or batches, with batch-size) translated at once on worker threads, each on "
+          "max(1, threads / N) of the threads (threads=0: all cores): more frames per second for "
+          "small models on the CPU, for N - 1 more frames (batches) of latency, which the latency "
+          "query reports; the same frames, order and timestamps as 1 on the same threads per frame. "
+          "temporal=flow blends after, in order. Needs a fixed framerate; with a variable one frames go one by one",
+          1, cg::plugin::kMaxParallelFrames, defaults.parallel_frames, rw));
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64("frames-processed", "Frames processed", "Frames translated since the element started", 0,
