@@ -2,6 +2,7 @@
 
 #include "model/direct-conv.h"
 #include "model/fast-ops.h"
+#include "model/fused-norm.h"
 
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/init.h>
@@ -139,7 +140,23 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, const Mod
           x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding, /*dilation=*/1, l.groups);
         break;
       }
-      case LayerKind::kNorm: x = norm(l, seq->ptr(i), x, mode); break;
+      case LayerKind::kNorm: {
+        // Inference: instance norm with the ReLU and reflection padding that follow it in one pass
+        // over memory (fused-norm.h); the layers it covers are skipped.
+        if (mode.subpixel && !taps && l.norm == Norm::kInstance) {
+          const bool relu = i + 1 < layers.size() && layers[i + 1].kind == LayerKind::kRelu;
+          const size_t next = i + 1 + relu;
+          const bool padded = next < layers.size() && layers[next].kind == LayerKind::kReflectPad;
+          const int64_t p = padded ? layers[next].padding : 0;
+          if (fused_norm_applies(x, p)) {
+            x = fused_norm_relu_pad(x, relu, p);
+            i = next - (padded ? 0 : 1);
+            break;
+          }
+        }
+        x = norm(l, seq->ptr(i), x, mode);
+        break;
+      }
       case LayerKind::kRelu: x = at::relu(x); break;
       case LayerKind::kLeakyRelu: x = at::leaky_relu(x, 0.2); break;
       case LayerKind::kDropout: x = at::dropout(x, 0.5, training); break;
