@@ -12,7 +12,6 @@ import collections
 import json
 import os
 import sys
-import tempfile
 import unittest
 import zlib
 
@@ -24,7 +23,7 @@ from safetensors import safe_open
 
 sys.path.insert(0, os.path.dirname(__file__))
 import zoo  # noqa: E402
-from trainer_cli import RESNET_SIZES, TOLERANCE, UNET_SIZES, cg, gpt_metadata, load_gpt, save_ours  # noqa: E402
+from trainer_cli import RESNET_SIZES, TOLERANCE, UNET_SIZES, TempDirTest, cg, gpt_metadata, load_gpt, save_ours  # noqa: E402
 from reference import ResnetGenerator as MobileCapableResnet  # noqa: E402
 
 # build: the module; sizes: a square and a non-square size of the size rule; args: export's
@@ -120,15 +119,11 @@ class Exported:
         return e
 
 
-class Onnx(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-
+class Onnx(TempDirTest):
     @classmethod
     def tearDownClass(cls):
         Exported.cache.clear()
-        cls.tmp.cleanup()
+        super().tearDownClass()
 
     def assert_same_as_gpt(self, name, onnx_path, gpt_path, sizes, batches=(1, 2)):
         g = load_gpt(gpt_path)

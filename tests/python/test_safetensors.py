@@ -7,7 +7,6 @@ what the first G.pt did, and `info` reads it."""
 import json
 import os
 import sys
-import tempfile
 import unittest
 
 import torch
@@ -19,7 +18,7 @@ import zoo  # noqa: E402
 from trainer_cli import TOLERANCE, cg  # noqa: E402
 from trainer_cli import gpt_metadata as load_info  # noqa: E402
 from trainer_cli import load_gpt as load  # noqa: E402
-from trainer_cli import save_ours  # noqa: E402
+from trainer_cli import TempDirTest, save_ours  # noqa: E402
 
 
 # Official key names (recognised by name), CUT's blur buffers, batch norm's statistics, and a
@@ -39,15 +38,7 @@ def same_output(a, b, size, batch=2):
         return torch.equal(a(x), b(x))
 
 
-class Safetensors(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
+class Safetensors(TempDirTest):
     def folder(self, name):
         path = os.path.join(self.tmp.name, name)
         os.makedirs(path, exist_ok=True)

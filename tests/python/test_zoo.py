@@ -21,7 +21,7 @@ import zoo  # noqa: E402
 from trainer_cli import CG_TRAINER, RESNET_SIZES, TOLERANCE, UNET_SIZES  # noqa: E402
 from trainer_cli import gpt_metadata as metadata  # noqa: E402
 from trainer_cli import load_gpt as load  # noqa: E402
-from trainer_cli import save_ours  # noqa: E402
+from trainer_cli import TempDirTest, save_ours  # noqa: E402
 
 
 Case = collections.namedtuple("Case", "build sizes args arch norm size_multiple info_words bn_train")
@@ -113,15 +113,11 @@ class Exported:
         return e
 
 
-class Zoo(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-
+class Zoo(TempDirTest):
     @classmethod
     def tearDownClass(cls):
         Exported.cache.clear()
-        cls.tmp.cleanup()
+        super().tearDownClass()
 
     def check_forward(self, name):
         e = Exported.get(self, name)
@@ -197,22 +193,18 @@ class BatchStatisticsPerFrame(unittest.TestCase):
                 self.assertGreater((got - zoo.bn_train_copy(net)(x)).abs().max().item(), 1e-2)
 
 
-class CutWithoutFilters(unittest.TestCase):
+class CutWithoutFilters(TempDirTest):
     """CUT forks that do not save the fixed blur filters: by CUT's key names the file is still
     CUT's; with the names lost too its shapes are those of a nearest-upsampling ResNet, which is
     what it is read as unless --arch cut-resnet says otherwise."""
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
+        super().setUpClass()
         torch.manual_seed(31)
         cls.net = zoo.noisy(zoo.CutResnetGenerator(3, 3, 8, "instance", False, 6, False, False)).eval()
         cls.state = {k: v for k, v in cls.net.state_dict().items() if not k.endswith("filt")}
         cls.x = torch.rand(1, 3, 48, 80) * 2 - 1
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def exported(self, state, name, *args):
         pth, gpt = os.path.join(self.tmp.name, name + ".pth"), os.path.join(self.tmp.name, name + ".pt")
@@ -256,18 +248,10 @@ S2D_CASES = {
 S2D_TOLERANCE = 1e-5
 
 
-class SpaceToDepth(unittest.TestCase):
+class SpaceToDepth(TempDirTest):
     """pixel_unshuffle before the first convolution, pixel_shuffle after the last: the G.pt that
     export writes from the module's state_dict (as a G.safetensors of ours) computes what the
     module computes, and records the factor."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def exported(self, name):
         build, fields, _ = S2D_CASES[name]
@@ -319,16 +303,8 @@ class SpaceToDepth(unittest.TestCase):
                 self.assertIn(words, run.stderr)
 
 
-class BadInput(unittest.TestCase):
+class BadInput(TempDirTest):
     """Files that are not a supported generator: exit status 1 with a message, no G.pt."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def refuse(self, state, *args, name="bad"):
         pth, gpt = os.path.join(self.tmp.name, name + ".pth"), os.path.join(self.tmp.name, name + ".pt")

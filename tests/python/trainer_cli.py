@@ -4,6 +4,8 @@ at, the tolerance, and reading back the G.pt files it writes."""
 import json
 import os
 import subprocess
+import tempfile
+import unittest
 import warnings
 import zipfile
 
@@ -42,3 +44,15 @@ def save_ours(net, path, **generator):
     meta = {"format": "cyclegan-gst generator", "format_version": 2, **generator}
     state = {k: v.contiguous() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     save_file(state, path, metadata={"cyclegan_gst": json.dumps(meta), "format": "pt"})
+
+
+class TempDirTest(unittest.TestCase):
+    """A test class with a scratch folder, `cls.tmp`, removed after its last test."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
