@@ -80,6 +80,10 @@ struct Parts {
   Parallel parallel; /* before batching, which uses it; its workers are joined before the stream goes */
   Batching batching;
   Reloader reloader; /* last, so destroyed first: its work uses the others */
+  /* The streaming thread's alone. GstBaseTransform keeps is_discont TRUE until a frame leaves
+   * through generate_output, and frames held or in flight leave later or by a flush: reacting
+   * to it on every frame would flush each frame alone and restart the temporal filter each time. */
+  bool in_discont = false;
 };
 
 struct _GstCycleGan {
@@ -466,7 +470,9 @@ static GstFlowReturn gst_cyclegan_submit_input_buffer(GstBaseTransform* trans, g
   gst_base_transform_set_passthrough(trans, settings.bypass);
   try {
     /* what the filter carries must be the frame just before: not one before a gap or untranslated */
-    if (is_discont || GST_BUFFER_IS_DISCONT(input) || settings.bypass) {
+    const bool discont = GST_BUFFER_IS_DISCONT(input) || (is_discont && !self->parts->in_discont);
+    self->parts->in_discont = is_discont;
+    if (discont || settings.bypass) {
       self->parts->batching.flush(settings.plan); /* the frames before the gap are blended among themselves */
       self->parts->stream.reset_temporal();
     }
