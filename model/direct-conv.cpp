@@ -139,19 +139,22 @@ bool is_channels_last(const at::Tensor& x) {
   return x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous() && x.size(1) % kLanes == 0;
 }
 
-bool cpu_has_avx2_fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
-
 #else
 
-bool cpu_has_avx2_fma() { return false; }
 bool is_channels_last(const at::Tensor&) { return false; }
 
 #endif
 
 }  // namespace
+
+bool cpu_has_avx2_fma() {
+#ifdef CG_DIRECT_CONV_X86
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+#else
+  return false;
+#endif
+}
 
 bool direct_conv_applies(const at::Tensor& x, const at::Tensor& weight, int64_t stride, int64_t padding,
                          int64_t groups) {

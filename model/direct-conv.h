@@ -14,6 +14,8 @@ namespace cg {
 // the input contiguous or channels-last with a multiple of 8 channels, and a CPU with AVX2 and
 // FMA (checked once at run time; the build targets baseline x86-64).
 constexpr int64_t kDirectConvMaxOutputs = 4;
+// Whether this CPU runs AVX2 and FMA code (the CPU kernels' fast paths; x86-64 only).
+bool cpu_has_avx2_fma();
 bool direct_conv_applies(const at::Tensor& x, const at::Tensor& weight, int64_t stride, int64_t padding,
                          int64_t groups);
 

@@ -47,6 +47,18 @@ TEST(FusedNorm, EqualsNormReluPadApart) {
   }
 }
 
+// The statistics are summed in one order: an image gives the same bits alone or in a batch, in
+// either layout (the element's batches must give its single frames' bytes).
+TEST(FusedNorm, SameBitsAloneInABatchAndInEitherLayout) {
+  torch::manual_seed(9);
+  const auto x = torch::randn({3, 16, 45, 37}) * 2 + 1;  // chunks of 1024 pixels and a tail
+  const auto want = fused_norm_relu_pad(x.narrow(0, 1, 1).contiguous(), true, 3);
+  for (auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
+    EXPECT_TRUE(torch::equal(fused_norm_relu_pad(x.contiguous(format), true, 3).narrow(0, 1, 1), want));
+    EXPECT_TRUE(torch::equal(fused_norm_relu_pad(x.narrow(0, 1, 1).contiguous(format), true, 3), want));
+  }
+}
+
 TEST(FusedNorm, LeavesWhatItCannotTakeToTheLayers) {
   const auto x = torch::randn({1, 4, 8, 8});
   EXPECT_FALSE(fused_norm_applies(x, 8));                           // padding as wide as a side
