@@ -12,29 +12,12 @@ import time
 import unittest
 
 import torch
+from dist_helpers import free_port, rank_pid, rows, weights
 
 TRAINER = os.environ["CG_TRAINER"]
 TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
 TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", "none", "--no-flip",
         "--seed", "3", "--device", "cpu", "--threads", "1", "--num-threads", "1", "--print-freq", "1"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rows(path):
-    try:
-        with open(path) as f:
-            return len(f.read().splitlines())
-    except OSError:
-        return 0
-
-
-def weights(path):
-    return {k: v.clone() for k, v in torch.jit.load(path).state_dict().items()}
 
 
 class Torchrun(unittest.TestCase):
@@ -141,21 +124,6 @@ class Torchrun(unittest.TestCase):
         self.assertEqual([p.returncode for p in procs], [0, 0], outs)
         self.assertIn("on each of 2 ranks", outs[0])
 
-    def rank_pid(self, name, rank, deadline):
-        while time.time() < deadline:
-            for pid in filter(str.isdigit, os.listdir("/proc")):
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        cmd = f.read().split(b"\0")
-                    with open(f"/proc/{pid}/environ", "rb") as f:
-                        env = f.read().split(b"\0")
-                except OSError:
-                    continue
-                if cmd[0].endswith(b"cg-trainer") and name.encode() in cmd and f"RANK={rank}".encode() in env:
-                    return int(pid)
-            time.sleep(0.1)
-        self.fail(f"rank {rank} of {name} never started")
-
     def kill_rank_1_midway(self, name, launcher=()):
         log = os.path.join(self.experiment(name), "loss_log.csv")
         p = self.torchrun(name, "--max-iters", "40", "--save-latest-freq", "4", "--dist-timeout", "20",
@@ -163,7 +131,7 @@ class Torchrun(unittest.TestCase):
         deadline = time.time() + 60
         while time.time() < deadline and rows(log) < 10:
             time.sleep(0.05)
-        os.kill(self.rank_pid(name, 1, deadline), signal.SIGKILL)
+        os.kill(rank_pid(name, 1, deadline), signal.SIGKILL)
         start = time.time()
         out, _ = p.communicate(timeout=120)
         return p.returncode, out, time.time() - start

@@ -137,6 +137,29 @@ class Stress : public ::testing::Test {
 };
 test::TempDir* Stress::dir_ = nullptr;
 
+// Frames of distinct contents and timestamps, 30 per second. Bypassed frames take microseconds,
+// translated ones about a millisecond: without a pause most frames would arrive while bypass is on.
+void push_numbered_frames(Harness& hn, int frames) {
+  for (int i = 0; i < frames; ++i) {
+    GstBuffer* in = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&hn.info), nullptr);
+    gst_buffer_memset(in, 0, static_cast<guint8>(i), GST_VIDEO_INFO_SIZE(&hn.info));
+    GST_BUFFER_PTS(in) = i * GST_SECOND / 30;
+    GST_BUFFER_DURATION(in) = GST_SECOND / 30;
+    ASSERT_EQ(gst_harness_push(hn.h, in), GST_FLOW_OK) << "frame " << i;
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+  }
+}
+
+// After EOS: every frame pushed came out, in order.
+void expect_every_frame_in_order(Harness& hn, int frames) {
+  EXPECT_EQ(gst_harness_buffers_received(hn.h), static_cast<guint>(frames));
+  for (int i = 0; i < frames; ++i) {
+    BufferPtr out(gst_harness_try_pull(hn.h));
+    ASSERT_NE(out, nullptr) << "frame " << i << " of " << frames << " missing";
+    ASSERT_EQ(GST_BUFFER_PTS(out.get()), i * GST_SECOND / 30) << "frame " << i << " out of order";
+  }
+}
+
 TEST_F(Stress, PropertiesChangeFromOtherThreadsWhileFramesFlow) {
   constexpr int kFrames = 1000;
   const auto t0 = std::chrono::steady_clock::now();
@@ -153,27 +176,14 @@ TEST_F(Stress, PropertiesChangeFromOtherThreadsWhileFramesFlow) {
       static const char* const kSizes[] = {"native", "model", "8x8", "20x12"};
       g_object_set(e, "model", model(i).c_str(), "process-size", kSizes[i % 4], nullptr);
     });
-    for (int i = 0; i < kFrames; ++i) {
-      GstBuffer* in = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&hn.info), nullptr);
-      gst_buffer_memset(in, 0, static_cast<guint8>(i), GST_VIDEO_INFO_SIZE(&hn.info));
-      GST_BUFFER_PTS(in) = i * GST_SECOND / 30;
-      GST_BUFFER_DURATION(in) = GST_SECOND / 30;
-      ASSERT_EQ(gst_harness_push(hn.h, in), GST_FLOW_OK) << "frame " << i;
-      // Bypassed frames take microseconds, translated ones about a millisecond: without a pause
-      // most frames would arrive while bypass is on.
-      std::this_thread::sleep_for(std::chrono::microseconds(300));
-    }
+    push_numbered_frames(hn, kFrames);
+    if (HasFatalFailure()) return;
     fast_changes = fast.changes();
     slow_changes = slow.changes();
   }
   // A batch may still be held: EOS sends it out first.
   ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
-  EXPECT_EQ(gst_harness_buffers_received(hn.h), static_cast<guint>(kFrames));
-  for (int i = 0; i < kFrames; ++i) {
-    BufferPtr out(gst_harness_try_pull(hn.h));
-    ASSERT_NE(out, nullptr) << "frame " << i << " of " << kFrames << " missing";
-    ASSERT_EQ(GST_BUFFER_PTS(out.get()), i * GST_SECOND / 30) << "frame " << i << " out of order";
-  }
+  expect_every_frame_in_order(hn, kFrames);
   guint64 translated = 0;
   g_object_get(element.get(), "frames-processed", &translated, nullptr);
   std::printf(
@@ -205,24 +215,13 @@ TEST_F(Stress, ParallelFramesWhilePropertiesChangeFromOtherThreads) {
     });
     PropertyChanger slow(element.get(), std::chrono::milliseconds(40),
                          [](GstElement* e, int i) { g_object_set(e, "model", model(i).c_str(), nullptr); });
-    for (int i = 0; i < kFrames; ++i) {
-      GstBuffer* in = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&hn.info), nullptr);
-      gst_buffer_memset(in, 0, static_cast<guint8>(i), GST_VIDEO_INFO_SIZE(&hn.info));
-      GST_BUFFER_PTS(in) = i * GST_SECOND / 30;
-      GST_BUFFER_DURATION(in) = GST_SECOND / 30;
-      ASSERT_EQ(gst_harness_push(hn.h, in), GST_FLOW_OK) << "frame " << i;
-      std::this_thread::sleep_for(std::chrono::microseconds(300));
-    }
+    push_numbered_frames(hn, kFrames);
+    if (HasFatalFailure()) return;
     fast_changes = fast.changes();
     slow_changes = slow.changes();
   }
   ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));  // drains the passes in flight
-  EXPECT_EQ(gst_harness_buffers_received(hn.h), static_cast<guint>(kFrames));
-  for (int i = 0; i < kFrames; ++i) {
-    BufferPtr out(gst_harness_try_pull(hn.h));
-    ASSERT_NE(out, nullptr) << "frame " << i << " of " << kFrames << " missing";
-    ASSERT_EQ(GST_BUFFER_PTS(out.get()), i * GST_SECOND / 30) << "frame " << i << " out of order";
-  }
+  expect_every_frame_in_order(hn, kFrames);
   guint64 translated = 0;
   g_object_get(element.get(), "frames-processed", &translated, nullptr);
   std::printf("parallel stress: %d frames (%llu translated) in %.1f s; %d fast and %d model changes\n", kFrames,
