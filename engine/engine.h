@@ -91,9 +91,10 @@ class Engine {
   void process_batch(const FrameView* in, const FrameView* out, size_t n, int threads = 0);
 
   // Prepares for frames of this size in batches of `batch`: on CUDA it runs the passes once so
-  // that cuDNN's autotuning, lazy kernel loading and TorchScript's profiling happen here rather
-  // than on the first real frames, and later batches of fewer frames are padded to `batch` so
-  // they reuse the tuned shapes. On the CPU it does nothing: a pass costs as much as a frame.
+  // that cuDNN's autotuning, lazy kernel loading and (with runtime=torchscript) TorchScript's
+  // profiling happen here rather than on the first real frames, and later batches of fewer frames
+  // are padded to `batch` so they reuse the tuned shapes. On the CPU it does nothing: a pass costs
+  // as much as a frame.
   void warm_up(int width, int height, size_t batch);
 
   // How many frames of this size one forward pass takes under the element-count limit; 0 when
