@@ -92,6 +92,9 @@ struct Mode {
   bool training;
   bool frame_statistics = false;
   const std::map<const nn::Module*, std::pair<at::Tensor, at::Tensor>>* subpixel = nullptr;
+  // forward_inference(): the prepared weights are there, and the CPU kernels of ours may stand
+  // in for layers (no autograd, no feature taps).
+  bool inference() const { return subpixel != nullptr; }
 };
 
 at::Tensor norm(const Layer& l, const std::shared_ptr<nn::Module>& m, const at::Tensor& x, const Mode& mode) {
@@ -134,7 +137,7 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, const Mod
       case LayerKind::kConv: {
         const auto* c = seq[i]->as<nn::Conv2dImpl>();
         // The output layer's few channels at full resolution: oneDNN's weakest case (direct-conv.h).
-        if (mode.subpixel && direct_conv_applies(x, c->weight, l.stride, l.padding, l.groups))
+        if (mode.inference() && direct_conv_applies(x, c->weight, l.stride, l.padding, l.groups))
           x = direct_conv(x, c->weight, c->bias);
         else
           x = at::conv2d(x, c->weight, c->bias, l.stride, l.padding, /*dilation=*/1, l.groups);
@@ -143,7 +146,7 @@ at::Tensor run(const Layers& layers, nn::Sequential seq, at::Tensor x, const Mod
       case LayerKind::kNorm: {
         // Inference: instance norm with the ReLU and reflection padding that follow it in one pass
         // over memory (fused-norm.h); the layers it covers are skipped.
-        if (mode.subpixel && !taps && l.norm == Norm::kInstance) {
+        if (mode.inference() && !taps && l.norm == Norm::kInstance) {
           const bool relu = i + 1 < layers.size() && layers[i + 1].kind == LayerKind::kRelu;
           const size_t next = i + 1 + relu;
           const bool padded = next < layers.size() && layers[next].kind == LayerKind::kReflectPad;
