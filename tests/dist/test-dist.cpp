@@ -1,6 +1,7 @@
 // torchrun's environment and the c10d process group, with two ranks as two threads on loopback.
 #include "common/error.h"
 #include "trainer/dist/backends.h"
+#include "trainer/dist/gradient-averager.h"
 #include "trainer/dist/group.h"
 #include "trainer/dist/world.h"
 
@@ -15,6 +16,8 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <mutex>
+#include <numeric>
 
 namespace cg {
 namespace {
@@ -110,7 +113,6 @@ World rank_of(int rank, int size, int port) {
 GroupOptions quick() {
   GroupOptions o;
   o.timeout = std::chrono::seconds(20);
-  o.bucket_bytes = 64;  // several buckets even for small tensors
   return o;
 }
 
@@ -126,7 +128,16 @@ void on_two_ranks(const std::function<void(Group&)>& body, GroupOptions options 
   other.get();
 }
 
-TEST(Group, GradientsBecomeTheirMeanInBuckets) {
+// Several buckets even for small tensors.
+BucketOptions small_buckets(bool overlap = true) {
+  BucketOptions o;
+  o.first_bytes = 64;
+  o.bytes = 160;
+  o.overlap = overlap;
+  return o;
+}
+
+TEST(GradientAverager, GradientsBecomeTheirMeanInBuckets) {
   on_two_ranks([](Group& g) {
     const double r = g.rank();
     std::vector<at::Tensor> params;
@@ -135,16 +146,89 @@ TEST(Group, GradientsBecomeTheirMeanInBuckets) {
       p.mutable_grad() = at::arange(n, at::kFloat) * (r + 1);  // rank 0: i, rank 1: 2i
       params.push_back(p);
     }
-    params.push_back(at::zeros({5}).set_requires_grad(true));                // no gradient: counts as zeros
-    EXPECT_EQ(g.average_gradients(params, g.rank() == 1 ? 1.0 : 0.0), 1.0);  // rank 1's flag, with the first bucket
+    params.push_back(at::zeros({5}).set_requires_grad(true));  // no gradient: counts as zeros
+    GradientAverager a(
+        g, params, [&] { return g.rank() == 1 ? 1.0 : 0.0; }, small_buckets());
+    EXPECT_EQ(a.finish(), 1.0);  // rank 1's flag, with the first bucket
+    EXPECT_GT(a.buckets(), 2u);
     for (size_t i = 0; i < 3; ++i) {
       const auto n = params[i].numel();
       EXPECT_TRUE(at::allclose(params[i].grad(), at::arange(n, at::kFloat) * 1.5)) << i;
     }
     EXPECT_TRUE(at::equal(params[3].grad(), at::zeros({5})));
     EXPECT_EQ(g.stats().bytes_reduced, (3 + 40 + 7 + 5) * 4);
-    EXPECT_EQ(g.average_gradients({}, 1.0), 2.0);  // nothing to average: the flag travels alone
+    GradientAverager none(g, {}, [] { return 1.0; });
+    EXPECT_EQ(none.finish(), 2.0);  // nothing to average: the flag travels alone
   });
+}
+
+// A small network whose gradients differ per rank (each sees its own input), trained for a few
+// steps with the buckets sent during backward and, for comparison, at the end.
+struct TwoLayers {
+  std::vector<at::Tensor> params;
+  TwoLayers() {  // the same weights on every rank, without a generator the two threads share
+    double k = 0;
+    for (auto shape : {std::vector<int64_t>{8, 4}, {8}, {4, 8}, {4}, {6, 4}, {6}}) {
+      const int64_t n = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+      params.push_back(at::sin(at::arange(n, at::kFloat) * 0.7 + ++k).view(shape).set_requires_grad(true));
+    }
+  }
+  // The loss on `x`, through the first pair once and the second twice when `twice`.
+  at::Tensor loss(const at::Tensor& x, bool twice = false) {
+    auto h = at::relu(at::linear(x, params[0], params[1]));
+    auto y = at::linear(h, params[2], params[3]);
+    auto z = at::linear(at::tanh(y), params[4], params[5]);
+    auto l = z.pow(2).mean();
+    return twice ? l + at::linear(at::relu(at::linear(x, params[0], params[1])), params[2], params[3]).mean() : l;
+  }
+};
+
+// Steps of plain SGD on two ranks; returns rank 0's parameters after them.
+std::vector<at::Tensor> train_two_ranks(bool overlap, int steps, int second_pass_from, std::vector<size_t>* early) {
+  std::vector<at::Tensor> result;
+  std::mutex m;
+  on_two_ranks([&](Group& g) {
+    TwoLayers net;
+    GradientAverager a(g, net.params, nullptr, small_buckets(overlap));
+    for (int step = 0; step < steps; ++step) {
+      for (auto& p : net.params) p.mutable_grad() = at::Tensor();
+      const auto x = at::full({3, 4}, 0.1 * (step + 1) * (g.rank() + 1)) + at::arange(12).view({3, 4}) * 0.01;
+      net.loss(x, step >= second_pass_from).backward();
+      if (step >= second_pass_from) net.loss(x * 2).backward();  // a second backward into the same weights
+      a.finish();
+      if (g.rank() == 0 && early) early->push_back(a.sent_early());
+      at::NoGradGuard no_grad;
+      for (auto& p : net.params) p.sub_(p.grad() * 0.1);
+    }
+    std::lock_guard<std::mutex> lock(m);
+    if (g.rank() == 0)
+      for (auto& p : net.params) result.push_back(p.detach().clone());
+  });
+  return result;
+}
+
+TEST(GradientAverager, BucketsSentDuringBackwardGiveTheSameWeights) {
+  std::vector<size_t> early;
+  const auto overlapped = train_two_ranks(true, 5, 99, &early);
+  const auto at_the_end = train_two_ranks(false, 5, 99, nullptr);
+  ASSERT_EQ(overlapped.size(), at_the_end.size());
+  for (size_t i = 0; i < overlapped.size(); ++i) EXPECT_TRUE(at::equal(overlapped[i], at_the_end[i])) << i;
+  // The first step averages at the end and the second learns the order; then the buckets leave
+  // during backward, all but those waiting for the first layer's gradients.
+  ASSERT_EQ(early.size(), 5u);
+  EXPECT_EQ(early[0], 0u);
+  EXPECT_EQ(early[1], 0u);
+  EXPECT_GT(early[2], 0u);
+  EXPECT_EQ(early[3], early[2]);
+}
+
+TEST(GradientAverager, ASecondBackwardAfterABucketLeftIsAveragedRight) {
+  std::vector<size_t> early;
+  const auto overlapped = train_two_ranks(true, 6, 3, &early);
+  const auto at_the_end = train_two_ranks(false, 6, 3, nullptr);
+  for (size_t i = 0; i < overlapped.size(); ++i) EXPECT_TRUE(at::equal(overlapped[i], at_the_end[i])) << i;
+  EXPECT_GT(early[2], 0u);  // before the second passes
+  EXPECT_EQ(early[5], 0u);  // after one: everything at the end
 }
 
 TEST(Group, BroadcastMeanAndGather) {

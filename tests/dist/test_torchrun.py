@@ -73,6 +73,19 @@ class Torchrun(unittest.TestCase):
             self.assertLess(worst, 1e-6)
             self.assertLessEqual(noise, 2 * lr * 1.001)
 
+    def test_buckets_sent_during_backward_train_the_same_weights_as_after_it(self):
+        # Step 1 averages at the end, step 2 learns the order, steps 3-5 overlap: the generators'
+        # one backward and the discriminators' two (D_A's buckets can leave before D_B's pass).
+        for name, overlap in (("overlap", "1"), ("at-end", "0")):
+            rc, out = self.torchrun(name, "--max-iters", "5", "--dist-overlap", overlap)
+            self.assertEqual(rc, 0, out)
+        for g in ("G_A.pt", "G_B.pt"):
+            a = weights(os.path.join(self.experiment("overlap"), g))
+            b = weights(os.path.join(self.experiment("at-end"), g))
+            self.assertEqual(a.keys(), b.keys())
+            for k in a:
+                self.assertTrue(bool((a[k] == b[k]).all()), f"{g} {k}")
+
     def test_ranks_stay_identical_and_rank_0_alone_writes(self):
         rc, out = self.torchrun("sync", "--check-sync", "1", "--max-iters", "6", "--save-latest-freq", "2")
         self.assertEqual(rc, 0, out)

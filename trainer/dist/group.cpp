@@ -127,48 +127,36 @@ void Group::broadcast(std::string& bytes, const std::string& what, int root, int
   }
 }
 
-double Group::average_gradients(const std::vector<at::Tensor>& params, double also_summed) {
-  auto& s = *impl_;
-  std::vector<at::Tensor> grads;
-  for (const auto& p : params) {
-    at::Tensor p_ = p;  // mutable_grad needs a non-const handle; it shares the parameter
-    if (!p_.grad().defined()) p_.mutable_grad() = at::zeros_like(p_);
-    grads.push_back(p_.grad());
+struct PendingSum {
+  at::Tensor tensor;
+  std::string what;
+  c10::intrusive_ptr<c10d::Work> work;
+  std::exception_ptr failed_to_start;
+};
+
+std::shared_ptr<PendingSum> Group::start_sum(at::Tensor t, const std::string& what) {
+  auto sum = std::make_shared<PendingSum>();
+  sum->tensor = std::move(t);
+  sum->what = what;
+  // A failure here is reported by finish_sum, with the others': this may run inside backward.
+  try {
+    std::vector<at::Tensor> one{sum->tensor};
+    sum->work = impl_->backend->allreduce(one);
+  } catch (...) {
+    sum->failed_to_start = std::current_exception();
   }
-  double summed = also_summed;
-  if (grads.empty()) {
-    std::vector<at::Tensor> one{at::tensor({also_summed}, at::kDouble).to(s.device)};
-    s.run("averaging gradients", [&] { return s.backend->allreduce(one); });
-    return one[0].item<double>();
-  }
-  // Buckets of consecutive gradients, each flattened into one tensor and reduced as one.
-  size_t first = 0;
-  while (first < grads.size()) {
-    size_t last = first;
-    int64_t bytes = 0;
-    while (last < grads.size() &&
-           (last == first || bytes + static_cast<int64_t>(grads[last].nbytes()) <= s.options.bucket_bytes) &&
-           grads[last].scalar_type() == grads[first].scalar_type())
-      bytes += static_cast<int64_t>(grads[last++].nbytes());
-    std::vector<at::Tensor> flat_views;
-    for (size_t i = first; i < last; ++i) flat_views.push_back(grads[i].reshape({-1}));
-    // Small whole numbers (a flag per rank) stay exact in any floating type a gradient has.
-    if (first == 0) flat_views.push_back(at::full({1}, also_summed, grads[0].options()));
-    std::vector<at::Tensor> bucket{at::cat(flat_views)};
-    s.run("averaging gradients", [&] { return s.backend->allreduce(bucket); });
-    if (first == 0) summed = bucket[0][bucket[0].numel() - 1].item<double>();
-    bucket[0].div_(s.world.world_size);
-    int64_t offset = 0;
-    for (size_t i = first; i < last; ++i) {
-      const int64_t n = grads[i].numel();
-      grads[i].copy_(bucket[0].narrow(0, offset, n).view(grads[i].sizes()));
-      offset += n;
-    }
-    s.stats.bytes_reduced += bytes;
-    first = last;
-  }
-  return summed;
+  return sum;
 }
+
+at::Tensor Group::finish_sum(PendingSum& sum) {
+  impl_->run(sum.what, [&] {
+    if (sum.failed_to_start) std::rethrow_exception(sum.failed_to_start);
+    return sum.work;
+  });
+  return sum.tensor;
+}
+
+void Group::count_reduced(int64_t bytes) { impl_->stats.bytes_reduced += bytes; }
 
 std::vector<double> Group::mean(const std::vector<double>& values) {
   auto& s = *impl_;

@@ -19,14 +19,15 @@ namespace cg {
 
 struct GroupOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
-  // Gradients travel in buckets of about this many bytes, as DistributedDataParallel's default.
-  int64_t bucket_bytes = int64_t{25} << 20;
 };
 
 struct CommunicationStats {
   int64_t bytes_reduced = 0;  // gradient bytes all-reduced, per rank
-  double seconds = 0;         // spent in collectives, waiting included
+  double seconds = 0;         // the caller waited for collectives (a started sum counts from its finish)
 };
+
+// A sum over the ranks that runs on the backend's own threads while the caller goes on.
+struct PendingSum;
 
 class Group {
  public:
@@ -46,10 +47,12 @@ class Group {
   // pieces of at most `piece_bytes`, so that besides the bytes no rank holds more than one piece
   // (on the GPU too, where NCCL needs them). `what` names them in a failure.
   void broadcast(std::string& bytes, const std::string& what, int root = 0, int64_t piece_bytes = int64_t{16} << 20);
-  // The gradients of `params` become their mean over the ranks (a missing gradient counts as
-  // zeros), all-reduced in buckets. Returns `also_summed` summed over the ranks: it travels as one
-  // more element of the first bucket, so that a small flag (a stop) costs no collective of its own.
-  double average_gradients(const std::vector<at::Tensor>& params, double also_summed = 0);
+  // Starts summing `t` (in place) over the ranks; every rank starts its sums in the same order.
+  std::shared_ptr<PendingSum> start_sum(at::Tensor t, const std::string& what);
+  // Waits, within the timeout, until `sum` is complete and returns the summed tensor.
+  at::Tensor finish_sum(PendingSum& sum);
+  // Counts `bytes` of gradients as all-reduced, for stats().
+  void count_reduced(int64_t bytes);
   // The element-wise mean over the ranks.
   std::vector<double> mean(const std::vector<double>& values);
   // Every rank's `value`, in rank order.

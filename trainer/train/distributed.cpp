@@ -49,6 +49,7 @@ void TrainingGroup::join(const c10::Device& device, const TrainOptions& opt) {
   GroupOptions o;
   o.timeout = std::chrono::seconds(opt.dist_timeout);
   group_ = std::make_unique<Group>(world_, device, o);
+  overlap_ = device.is_cpu() && opt.dist_overlap != 0;
 }
 
 void TrainingGroup::take_seed(TrainOptions& opt) {
@@ -80,10 +81,22 @@ void TrainingGroup::attach(TrainableModel& model) {
   torch::NoGradGuard no_grad;
   group_->broadcast(state_of(model));
   model.sync_gradients = [this](const std::vector<at::Tensor>& params) {
-    const bool mine = wants_stop_ && wants_stop_();
-    if (group_->average_gradients(params, mine ? 1.0 : 0.0) > 0) stop_seen_ = true;
+    if (averager_for(params).finish() > 0) stop_seen_ = true;
     ++averagings_;
   };
+}
+
+// One averager per optimizer, made at its first step: from then on its hooks follow its gradients.
+GradientAverager& TrainingGroup::averager_for(const std::vector<at::Tensor>& params) {
+  const void* key = params.empty() ? nullptr : params.front().unsafeGetTensorImpl();
+  auto& a = averagers_[key];
+  if (!a) {
+    BucketOptions o;
+    o.overlap = overlap_;
+    a = std::make_unique<GradientAverager>(
+        *group_, params, [this] { return wants_stop_ && wants_stop_() ? 1.0 : 0.0; }, o);
+  }
+  return *a;
 }
 
 Losses TrainingGroup::mean(const Losses& losses) {

@@ -5,11 +5,13 @@
 #pragma once
 
 #include "common/error.h"
+#include "trainer/dist/gradient-averager.h"
 #include "trainer/dist/group.h"
 #include "trainer/train/options.h"
 #include "trainer/train/trainable.h"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,8 +83,12 @@ class TrainingGroup {
   CommunicationStats stats() const;
 
  private:
+  GradientAverager& averager_for(const std::vector<at::Tensor>& params);
+
   World world_;
+  bool overlap_ = false;  // of gradient buckets with backward (GradientAverager)
   std::unique_ptr<Group> group_;
+  std::map<const void*, std::unique_ptr<GradientAverager>> averagers_;  // by first parameter
   std::function<bool()> wants_stop_;
   int averagings_ = 0;      // in the current step
   bool stop_seen_ = false;  // by one of them

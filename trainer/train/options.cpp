@@ -324,6 +324,11 @@ const std::vector<OptionRow>& table() {
           "under torchrun: seconds a collective may wait for the other ranks before the run stops with an error")
           .per_run()
           .at_least(1),
+      row("dist_overlap", &O::dist_overlap,
+          "under torchrun on the CPU: 1 sends each gradient bucket while backward still runs, 0 after it (the "
+          "same weights either way)")
+          .per_run()
+          .at_least(0),
       row("model", &O::model,
           "cycle_gan | pix2pix (paired: one generator A -> B, a discriminator on (A, B) pairs; the options the "
           "command line leaves out take pix2pix's defaults: --netG unet_256 --norm batch --dropout --gan-mode vanilla "
@@ -344,6 +349,12 @@ const std::vector<OptionRow>& table() {
           "student residual blocks: resnet | mobile (depthwise-separable) (default: the preset's)", kDistillOnly)
           .fixed()
           .one_of({"resnet", "mobile"}),
+      row("student_s2d", &O::student_s2d,
+          "student space-to-depth factor: 1, or 2 or 4 to fold that many pixels across into channels before the "
+          "first conv, so that no conv runs at full resolution (default: the preset's)",
+          kDistillOnly)
+          .fixed()
+          .at_least(0),
       row("lambda_recon", &O::lambda_recon, "weight of the L1 loss between student and teacher outputs", kDistillOnly)
           .fixed()
           .at_least(0),

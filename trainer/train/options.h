@@ -76,6 +76,7 @@ struct TrainOptions {
   // (0 = never), and give up on a collective after this many seconds.
   int64_t check_sync = 0;
   int dist_timeout = 300;
+  int64_t dist_overlap = 1;
   // What is trained: cycle_gan or pix2pix (`train --model`), or distill (`distill`).
   std::string model = "cycle_gan";
   // distill (see distiller.h): the teacher G.pt, the student's architecture (a preset, or each
@@ -85,6 +86,7 @@ struct TrainOptions {
   int64_t student_ngf = 0;
   int64_t student_blocks = -1;
   std::string student_block;  // resnet | mobile
+  int64_t student_s2d = 0;    // 0: the preset's
   double lambda_recon = 10.0;
   double lambda_feat = 1.0;
   double lambda_gan = 0.1;
