@@ -556,6 +556,36 @@ TEST_F(Element, BatchSizeHoldsFramesKeepsOrderAndFlushesOnEos) {
   EXPECT_EQ(frames, static_cast<guint64>(n));
 }
 
+// A live source marks its first buffer DISCONT, and GstBaseTransform keeps is_discont set until a
+// frame leaves through generate_output, which a held frame does not: the element must react to
+// each gap once, or it flushes every frame alone and batches never form in real pipelines.
+TEST_F(Element, EachDiscontinuityFlushesOnceAndBatchesFormAfterIt) {
+  Harness hn("cyclegan device=cpu batch-size=3 model=" + model("A.pt"), "BGRx", 40, 24);
+  auto push = [&](int i, bool discont) {
+    BufferPtr in = random_frame(hn.info, 200 + i);
+    GST_BUFFER_PTS(in.get()) = i * GST_SECOND / 30;
+    if (discont) GST_BUFFER_FLAG_SET(in.get(), GST_BUFFER_FLAG_DISCONT);
+    return gst_harness_push(hn.h, in.release());
+  };
+  ASSERT_EQ(push(0, true), GST_FLOW_OK);
+  ASSERT_EQ(push(1, false), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 0u);  // both held: the gap came before frame 0
+  ASSERT_EQ(push(2, false), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 3u);
+  ASSERT_EQ(push(3, false), GST_FLOW_OK);
+  ASSERT_EQ(push(4, true), GST_FLOW_OK);  // a gap: frame 3 goes out alone, a batch starts at 4
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 4u);
+  ASSERT_EQ(push(5, false), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 4u);
+  ASSERT_EQ(push(6, false), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hn.h), 7u);
+  for (int i = 0; i < 7; ++i) {
+    BufferPtr out = hn.pull();
+    ASSERT_NE(out, nullptr) << "frame " << i;
+    EXPECT_EQ(GST_BUFFER_PTS(out.get()), i * GST_SECOND / 30) << "frame " << i;
+  }
+}
+
 TEST_F(Element, VariableFramerateIsNotBatched) {
   Harness hn("cyclegan device=cpu batch-size=4 model=" + model("B.pt"),
              "video/x-raw,format=RGB,width=16,height=12,framerate=0/1");
