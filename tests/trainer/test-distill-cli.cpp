@@ -205,6 +205,7 @@ TEST_F(DistillCli, BadInputGetsAClearMessage) {
       {with("--dataroot", d / "noA"), "trainA: no images", ""},
       {args("bad", 1) + Args{"--student", "huge"}, "--student huge is not a preset", ""},
       {args("bad", 1) + Args{"--student-block", "dense"}, "--student-block: dense is not one of", ""},
+      {args("bad", 1) + Args{"--student-s2d", "3"}, "--student-s2d 3 is not 1, 2 or 4", ""},
       // Each command resumes only its own checkpoints.
       {tiny_train_args(data_, ck_.path.string(), "distilled") + Args{"--continue-train"},
        "resume it with cg-trainer distill", ""},
@@ -294,6 +295,10 @@ TEST_F(DistillCli, NanoStudentTrainsResumesAndRuns) {
       run_trainer({"test", "--model", student, "--input", data_ + "/testA", "--output", out / "o", "--device", "cpu"});
   ASSERT_EQ(t.status, 0) << t.output;
   EXPECT_TRUE(fs::exists(out / "o/00000.png"));
+  // --student-s2d sets the fold of any preset.
+  const auto folded2 = run_trainer(args("nano2", 1) + Args{"--student", "nano", "--student-s2d", "2"});
+  ASSERT_EQ(folded2.status, 0) << folded2.output;
+  EXPECT_TRUE(contains(folded2.output, "student s2d2_mobile_resnet_2blocks")) << folded2.output;
 }
 
 // A BtoA teacher is distilled BtoA without being told: the student learns trainB -> A.

@@ -29,6 +29,7 @@ GeneratorOptions student_options(const TrainOptions& o) {
   g.ngf = o.student_ngf;
   g.n_blocks = o.student_blocks;
   g.mobile = o.student_block == "mobile";
+  g.space_to_depth = o.student_s2d;
   return g;
 }
 
@@ -51,6 +52,10 @@ LoadedModel settle_distill_options(TrainOptions& opt, const std::map<std::string
   if (opt.student_ngf == 0) opt.student_ngf = preset->ngf;
   if (opt.student_blocks < 0) opt.student_blocks = preset->blocks;
   if (opt.student_block.empty()) opt.student_block = preset->mobile ? "mobile" : "resnet";
+  if (opt.student_s2d == 0) opt.student_s2d = preset->space_to_depth;
+  if (!valid_space_to_depth(opt.student_s2d))
+    throw Error(ErrorKind::kUsage,
+                "--student-s2d " + std::to_string(opt.student_s2d) + " is not 1, 2 or 4 (pixels across per fold)");
   LoadedModel teacher = load_teacher(opt.teacher);
   if (!teacher.has_metadata) return teacher;
   const std::string& d = teacher.metadata.direction;

@@ -10,8 +10,8 @@
 
 namespace cg {
 
-// Chosen by measured speed and fidelity (README). --student-ngf, --student-blocks and
-// --student-block change ngf, blocks and mobile; space_to_depth is the preset's own.
+// Chosen by measured speed and fidelity (README). --student-ngf, --student-blocks, --student-block
+// and --student-s2d change ngf, blocks, mobile and space_to_depth.
 struct StudentPreset {
   const char* name;
   int64_t ngf;
