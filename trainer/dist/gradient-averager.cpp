@@ -5,8 +5,6 @@
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
-#include <algorithm>
-
 namespace cg {
 
 namespace {
@@ -178,8 +176,7 @@ double GradientAverager::State::finish() {
     // Rank 0's order for every rank, then any parameter that never became ready.
     std::vector<int64_t> order = ready_order;
     for (size_t i = params.size(); i-- > 0;)
-      if (std::find(order.begin(), order.end(), static_cast<int64_t>(i)) == order.end())
-        order.push_back(static_cast<int64_t>(i));
+      if (!ready[i]) order.push_back(static_cast<int64_t>(i));
     at::Tensor t = at::tensor(order, at::kLong);
     group.broadcast({t});
     make_buckets(std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()));

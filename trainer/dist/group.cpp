@@ -136,7 +136,7 @@ struct PendingSum {
 
 std::shared_ptr<PendingSum> Group::start_sum(at::Tensor t, const std::string& what) {
   auto sum = std::make_shared<PendingSum>();
-  sum->tensor = std::move(t);
+  sum->tensor = t.to(impl_->device);  // NCCL takes tensors on the rank's GPU only; a no-op for gradients
   sum->what = what;
   // A failure here is reported by finish_sum, with the others': this may run inside backward.
   try {
