@@ -126,8 +126,13 @@ DeviceLosses CycleGan::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   t.real_A = A_in.to(device, /*non_blocking=*/true);
   t.real_B = B_in.to(device, /*non_blocking=*/true);
   forward(t);
-  update_generators(t);
-  update_discriminators(t);
+  generators_backward(t);
+  discriminators_backward(t);
+  // The generators step only after the discriminators' backward, which reads neither their
+  // weights nor their gradients, so no value changes; under torchrun the generators' last
+  // gradient buckets travel, and the slower rank catches up, while that backward runs.
+  step_averaged(*optimizer_G);
+  step_averaged(*optimizer_D);
   scaler.update();
   return t.losses();
 }
@@ -176,13 +181,16 @@ void CycleGan::forward_official(StepTensors& t) {
 }
 
 // With the discriminators frozen so their weights collect no gradient.
-void CycleGan::update_generators(StepTensors& t) {
+void CycleGan::generators_backward(StepTensors& t) {
   set_requires_grad(*D_A, false);
   set_requires_grad(*D_B, false);
   optimizer_G->zero_grad();
   scaler.scale(generator_loss(t)).backward();
-  if (sync_gradients) sync_gradients(optimizer_G->param_groups()[0].params());
-  scaler.step(*optimizer_G);
+}
+
+void CycleGan::step_averaged(torch::optim::Optimizer& optimizer) {
+  if (sync_gradients) sync_gradients(optimizer.param_groups()[0].params());
+  scaler.step(optimizer);
 }
 
 at::Tensor CycleGan::generator_loss(StepTensors& t) {
@@ -209,7 +217,7 @@ at::Tensor CycleGan::generator_loss(StepTensors& t) {
 }
 
 // On the pools' mix of new and older fakes.
-void CycleGan::update_discriminators(StepTensors& t) {
+void CycleGan::discriminators_backward(StepTensors& t) {
   set_requires_grad(*D_A, true);
   set_requires_grad(*D_B, true);
   optimizer_D->zero_grad();
@@ -218,8 +226,6 @@ void CycleGan::update_discriminators(StepTensors& t) {
   scaler.scale(t.d_A).backward();
   t.d_B = discriminator_loss(D_B, t.real_A, pool_A.query(fp32(t.fake_A.detach())));
   scaler.scale(t.d_B).backward();
-  if (sync_gradients) sync_gradients(optimizer_D->param_groups()[0].params());
-  scaler.step(*optimizer_D);
 }
 
 at::Tensor CycleGan::discriminator_loss(Discriminator& D, const at::Tensor& real, const at::Tensor& fake) {

@@ -48,8 +48,9 @@ class CycleGan : public TrainableModel {
   struct StepTensors;
   void forward(StepTensors& t);
   void forward_official(StepTensors& t);
-  void update_generators(StepTensors& t);
-  void update_discriminators(StepTensors& t);
+  void generators_backward(StepTensors& t);
+  void discriminators_backward(StepTensors& t);
+  void step_averaged(torch::optim::Optimizer& optimizer);
   // Under autocast when mode.amp says so; the backward passes run outside it, as torch.autocast
   // asks.
   at::Tensor generator_loss(StepTensors& t);

@@ -205,8 +205,6 @@ DeviceLosses Distiller::step(const at::Tensor& A_in, const at::Tensor& B_in) {
   }
   optimizer_G->zero_grad();
   scaler.scale(temporal.defined() ? recon + feat + gan + temporal : recon + feat + gan).backward();
-  if (sync_gradients) sync_gradients(optimizer_G->param_groups()[0].params());
-  scaler.step(*optimizer_G);
 
   set_requires_grad(*D, true);
   optimizer_D->zero_grad();
@@ -215,8 +213,12 @@ DeviceLosses Distiller::step(const at::Tensor& A_in, const at::Tensor& B_in) {
     d = discriminator_loss(fp32(D->forward(real_B)), fp32(D->forward(fake.detach())), GanMode::lsgan);
   }
   scaler.scale(d).backward();
-  if (sync_gradients) sync_gradients(optimizer_D->param_groups()[0].params());
-  scaler.step(*optimizer_D);
+  // As in CycleGan::step: the student steps after the discriminator's backward, which does not
+  // read its weights, so that its gradients' all-reduce overlaps that backward under torchrun.
+  for (auto* optimizer : {optimizer_G.get(), optimizer_D.get()}) {
+    if (sync_gradients) sync_gradients(optimizer->param_groups()[0].params());
+    scaler.step(*optimizer);
+  }
   scaler.update();
   // Without features the feature loss is a CPU zero.
   std::vector<at::Tensor> v = {recon.detach(), feat.detach().to(recon.device(), at::kFloat), gan.detach(), d.detach()};
