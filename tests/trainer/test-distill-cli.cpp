@@ -267,13 +267,13 @@ TEST_F(DistillCli, StudentFileRecordsItsTeacherAndRuns) {
   EXPECT_TRUE(fs::exists(out / "o/index.html"));
 }
 
-// The nano preset folds 4x4 pixels into channels before its first convolution and unfolds them
+// The nano preset folds 2x2 pixels into channels before its first convolution and unfolds them
 // after its last: it trains with the teacher's features (its trunk is at the teacher's 1/4
 // resolution), resumes as the same student, and the engine runs its G.pt.
 TEST_F(DistillCli, NanoStudentTrainsResumesAndRuns) {
   const auto r = run_trainer(args("nano", 2) + Args{"--student", "nano"});
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "student s2d4_mobile_resnet_2blocks")) << r.output;
+  EXPECT_TRUE(contains(r.output, "student s2d2_mobile_resnet_2blocks")) << r.output;
   const auto rows = log_rows(exp("nano"), kDistillLosses);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_GT(rows.front().losses.values[1], 0.0);  // features are distilled
@@ -284,21 +284,21 @@ TEST_F(DistillCli, NanoStudentTrainsResumesAndRuns) {
   const std::string student = exp("nano") + "/G.pt";
   const auto loaded = load_generator(student);
   ASSERT_TRUE(loaded.has_metadata);
-  EXPECT_EQ(loaded.metadata.generator.space_to_depth, 4);
-  EXPECT_EQ(loaded.metadata.architecture(), "s2d4_mobile_resnet_2blocks");
+  EXPECT_EQ(loaded.metadata.generator.space_to_depth, 2);
+  EXPECT_EQ(loaded.metadata.architecture(), "s2d2_mobile_resnet_2blocks");
   const auto info = run_trainer({"info", student});
   ASSERT_EQ(info.status, 0) << info.output;
-  EXPECT_TRUE(contains(info.output, "\"space_to_depth\": 4")) << info.output;
-  EXPECT_TRUE(contains(info.output, "space-to-depth by 4")) << info.output;
+  EXPECT_TRUE(contains(info.output, "\"space_to_depth\": 2")) << info.output;
+  EXPECT_TRUE(contains(info.output, "space-to-depth by 2")) << info.output;
   TempDir out;
   const auto t =
       run_trainer({"test", "--model", student, "--input", data_ + "/testA", "--output", out / "o", "--device", "cpu"});
   ASSERT_EQ(t.status, 0) << t.output;
   EXPECT_TRUE(fs::exists(out / "o/00000.png"));
   // --student-s2d sets the fold of any preset.
-  const auto folded2 = run_trainer(args("nano2", 1) + Args{"--student", "nano", "--student-s2d", "2"});
-  ASSERT_EQ(folded2.status, 0) << folded2.output;
-  EXPECT_TRUE(contains(folded2.output, "student s2d2_mobile_resnet_2blocks")) << folded2.output;
+  const auto folded4 = run_trainer(args("nano4", 1) + Args{"--student", "nano", "--student-s2d", "4"});
+  ASSERT_EQ(folded4.status, 0) << folded4.output;
+  EXPECT_TRUE(contains(folded4.output, "student s2d4_mobile_resnet_2blocks")) << folded4.output;
 }
 
 // A BtoA teacher is distilled BtoA without being told: the student learns trainB -> A.

@@ -9,8 +9,10 @@ const std::vector<StudentPreset>& student_presets() {
       {"fast", 16, 6, false},
       {"tiny", 16, 9, true},
       // Never convolves at full resolution (see GeneratorOptions::space_to_depth): the layers
-      // that bound tiny's speed there are gone; its trunk is tiny's, with fewer blocks.
-      {"nano", 16, 6, true, 4},
+      // that bound tiny's speed there are gone; its trunk is tiny's, with fewer blocks. Folded
+      // by 2, not 4: with one convolution each side of the trunk (the fold by 4) it stayed
+      // 3.6 dB further from the teacher after the same training.
+      {"nano", 16, 6, true, 2},
   };
   return presets;
 }
