@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$(scripts/setup.sh | tail -n 1)
 BUILD="${CG_BUILD_DIR:-build}"
-export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+source scripts/ccache-env.sh
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" -Dtorch_python="$PY" >&2
 fi

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_FUZZER="${1:-60}"
 PY=$(scripts/setup.sh | tail -n 1)
 BUILD="${CG_ASAN_BUILD_DIR:-build-asan}"
-export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+source scripts/ccache-env.sh
 # This build has debug info, whose paths ccache would otherwise hash: a clean clone in another
 # folder (CI's) then missed every object and rebuilt for a quarter of an hour.
 export CCACHE_NOHASHDIR=true
