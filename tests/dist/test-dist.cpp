@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <map>
@@ -23,6 +24,13 @@ namespace cg {
 namespace {
 
 using ::testing::HasSubstr;
+
+// The two ranks here are threads of one process, so their groups share c10d's flight recorder (a
+// per-process log of collectives). With the wheel's LibTorch it crashed about one run in 40 when
+// both ranks started a collective at once (a core dump showed a map insertion in
+// FlightRecorder::recordWithResetEnabled on one rank while the other was in allreduce). A real
+// rank is a process of its own; here the recorder is off, before any group exists.
+[[maybe_unused]] const bool kFlightRecorderOff = setenv("TORCH_FR_BUFFER_SIZE", "0", 1) == 0;
 
 EnvironmentReader environment(std::map<std::string, std::string> vars) {
   auto shared = std::make_shared<std::map<std::string, std::string>>(std::move(vars));
