@@ -12,12 +12,16 @@ SECONDS_PER_FUZZER="${1:-60}"
 PY=$(scripts/setup.sh | tail -n 1)
 BUILD="${CG_ASAN_BUILD_DIR:-build-asan}"
 source scripts/ccache-env.sh
-# This build has debug info, whose paths ccache would otherwise hash: a clean clone in another
-# folder (CI's) then missed every object and rebuilt for a quarter of an hour.
+# Meson puts ccache in front of the compiler only when it picks the compiler itself, so it is
+# named here; this build has debug info, whose paths ccache would otherwise hash, so a clean
+# clone in another folder (CI's) would miss every object; and clang's precompiled header must
+# not record its inputs' times, or ccache will not cache it nor what includes it.
 export CCACHE_NOHASHDIR=true
+wrap=$(command -v ccache >/dev/null && echo "ccache " || true)
 if [ ! -f "$BUILD/build.ninja" ]; then
-  CC=clang-14 CXX=clang++-14 meson setup "$BUILD" -Dtorch_python="$PY" -Dbuildtype=debugoptimized \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=enabled -Dcpp_args=-fsanitize=fuzzer-no-link
+  CC="${wrap}clang-14" CXX="${wrap}clang++-14" meson setup "$BUILD" -Dtorch_python="$PY" -Dbuildtype=debugoptimized \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=enabled \
+    "-Dcpp_args=['-fsanitize=fuzzer-no-link','-Xclang','-fno-pch-timestamp']"
 fi
 # Only what runs sanitized below: the trainer, its tests and the benchmarks would double the build.
 ninja -C "$BUILD" -j"${CG_JOBS:-$(nproc)}" tests/fixtures tests/model-tests tests/engine/engine-tests \
