@@ -155,6 +155,15 @@ struct Engine::Impl {
     }
   }
 
+  // One thread while the engine is built, and the building thread's count back afterwards.
+  struct OneThreadWhileBuilding {
+    const Impl& engine;
+    explicit OneThreadWhileBuilding(const Impl& e) : engine(e) { engine.apply_threads(1); }
+    ~OneThreadWhileBuilding() { engine.apply_threads(); }
+    OneThreadWhileBuilding(const OneThreadWhileBuilding&) = delete;
+    OneThreadWhileBuilding& operator=(const OneThreadWhileBuilding&) = delete;
+  };
+
   // CUDA: frames are staged in pinned host buffers and copied without blocking on a stream of
   // the engine's own, so several elements in one process overlap and the copies can run
   // asynchronously. The buffers are kept while the frame shape stays the same.
@@ -227,7 +236,6 @@ void Engine::Impl::choose_memory_format() {
 }
 
 void Engine::Impl::load_model() {
-  apply_threads();
   const std::string& path = options.model_path;
   ModelMetadata metadata;
   bool has_metadata = false;
@@ -337,6 +345,13 @@ Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
   } catch (...) {
     rethrow_as_error(ErrorKind::kSettings, "device=" + o.device);
   }
+  // libgomp keeps a team of threads for every thread that ever ran a parallel region, and once the
+  // process holds more of them than there are cores, all teams stop spinning between regions and
+  // sleep: each of a small model's ~150 layers per frame then waits for a futex wake-up (the nano
+  // student in the element, 256x256 on 2 cores: 30 fps, 39-53 without). So the thread that builds
+  // the engine (the application's, the reloader's) does it on one thread and forms no team; only
+  // the threads that translate frames do.
+  Impl::OneThreadWhileBuilding one_thread(s);
   try {
     s.load_model();
   } catch (...) {

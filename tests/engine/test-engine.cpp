@@ -11,7 +11,12 @@
 #include <gmock/gmock.h>
 #include <torch/torch.h>
 
+#include <pthread.h>
+
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <thread>
 
 namespace cg {
 namespace {
@@ -93,6 +98,42 @@ TEST(Engine, NamesParseAndBadNamesAreSettingsErrors) {
     }
   }
   EXPECT_THROW(parse_memory_format("nhwc"), Error);
+}
+
+// The process's threads named `name`: a thread that OpenMP starts takes its creator's name.
+int threads_named(const std::string& name) {
+  int n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) ++n;
+  }
+  return n;
+}
+
+// The thread that builds an engine forms no OpenMP team of its own (a second team in the process
+// makes both sleep between layers instead of spinning); the thread that translates does.
+TEST(Engine, BuildingStartsNoThreadsTranslatingDoes) {
+  test::TempDir dir;
+  GeneratorOptions g;
+  g.ngf = 16;  // 64x64x3x3 trunk weights: over at::parallel_for's grain, so copying them is parallel
+  g.n_blocks = 1;
+  test::save_generator_of(g, dir / "G.pt");
+  EngineOptions o;
+  o.model_path = dir / "G.pt";
+  o.device = "cpu";
+  o.threads = 2;
+  std::thread([&] {
+    const std::string name = "cg-build-test";
+    pthread_setname_np(pthread_self(), name.c_str());
+    ASSERT_EQ(threads_named(name), 1);
+    Engine engine(o);
+    EXPECT_EQ(threads_named(name), 1);
+    Frames frames(64, 64, 1, 3);
+    auto v = frames.views();
+    engine.process(v[0], v[0]);
+    EXPECT_EQ(threads_named(name), 2);
+  }).join();
 }
 
 // The element-count limit (2^31 - 1 on CUDA) made small: a batch of 5 goes through in passes of
