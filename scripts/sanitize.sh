@@ -15,13 +15,15 @@ source scripts/ccache-env.sh
 # Meson puts ccache in front of the compiler only when it picks the compiler itself, so it is
 # named here; this build has debug info, whose paths ccache would otherwise hash, so a clean
 # clone in another folder (CI's) would miss every object; and clang's precompiled header must
-# not record its inputs' times, or ccache will not cache it nor what includes it.
+# not record its inputs' times, or ccache will not cache it nor what includes it, and must carry
+# its inputs' contents: a cached one made in another folder names its header by that folder's
+# path, and clang refuses it once that folder is gone.
 export CCACHE_NOHASHDIR=true
 wrap=$(command -v ccache >/dev/null && echo "ccache " || true)
 if [ ! -f "$BUILD/build.ninja" ]; then
   CC="${wrap}clang-14" CXX="${wrap}clang++-14" meson setup "$BUILD" -Dtorch_python="$PY" -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=enabled \
-    "-Dcpp_args=['-fsanitize=fuzzer-no-link','-Xclang','-fno-pch-timestamp']"
+    "-Dcpp_args=['-fsanitize=fuzzer-no-link','-Xclang','-fno-pch-timestamp','-Xclang','-fmodules-embed-all-files']"
 fi
 # Only what runs sanitized below: the trainer, its tests and the benchmarks would double the build.
 ninja -C "$BUILD" -j"${CG_JOBS:-$(nproc)}" tests/fixtures tests/model-tests tests/engine/engine-tests \
