@@ -17,6 +17,8 @@
 #include <torch/nn/functional/upsampling.h>
 #include <torch/script.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -367,6 +369,18 @@ Engine::Engine(const EngineOptions& o) : impl_(std::make_unique<Impl>()) {
 }
 
 Engine::~Engine() = default;
+
+void release_thread_team() noexcept {
+  // LibTorch's libgomp, among the libraries already loaded: the element is a plugin, whose
+  // libraries are not in the global scope. omp_pause_resource_all ends the calling thread's pool.
+  using Pause = int (*)(int);
+  static const Pause pause = []() -> Pause {
+    void* gomp = dlopen("libgomp.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    return gomp ? reinterpret_cast<Pause>(dlsym(gomp, "omp_pause_resource_all")) : nullptr;
+  }();
+  constexpr int kSoft = 1;  // omp_pause_soft
+  if (pause) pause(kSoft);
+}
 
 const EngineInfo& Engine::info() const { return impl_->info; }
 const EngineOptions& Engine::options() const { return impl_->options; }

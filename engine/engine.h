@@ -109,6 +109,13 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+// Ends the OpenMP team that the calling thread formed by translating frames, if it has one. A
+// thread that stops translating for a while calls it (the element's streaming thread once
+// parallel frames take over): libgomp counts idle teams against the cores, and once its threads
+// outnumber them every team sleeps between layers instead of spinning (see Engine::Engine). Does
+// nothing where LibTorch runs on another OpenMP runtime.
+void release_thread_team() noexcept;
+
 const char* precision_name(Precision p);
 // "fp32", "tf32", "fp16" or "bf16"; throws Error(kSettings) otherwise.
 Precision parse_precision(const std::string& name);

@@ -133,8 +133,14 @@ void Batching::start_held(const Plan& plan) {
     parallel_.dispatch(std::move(frames), GST_VIDEO_FILTER(element_)->out_info, passes, threads_per_pass(plan, passes));
     return;
   }
-  collect(0);
+  end_parallel();
   translate_now(std::move(frames));
+}
+
+// Passes run one at a time from now on: those in flight go out first, then the workers end.
+void Batching::end_parallel() {
+  collect(0);
+  parallel_.stop();
 }
 
 // In place, in one forward pass; on failure the frames are dropped with `frames`.
@@ -160,7 +166,10 @@ void Batching::collect(size_t in_flight) {
 
 void Batching::drain(const Plan& plan) {
   start_held(plan);
-  collect(0);
+  if (usable(plan.parallel_frames, stream_.framerate()) > 1)
+    collect(0);
+  else
+    end_parallel();
 }
 
 GstFlowReturn Batching::push_ready() {

@@ -73,6 +73,7 @@ class Batching {
   void start_held(const Plan& plan);
   void translate_now(std::vector<BufferPtr> frames);
   void collect(size_t in_flight);
+  void end_parallel();
   void drain(const Plan& plan);
   GstFlowReturn push_ready();
 

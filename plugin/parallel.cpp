@@ -1,5 +1,7 @@
 #include "plugin/parallel.h"
 
+#include "engine/engine.h"
+
 #include <utility>
 
 namespace cg::plugin {
@@ -9,6 +11,12 @@ void Parallel::dispatch(std::vector<BufferPtr> frames, const GstVideoInfo& info,
   job->frames = std::move(frames);
   job->info = info;
   job->threads = threads;
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    first = workers_.empty();
+  }
+  if (first) cg::release_thread_team();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     while (workers_.size() < workers) workers_.emplace_back(&Parallel::work, this);

@@ -43,8 +43,10 @@ class Parallel {
 
   // Starts translating `frames` (writable buffers of ours, laid out as `info`) in place in one
   // pass on `threads` CPU threads (0: the engine's), on a worker; at least `workers` workers are
-  // started, lazily, so an element that never goes parallel has no extra thread. Throws
-  // std::system_error when no thread can be started.
+  // started, lazily, so an element that never goes parallel has no extra thread. The calling
+  // thread's OpenMP team, from the frames it translated itself, ends when the first workers start:
+  // idle, it would count against the cores (cg::release_thread_team). Throws std::system_error
+  // when no thread can be started.
   void dispatch(std::vector<BufferPtr> frames, const GstVideoInfo& info, guint workers, int threads);
   // The frames of the passes done at the head of the queue, in order and finished by the stream
   // (temporal filter, statistics), once at most `in_flight` passes are left running: it waits for
@@ -53,8 +55,9 @@ class Parallel {
   size_t in_flight() const;
   // Forgets the passes in flight (a flush): each one's frames are dropped once it is done.
   void discard();
-  // Between streams (the element's stop): forgets the passes, waits for those running and ends
-  // the workers, so that none outlives the stream's engine.
+  // Forgets the passes, waits for those running and ends the workers: between streams (the
+  // element's stop), so that none outlives the stream's engine, and when passes go back to
+  // running one at a time, since idle workers' OpenMP teams would count against the cores.
   void stop() noexcept;
 
  private:

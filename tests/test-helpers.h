@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 
 namespace cg::test {
 
@@ -27,6 +30,29 @@ inline at::Tensor tensor_named(const NamedTensors& all, const std::string& key) 
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kFloat) - b.to(at::kFloat)).abs().max().item<double>();
+}
+
+// The process's threads named `name`: a thread takes its creator's name, OpenMP's included.
+inline int threads_named(const std::string& name) {
+  int n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) ++n;
+  }
+  return n;
+}
+
+// The same once it is `expected`, or after 5 s: a thread that ends leaves /proc/self/task a moment
+// after it is joined.
+inline int settled_threads_named(const std::string& name, int expected) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  int n = threads_named(name);
+  while (n != expected && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    n = threads_named(name);
+  }
+  return n;
 }
 
 // A fresh directory removed at the end of the test.

@@ -13,6 +13,7 @@
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
@@ -968,6 +969,38 @@ TEST_F(Element, ParallelFramesGoOutBeforeBypassedOnes) {
   if (HasFatalFailure()) return;
   g_object_set(hn.element().get(), "parallel-frames", 1u, nullptr);
   EXPECT_EQ(reported_latency(hn), 0u);
+}
+
+// Threads that stop translating end their OpenMP teams, which libgomp would count against the
+// cores (every team then sleeps between layers instead of spinning, see engine/engine.cpp): the
+// streaming thread's when parallel-frames goes up, the workers when it comes back to 1. A thread
+// takes its creator's name, so this element's are counted by the name of the thread that streams.
+TEST_F(Element, ParallelFramesLeaveNoIdleTeams) {
+  std::thread([&] {
+    const std::string name = "cg-teams-test";
+    pthread_setname_np(pthread_self(), name.c_str());
+    Harness hn("cyclegan device=cpu threads=2 model=" + model("A.pt"), "RGB", 64, 64);
+    int pushed = 0;
+    const auto push = [&](int n) {
+      for (int k = 0; k < n; ++k) {
+        BufferPtr b = random_frame(hn.info, pushed);
+        stamp(b.get(), pushed++);
+        ASSERT_EQ(gst_harness_push(hn.h, b.release()), GST_FLOW_OK);
+      }
+    };
+    push(2);
+    EXPECT_EQ(test::threads_named(name), 2) << "this thread and its team of one more";
+    g_object_set(hn.element().get(), "parallel-frames", 2u, nullptr);
+    push(4);
+    EXPECT_EQ(test::settled_threads_named(name, 3), 3) << "this thread and two workers of one thread each";
+    g_object_set(hn.element().get(), "parallel-frames", 1u, nullptr);
+    push(2);
+    EXPECT_EQ(test::settled_threads_named(name, 2), 2) << "the workers gone, this thread's team back";
+    ASSERT_TRUE(gst_harness_push_event(hn.h, gst_event_new_eos()));
+    int out = 0;
+    while (BufferPtr b{gst_harness_try_pull(hn.h)}) ++out;
+    EXPECT_EQ(out, pushed);
+  }).join();
 }
 
 // The README's property table is the one copy of the defaults outside the code: it must say what

@@ -100,19 +100,9 @@ TEST(Engine, NamesParseAndBadNamesAreSettingsErrors) {
   EXPECT_THROW(parse_memory_format("nhwc"), Error);
 }
 
-// The process's threads named `name`: a thread that OpenMP starts takes its creator's name.
-int threads_named(const std::string& name) {
-  int n = 0;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string line;
-    if (std::getline(comm, line) && line == name) ++n;
-  }
-  return n;
-}
-
 // The thread that builds an engine forms no OpenMP team of its own (a second team in the process
-// makes both sleep between layers instead of spinning); the thread that translates does.
+// makes both sleep between layers instead of spinning); the thread that translates does, until
+// it releases it.
 TEST(Engine, BuildingStartsNoThreadsTranslatingDoes) {
   test::TempDir dir;
   GeneratorOptions g;
@@ -126,13 +116,17 @@ TEST(Engine, BuildingStartsNoThreadsTranslatingDoes) {
   std::thread([&] {
     const std::string name = "cg-build-test";
     pthread_setname_np(pthread_self(), name.c_str());
-    ASSERT_EQ(threads_named(name), 1);
+    ASSERT_EQ(test::threads_named(name), 1);
     Engine engine(o);
-    EXPECT_EQ(threads_named(name), 1);
+    EXPECT_EQ(test::threads_named(name), 1);
     Frames frames(64, 64, 1, 3);
     auto v = frames.views();
     engine.process(v[0], v[0]);
-    EXPECT_EQ(threads_named(name), 2);
+    EXPECT_EQ(test::threads_named(name), 2);
+    release_thread_team();
+    EXPECT_EQ(test::settled_threads_named(name, 1), 1);
+    engine.process(v[0], v[0]);  // a new team when it translates again
+    EXPECT_EQ(test::threads_named(name), 2);
   }).join();
 }
 
