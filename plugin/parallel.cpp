@@ -19,18 +19,18 @@ void Parallel::dispatch(std::vector<BufferPtr> frames, const GstVideoInfo& info,
   if (first) cg::release_thread_team();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    while (workers_.size() < workers) workers_.emplace_back(&Parallel::work, this);
+    while (workers_.size() < workers) workers_.emplace_back(&Parallel::work, this, generation_);
     queue_.push_back(job);
     in_flight_.push_back(std::move(job));
   }
   wake_.notify_one();
 }
 
-void Parallel::work() {
+void Parallel::work(unsigned generation) {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
+    wake_.wait(lock, [&] { return generation_ != generation || !queue_.empty(); });
+    if (generation_ != generation) return;
     std::shared_ptr<Job> job = std::move(queue_.front());
     queue_.pop_front();
     const bool wanted = !job->discarded;
@@ -116,7 +116,8 @@ void Parallel::stop() noexcept {
   std::vector<std::thread> workers;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    // Nothing to reset afterwards, so that stop() may run on two threads at once.
+    ++generation_;
     std::swap(queue_, queued);
     for (auto& job : in_flight_) job->discarded = true;
     std::swap(in_flight_, dropped);
@@ -130,8 +131,6 @@ void Parallel::stop() noexcept {
       worker.detach();  // cannot happen for a joinable thread of ours; never terminate over it
     }
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  stopping_ = false;
 }
 
 }  // namespace cg::plugin

@@ -57,7 +57,8 @@ class Parallel {
   void discard();
   // Forgets the passes, waits for those running and ends the workers: between streams (the
   // element's stop), so that none outlives the stream's engine, and when passes go back to
-  // running one at a time, since idle workers' OpenMP teams would count against the cores.
+  // running one at a time, since idle workers' OpenMP teams would count against the cores. Safe
+  // on several threads at once.
   void stop() noexcept;
 
  private:
@@ -70,7 +71,7 @@ class Parallel {
     bool done = false;       // under mutex_
     bool discarded = false;  // under mutex_
   };
-  void work();
+  void work(unsigned generation);
   void run(Job& job);
   std::vector<BufferPtr> finish(Job& job);
 
@@ -81,7 +82,7 @@ class Parallel {
   std::deque<std::shared_ptr<Job>> queue_;      // not started yet
   std::deque<std::shared_ptr<Job>> in_flight_;  // dispatched and not collected, oldest first
   std::vector<std::thread> workers_;
-  bool stopping_ = false;
+  unsigned generation_ = 0;  // under mutex_: workers of an older one end (stop())
 };
 
 }  // namespace cg::plugin
