@@ -15,15 +15,12 @@ void Parallel::dispatch(std::vector<BufferPtr> frames, const GstVideoInfo& info,
   {
     std::lock_guard<std::mutex> lock(mutex_);
     first = workers_.empty();
-  }
-  if (first) cg::release_thread_team();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
     while (workers_.size() < workers) workers_.emplace_back(&Parallel::work, this, generation_);
     queue_.push_back(job);
     in_flight_.push_back(std::move(job));
   }
   wake_.notify_one();
+  if (first) cg::release_thread_team();
 }
 
 void Parallel::work(unsigned generation) {
